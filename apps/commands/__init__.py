@@ -1,0 +1,1 @@
+"""Subcommands of the edgepipe command line, one module each."""

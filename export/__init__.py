@@ -1,0 +1,1 @@
+"""edgepipe export: the PyTorch side (course models, data, training, evaluation, ONNX export)."""

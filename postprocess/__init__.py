@@ -1,0 +1,1 @@
+"""Postprocessing in numpy: box formats, IoU, NMS, YOLO decoding, anchor boxes, embedding comparison."""

@@ -1,0 +1,120 @@
+"""The Detections dataclass: boxes, scores and classes of one image, validated."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from postprocess._check import as_boxes, as_class_ids, as_scores, check_xyxy
+
+
+@dataclass(frozen=True)
+class Detections:
+    """Detections of one image.
+
+    xyxy: (N, 4) float32 boxes, xyxy pixels. scores: (N,) float32 in [0, 1]. class_ids: (N,) int64.
+    class_names: names indexed by class id (the model's list, shared by every image), or empty.
+    keypoints: (N, K, 2) float32 pixels (e.g. 5 face landmarks), or None when the model gives none.
+    """
+
+    xyxy: np.ndarray
+    scores: np.ndarray
+    class_ids: np.ndarray
+    class_names: tuple[str, ...] = ()
+    keypoints: np.ndarray | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        xyxy = as_boxes(self.xyxy, "xyxy")
+        check_xyxy(xyxy, "xyxy")
+        n = len(xyxy)
+        scores = as_scores(self.scores, n)
+        class_ids = as_class_ids(self.class_ids, n)
+        names = tuple(str(c) for c in self.class_names)
+        if names and n and class_ids.max() >= len(names):
+            raise ValueError(
+                f"class_ids must be < len(class_names) = {len(names)}, but got {int(class_ids.max())}"
+            )
+        keypoints = self.keypoints
+        if keypoints is not None:
+            keypoints = np.asarray(keypoints, dtype=np.float32)
+            if keypoints.ndim != 3 or keypoints.shape[0] != n or keypoints.shape[2] != 2:
+                raise ValueError(f"keypoints must have shape ({n}, K, 2), but got shape {keypoints.shape}")
+        object.__setattr__(self, "xyxy", xyxy)
+        object.__setattr__(self, "scores", scores)
+        object.__setattr__(self, "class_ids", class_ids)
+        object.__setattr__(self, "class_names", names)
+        object.__setattr__(self, "keypoints", keypoints)
+
+    @classmethod
+    def empty(cls, class_names: Sequence[str] = ()) -> Detections:
+        """No detections, correctly typed."""
+        return cls(
+            np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64), tuple(class_names)
+        )
+
+    def __len__(self) -> int:
+        return len(self.xyxy)
+
+    def __getitem__(self, index: np.ndarray | slice | int) -> Detections:
+        """Select detections by a boolean mask, an index array, a slice or one int (kept as a 1-row result)."""
+        if isinstance(index, (int, np.integer)):
+            index = [int(index)]
+        kp = None if self.keypoints is None else self.keypoints[index]
+        return Detections(self.xyxy[index], self.scores[index], self.class_ids[index], self.class_names, kp)
+
+    def filter(
+        self,
+        min_score: float = 0.0,
+        classes: Sequence[int] | None = None,
+        min_area: float = 0.0,
+    ) -> Detections:
+        """Keep detections with score >= min_score, a class in classes (all when None), area >= min_area."""
+        keep = self.scores >= min_score
+        if classes is not None:
+            keep &= np.isin(self.class_ids, np.asarray(list(classes), dtype=np.int64))
+        if min_area > 0:
+            wh = self.xyxy[:, 2:] - self.xyxy[:, :2]
+            keep &= wh[:, 0] * wh[:, 1] >= min_area
+        return self[keep]
+
+    @classmethod
+    def concatenate(cls, parts: Sequence[Detections]) -> Detections:
+        """Join detections of one image (e.g. from several crops). Class names must agree."""
+        if not parts:
+            return cls.empty()
+        names = parts[0].class_names
+        for p in parts[1:]:
+            if p.class_names != names:
+                raise ValueError(f"class_names must agree to concatenate, but got {names} and {p.class_names}")
+        with_kp = [p.keypoints is not None for p in parts]
+        if any(with_kp) and not all(with_kp):
+            raise ValueError("keypoints must be present in all parts or in none to concatenate")
+        kp = np.concatenate([p.keypoints for p in parts]) if all(with_kp) else None
+        return cls(
+            np.concatenate([p.xyxy for p in parts]),
+            np.concatenate([p.scores for p in parts]),
+            np.concatenate([p.class_ids for p in parts]),
+            names,
+            kp,
+        )
+
+    def class_name(self, class_id: int) -> str:
+        """The name of a class id, or the id as text when the model has no names."""
+        return self.class_names[class_id] if class_id < len(self.class_names) else str(class_id)
+
+    def to_dicts(self, decimals: int = 2) -> list[dict]:
+        """Plain dicts, JSON-ready: [{"xyxy": [...], "score": s, "class_id": c, "class_name": n}, ...]."""
+        out = []
+        for i in range(len(self)):
+            d = {
+                "xyxy": [round(float(v), decimals) for v in self.xyxy[i]],
+                "score": round(float(self.scores[i]), 4),
+                "class_id": int(self.class_ids[i]),
+                "class_name": self.class_name(int(self.class_ids[i])),
+            }
+            if self.keypoints is not None:
+                d["keypoints"] = [[round(float(v), decimals) for v in p] for p in self.keypoints[i]]
+            out.append(d)
+        return out
