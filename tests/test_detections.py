@@ -1,0 +1,104 @@
+"""The Detections dataclass: validation, selection, concatenation and JSON conversion."""
+
+import json
+
+import numpy as np
+import pytest
+
+from postprocess.detections import Detections
+
+
+def make(n: int, seed: int = 0, names=("a", "b", "c")) -> Detections:
+    rng = np.random.default_rng(seed)
+    xy = rng.uniform(0, 100, (n, 2))
+    return Detections(
+        np.concatenate([xy, xy + rng.uniform(1, 50, (n, 2))], 1), rng.uniform(0, 1, n), rng.integers(0, 3, n), names
+    )
+
+
+def test_types_are_normalized():
+    d = Detections(np.array([[0, 0, 10, 10]]), np.array([0.5]), np.array([1], dtype=np.int32))
+    assert d.xyxy.dtype == np.float32
+    assert d.scores.dtype == np.float32
+    assert d.class_ids.dtype == np.int64
+
+
+def test_empty():
+    d = Detections.empty(("a",))
+    assert len(d) == 0
+    assert d.xyxy.shape == (0, 4)
+    assert d.to_dicts() == []
+    assert len(d.filter(min_score=0.5)) == 0
+
+
+def test_filter_matches_loop():
+    d = make(200)
+    got = d.filter(min_score=0.3, classes=[0, 2], min_area=100)
+    keep = [
+        i for i in range(len(d))
+        if d.scores[i] >= 0.3 and d.class_ids[i] in (0, 2)
+        and (d.xyxy[i, 2] - d.xyxy[i, 0]) * (d.xyxy[i, 3] - d.xyxy[i, 1]) >= 100
+    ]
+    np.testing.assert_array_equal(got.xyxy, d.xyxy[keep])
+    np.testing.assert_array_equal(got.class_ids, d.class_ids[keep])
+
+
+def test_indexing_keeps_one_row_and_names():
+    d = make(5)
+    one = d[2]
+    assert len(one) == 1
+    assert one.class_names == d.class_names
+    np.testing.assert_array_equal(one.xyxy[0], d.xyxy[2])
+
+
+def test_concatenate():
+    a, b = make(3, 1), make(4, 2)
+    c = Detections.concatenate([a, b])
+    assert len(c) == 7
+    np.testing.assert_array_equal(c.scores, np.concatenate([a.scores, b.scores]))
+    assert len(Detections.concatenate([])) == 0
+    with pytest.raises(ValueError, match="class_names must agree"):
+        Detections.concatenate([a, make(2, names=("x", "y", "z"))])
+
+
+def test_to_dicts_is_json_ready():
+    d = Detections(np.array([[1.234, 2, 3, 4]]), np.array([0.91234]), np.array([2]), ("a", "b", "car"))
+    out = json.loads(json.dumps(d.to_dicts()))
+    assert out == [{"xyxy": [1.23, 2.0, 3.0, 4.0], "score": 0.9123, "class_id": 2, "class_name": "car"}]
+    no_names = Detections(np.array([[1, 2, 3, 4]]), np.array([0.5]), np.array([7]))
+    assert no_names.to_dicts()[0]["class_name"] == "7"
+
+
+def test_keypoints():
+    kp = np.zeros((1, 5, 2))
+    d = Detections(np.array([[1, 2, 3, 4]]), np.array([0.5]), np.array([0]), keypoints=kp)
+    assert d.keypoints.shape == (1, 5, 2)
+    assert len(d.to_dicts()[0]["keypoints"]) == 5
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        # boxes without the (N, 4) shape
+        ({"xyxy": np.zeros(4)}, r"xyxy must be a 2D array with shape \(N, 4\), but got shape \(4,\)"),
+        # one score for two boxes
+        ({"scores": np.array([0.1])}, r"scores must have shape \(2,\) to match the boxes, but got shape \(1,\)"),
+        # float class ids
+        ({"class_ids": np.array([0.0, 1.0])}, r"class_ids must be an integer array, but got dtype float64"),
+        # negative class id
+        ({"class_ids": np.array([0, -1])}, r"class_ids must be >= 0, but got -1"),
+        # NaN score
+        ({"scores": np.array([0.1, np.nan])}, r"scores must be finite"),
+        # class id beyond the names
+        ({"class_names": ("a",)}, r"class_ids must be < len\(class_names\) = 1, but got 1"),
+        # keypoints for the wrong number of boxes
+        ({"keypoints": np.zeros((1, 5, 2))}, r"keypoints must have shape \(2, K, 2\), but got shape \(1, 5, 2\)"),
+        # x2 < x1
+        ({"xyxy": np.array([[5, 0, 1, 1], [0, 0, 1, 1.0]])}, r"x1 <= x2"),
+    ],
+)
+def test_bad_input(kwargs, message):
+    args = {"xyxy": np.array([[0, 0, 1, 1], [0, 0, 2, 2.0]]), "scores": np.array([0.1, 0.2]),
+            "class_ids": np.array([0, 1])} | kwargs
+    with pytest.raises(ValueError, match=message):
+        Detections(**args)
