@@ -1,1 +1,21 @@
 """edgepipe runtime: onnxruntime sessions, preprocessing and model metadata (numpy, OpenCV, onnxruntime; no torch)."""
+
+from runtime.metadata import ModelMeta, from_metadata_props, read_metadata, to_metadata_props
+from runtime.preprocess import Preprocessed, PreprocessSpec, center_crop, letterbox, preprocess, resize
+from runtime.session import Model, TensorSpec, load
+
+__all__ = [
+    "Model",
+    "ModelMeta",
+    "PreprocessSpec",
+    "Preprocessed",
+    "TensorSpec",
+    "center_crop",
+    "from_metadata_props",
+    "letterbox",
+    "load",
+    "preprocess",
+    "read_metadata",
+    "resize",
+    "to_metadata_props",
+]
