@@ -1,0 +1,56 @@
+"""Latency measurement shared by `edgepipe bench` and `edgepipe select`: interleaved runs, percentiles."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Milliseconds per call over the timed runs, and images per second at the median."""
+
+    name: str
+    batch: int
+    runs: int
+    p50: float
+    p90: float
+    p99: float
+    throughput: float
+
+    def as_dict(self) -> dict[str, float | int | str]:
+        return {"name": self.name, "batch": self.batch, "runs": self.runs, "p50_ms": round(self.p50, 4),
+                "p90_ms": round(self.p90, 4), "p99_ms": round(self.p99, 4),
+                "images_per_s": round(self.throughput, 1)}
+
+
+def measure(
+    fns: dict[str, Callable[[], object]], batch: int, runs: int, warmup: int, progress: bool = False
+) -> dict[str, Latency]:
+    """Time each function `runs` times after `warmup` calls, interleaved (one call of each per round) so a slow
+    phase of the machine hits all of them alike. Returns a Latency per name."""
+    if runs < 1:
+        raise ValueError(f"runs must be >= 1, but got {runs}")
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for i in range(runs):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append((time.perf_counter() - t0) * 1e3)
+        if progress and (i + 1) % max(1, runs // 20) == 0:
+            done = (i + 1) * 20 // runs
+            print(f"\r  [{'#' * done}{'.' * (20 - done)}] {i + 1}/{runs}", end="", file=sys.stderr, flush=True)
+    if progress:
+        print(file=sys.stderr)
+    result = {}
+    for name, t in times.items():
+        p50, p90, p99 = np.percentile(t, [50, 90, 99])
+        result[name] = Latency(name, batch, runs, float(p50), float(p90), float(p99), batch / float(p50) * 1e3)
+    return result
