@@ -1,0 +1,114 @@
+"""The course's models, built by name: `build("lenet5")`, `list_models()` for names, tasks, inputs, sizes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from torch import nn
+
+from export.models.alexnet import AlexNet
+from export.models.basic import DeepNet, LogisticRegression, shallow_net, softmax_classifier
+from export.models.facenet import FaceEncoder, Siamese, SiameseHead
+from export.models.inception import GoogLeNet, Inception
+from export.models.init import init_weights
+from export.models.lenet import LeNet5
+from export.models.resnet import ResNet
+from export.models.vgg import VGG16
+from export.models.yolo import YOLO, yolo_large, yolo_small
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A zoo model: its name, family, task, input shape (C, H, W) or (n_x,), builder and one-line description."""
+
+    name: str
+    family: str
+    task: str
+    input_shape: tuple[int, ...]
+    builder: Callable[..., nn.Module]
+    description: str
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What `edgepipe models` lists: an entry and its parameter count at the default configuration."""
+
+    name: str
+    family: str
+    task: str
+    input_shape: tuple[int, ...]
+    params: int
+    description: str
+
+
+REGISTRY: dict[str, ModelEntry] = {
+    e.name: e
+    for e in [
+        ModelEntry("logistic", "basic", "classify", (64,), LogisticRegression, "logistic regression, sigmoid(w.x + b)"),
+        ModelEntry("shallow", "basic", "classify", (64,), shallow_net, "one hidden layer (tanh), softmax output"),
+        ModelEntry("deep", "basic", "classify", (64,), DeepNet, "L-layer network (ReLU), softmax output"),
+        ModelEntry("softmax", "basic", "classify", (64,), softmax_classifier, "softmax regression"),
+        ModelEntry("lenet5", "lenet", "classify", (1, 32, 32), LeNet5, "LeNet-5, about 60K parameters"),
+        ModelEntry("alexnet", "alexnet", "classify", (3, 227, 227), AlexNet, "AlexNet, about 60M parameters"),
+        ModelEntry("vgg16", "vgg", "classify", (3, 224, 224), VGG16, "VGG-16, about 138M parameters"),
+        *[
+            ModelEntry(f"resnet{d}", "resnet", "classify", (3, 224, 224), lambda d=d, **kw: ResNet(d, **kw),
+                       f"ResNet-{d}, residual blocks with projection shortcuts")
+            for d in (18, 34, 50, 101, 152)
+        ],
+        ModelEntry("googlenet", "inception", "classify", (3, 224, 224), GoogLeNet, "Inception v1 (no aux heads)"),
+        ModelEntry("yolo-small", "yolo", "detect", (3, 256, 256), yolo_small, "course YOLO, 16x16 grid, 3 anchors"),
+        ModelEntry("yolo-large", "yolo", "detect", (3, 416, 416), yolo_large, "course YOLO, 13x13 grid, 5 anchors"),
+        ModelEntry("facenet", "facenet", "embed", (3, 64, 64), FaceEncoder, "FaceNet-style encoder, 128-d"),
+        ModelEntry("siamese", "facenet", "verify", (3, 64, 64), Siamese, "encoder + logistic unit on |f1 - f2|"),
+    ]
+}
+
+
+def build(name: str, **kwargs) -> nn.Module:
+    """Build a zoo model by name with its constructor's keyword arguments (num_classes=..., anchors=...)."""
+    if name not in REGISTRY:
+        raise ValueError(f"model must be one of {sorted(REGISTRY)}, but got {name!r}")
+    return REGISTRY[name].builder(**kwargs)
+
+
+def count_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def list_models() -> list[ModelInfo]:
+    """Every zoo model with its parameter count (built on the meta device: no memory, no time)."""
+    import torch
+
+    infos = []
+    for e in REGISTRY.values():
+        with torch.device("meta"):
+            params = count_params(e.builder())
+        infos.append(ModelInfo(e.name, e.family, e.task, e.input_shape, params, e.description))
+    return infos
+
+
+__all__ = [
+    "REGISTRY",
+    "VGG16",
+    "YOLO",
+    "AlexNet",
+    "DeepNet",
+    "FaceEncoder",
+    "GoogLeNet",
+    "Inception",
+    "LeNet5",
+    "LogisticRegression",
+    "ModelEntry",
+    "ModelInfo",
+    "ResNet",
+    "Siamese",
+    "SiameseHead",
+    "build",
+    "count_params",
+    "init_weights",
+    "list_models",
+    "yolo_large",
+    "yolo_small",
+]

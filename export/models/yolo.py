@@ -1,0 +1,75 @@
+"""The course's YOLO: a conv backbone to an S x S grid, A anchor boxes per cell, (5 + C) numbers per anchor."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+SMALL_ANCHORS = ((1.0, 1.0), (2.2, 2.0), (4.5, 4.0))  # grid cells; training replaces them by k-means anchors
+LARGE_ANCHORS = ((0.6, 0.8), (1.5, 1.6), (2.6, 3.2), (4.5, 4.2), (8.0, 7.5))
+
+
+def conv_bn_leaky(c_in: int, c_out: int, k: int = 3) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(c_in, c_out, k, 1, k // 2, bias=False), nn.BatchNorm2d(c_out),
+                         nn.LeakyReLU(0.1, inplace=True))
+
+
+class YOLO(nn.Module):
+    """YOLOv2-style detector. Input (B, 3, H, W) with H, W multiples of the stride; output (B, A*(5+C), S_h, S_w)
+    with S = size / stride and, per anchor, the channels tx, ty, tw, th, to, then C class logits.
+
+    postprocess's "yolo-course" head decodes it: bx = (sigmoid(tx) + col) / S_w, bw = anchor_w * exp(tw) with
+    anchors in grid cells, Pc = sigmoid(to), class probabilities by softmax.
+    widths: channels of the backbone's blocks (conv3x3-BN-LeakyReLU then 2x2 max-pool each, so the stride is
+    2 ** len(widths)); neck: channels of the 3x3 convs after the last pool.
+    """
+
+    def __init__(
+        self,
+        num_classes: int = 3,
+        anchors: Sequence[Sequence[float]] = SMALL_ANCHORS,
+        input_size: tuple[int, int] = (256, 256),
+        widths: Sequence[int] = (16, 32, 64, 128),
+        neck: Sequence[int] = (256,),
+    ) -> None:
+        super().__init__()
+        self.stride = 2 ** len(widths)
+        if input_size[0] % self.stride or input_size[1] % self.stride:
+            raise ValueError(f"input_size must be a multiple of the stride {self.stride}, but got {input_size}")
+        self.num_classes = num_classes
+        self.anchors = tuple((float(w), float(h)) for w, h in anchors)
+        self.input_size = tuple(input_size)
+        self.grid_size = (input_size[0] // self.stride, input_size[1] // self.stride)
+        layers: list[nn.Module] = []
+        c_in = 3
+        for width in widths:
+            layers += [conv_bn_leaky(c_in, width), nn.MaxPool2d(2, 2)]
+            c_in = width
+        for width in neck:
+            layers.append(conv_bn_leaky(c_in, width))
+            c_in = width
+        self.backbone = nn.Sequential(*layers)
+        a, per = len(self.anchors), 5 + num_classes
+        self.head = nn.Conv2d(c_in, a * per, 1)
+        with torch.no_grad():  # objectness starts at ~1%: most cells hold no object (stable early training)
+            bias = self.head.bias.view(a, per)
+            bias.zero_()
+            bias[:, 4] = math.log(0.01 / 0.99)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(x))  # (B, A*(5+C), S_h, S_w)
+
+
+def yolo_small(num_classes: int = 3, anchors: Sequence[Sequence[float]] = SMALL_ANCHORS,
+               input_size: tuple[int, int] = (256, 256)) -> YOLO:
+    """Trains on 2 CPU cores in minutes: 256x256 -> 16x16 grid (stride 16), 3 anchors."""
+    return YOLO(num_classes, anchors, input_size, (16, 32, 64, 128), (256,))
+
+
+def yolo_large(num_classes: int = 3, anchors: Sequence[Sequence[float]] = LARGE_ANCHORS,
+               input_size: tuple[int, int] = (416, 416)) -> YOLO:
+    """For real use, like YOLOv2: 416x416 -> 13x13 grid (stride 32), 5 anchors; 640x640 -> 20x20."""
+    return YOLO(num_classes, anchors, input_size, (32, 64, 128, 256, 512), (1024, 512))
