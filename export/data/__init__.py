@@ -1,0 +1,1 @@
+"""Local, deterministic data: digits, generated detection scenes and videos, faces (numpy/OpenCV; no torch here)."""
