@@ -1,0 +1,166 @@
+"""The mini-batch training loop: optimizer and decay by name, progress bar, checkpoints, curves, report."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from export.train.optim import decayed_rate, make_optimizer, set_rate
+from export.train.report import bias_variance_report
+
+log = logging.getLogger("edgepipe.train")
+
+
+@dataclass
+class Recipe:
+    """Everything one training run needs. build_kwargs rebuild the model from the zoo; meta holds the flat
+    metadata keys the runtime needs (task, imgsz, names, head, anchors, mean, std, ...)."""
+
+    name: str
+    model_name: str
+    build_kwargs: dict
+    meta: dict
+    train_batches: Callable[[], Iterable]
+    loss: Callable[[nn.Module, object], tuple[torch.Tensor, dict[str, float]]]
+    evaluate: Callable[[nn.Module], dict[str, float]]
+    key_metric: str
+    baseline_error: float
+    baseline_note: str
+    epochs: int = 10
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    decay: str = "cosine"
+    decay_rate: float = 1.0
+    weight_decay: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """Where the run wrote its files and the best epoch's metrics."""
+
+    out_dir: Path
+    best_metrics: dict[str, float]
+    seconds: float
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def save_checkpoint(path: Path, recipe: Recipe, model: nn.Module, epoch: int, metrics: dict) -> None:
+    """One file: the zoo name and its build kwargs, the state dict, the runtime metadata, metrics. Plain types
+    only, so torch.load(weights_only=True) reads it."""
+    payload = {"model": recipe.model_name, "recipe": recipe.name, "build_kwargs": recipe.build_kwargs,
+               "meta": recipe.meta, "state_dict": model.state_dict(), "epoch": epoch, "metrics": metrics}
+    tmp = path.with_suffix(".tmp")
+    torch.save(payload, tmp)
+    tmp.replace(path)
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """Read a checkpoint (weights_only=True: no code runs). Clear errors for a missing or foreign file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for foreign files
+        raise ValueError(f"{path} is not an edgepipe checkpoint ({type(exc).__name__}: {str(exc)[:120]})") from None
+    keys = ("model", "build_kwargs", "state_dict", "meta")
+    missing = [k for k in keys if not isinstance(ckpt, dict) or k not in ckpt]
+    if missing:
+        raise ValueError(f"{path} is not an edgepipe checkpoint: missing {missing}")
+    return ckpt
+
+
+def model_from_checkpoint(ckpt: dict) -> nn.Module:
+    """The zoo model rebuilt from a checkpoint, weights loaded, in eval mode."""
+    from export.models import build
+
+    model = build(ckpt["model"], **ckpt["build_kwargs"])
+    try:
+        model.load_state_dict(ckpt["state_dict"])
+    except RuntimeError as exc:
+        raise ValueError(f"checkpoint weights do not fit model {ckpt['model']!r}: {str(exc).splitlines()[0]}") from None
+    return model.eval()
+
+
+def fit(recipe: Recipe, out_dir: str | Path, seed: int = 0, model: nn.Module | None = None,
+        progress: bool = True) -> TrainResult:
+    """Train recipe's model for recipe.epochs; write out_dir/{last.pt, best.pt, curves.png, report.json,
+    report.md}. model: start from this module (resume / transfer learning) instead of a fresh one."""
+    from export.models import build
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    seed_everything(seed)
+    model = model if model is not None else build(recipe.model_name, **recipe.build_kwargs)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    opt = make_optimizer(recipe.optimizer, trainable, recipe.learning_rate, weight_decay=recipe.weight_decay)
+    history: list[dict] = []
+    best: dict[str, float] = {}
+    t0 = time.perf_counter()
+    for epoch in range(recipe.epochs):
+        set_rate(opt, decayed_rate(recipe.learning_rate, epoch, recipe.decay, recipe.decay_rate, recipe.epochs))
+        model.train()
+        losses = []
+        for step, batch in enumerate(recipe.train_batches()):
+            loss, _parts = recipe.loss(model, batch)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+            if progress and step % 5 == 0:
+                print(f"\r{recipe.name} epoch {epoch + 1}/{recipe.epochs} step {step} loss {np.mean(losses):.4f}",
+                      end="", file=sys.stderr, flush=True)
+        model.eval()
+        with torch.no_grad():
+            metrics = recipe.evaluate(model)
+        metrics = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), **metrics}
+        history.append(metrics)
+        if progress:
+            shown = " ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float))
+            print(f"\r{recipe.name} epoch {epoch + 1}/{recipe.epochs} {shown}", file=sys.stderr, flush=True)
+        save_checkpoint(out / "last.pt", recipe, model, epoch + 1, metrics)
+        if not best or metrics[recipe.key_metric] >= best[recipe.key_metric]:
+            best = metrics
+            save_checkpoint(out / "best.pt", recipe, model, epoch + 1, metrics)
+    seconds = time.perf_counter() - t0
+    _write_curves(out / "curves.png", history, recipe.key_metric)
+    report = bias_variance_report(best["train_error"], best["dev_error"], recipe.baseline_error, recipe.baseline_note)
+    summary = {"recipe": recipe.name, "model": recipe.model_name, "seconds": round(seconds, 1), "best": best,
+               "history": history, "report": report}
+    (out / "report.json").write_text(json.dumps(summary, indent=2))
+    (out / "report.md").write_text(report["text"] + "\n")
+    return TrainResult(out, best, seconds)
+
+
+def _write_curves(path: Path, history: list[dict], key: str) -> None:
+    """Training loss and the key dev metric per epoch, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [h["epoch"] for h in history]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.5))
+    a.plot(epochs, [h["train_loss"] for h in history], marker="o")
+    a.set(xlabel="epoch", ylabel="train loss", title="training loss")
+    b.plot(epochs, [h[key] for h in history], marker="o", color="tab:green")
+    b.set(xlabel="epoch", ylabel=key, title=f"dev {key}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)

@@ -1,0 +1,216 @@
+"""Training recipes: which data, model, loss and dev metric each `edgepipe train NAME` uses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+from torch.utils.data import DataLoader
+
+from export.data.detection import CLASS_NAMES, DatasetConfig, Scene, coco_dict, ensure_detection_dataset, load_split
+from export.data.digits import CLASS_NAMES as DIGITS
+from export.data.digits import load_digits_splits
+from export.data.faces import face_views, identity_splits, make_face_scene
+from export.metrics import classification_metrics, detection_metrics, embedding_metrics
+from export.predict import TorchPredictor, classify, detect, embed, meta_from_flat
+from export.train.datasets import Detection, ImageClassification, Vectors, detection_collate
+from export.train.loop import Recipe
+from export.train.losses import batch_triplet_loss, build_yolo_targets, yolo_loss
+from postprocess.anchors import kmeans_anchors
+from postprocess.boxes import boxes_to_input
+from runtime.preprocess import preprocess
+
+RECIPES = ("lenet5", "softmax", "shallow", "deep", "logistic", "yolo-small", "yolo-face", "facenet")
+DIGITS_BASELINE = (0.005, "human-level error on 8x8 digits, about 0.5%")
+
+
+def make_recipe(name: str, data_dir: str | Path = "runs/data", tiny: bool = False, workers: int = 0) -> Recipe:
+    """The recipe for a name in RECIPES. tiny: a seconds-long configuration (tests, smoke runs)."""
+    if name not in RECIPES:
+        raise ValueError(f"recipe must be one of {RECIPES}, but got {name!r}")
+    if name == "lenet5":
+        return lenet5_recipe(tiny)
+    if name in ("softmax", "shallow", "deep", "logistic"):
+        return dense_recipe(name, tiny)
+    if name == "facenet":
+        return facenet_recipe(tiny)
+    return detector_recipe(name, Path(data_dir), tiny, workers)
+
+
+def lenet5_recipe(tiny: bool) -> Recipe:
+    splits = load_digits_splits()
+    meta = {"task": "classify", "imgsz": [32, 32], "names": list(DIGITS), "channel_order": "GRAY", "resize": "resize",
+            "mean": [0.0], "std": [1.0], "model_name": "lenet5"}
+    spec = meta_from_flat(meta).preprocess
+    n = 64 if tiny else len(splits["train"].y)
+    train = ImageClassification(splits["train"].images[:n], splits["train"].y[:n], spec, augment=not tiny)
+
+    def evaluate(model) -> dict[str, float]:
+        pred = TorchPredictor(model, meta_from_flat(meta))
+        out = {}
+        for split in ("train", "dev"):
+            s = splits[split]
+            m = min(len(s.y), 64 if tiny else len(s.y))
+            metrics = classification_metrics(s.y[:m], classify(pred, s.images[:m]), DIGITS)
+            out[f"{split}_error"] = 1 - metrics["accuracy"]
+        out["accuracy"] = 1 - out["dev_error"]
+        return out
+
+    return Recipe("lenet5", "lenet5", {"num_classes": 10, "activation": "relu"}, meta,
+                  lambda: DataLoader(train, batch_size=64, shuffle=True), _cross_entropy, evaluate, "accuracy",
+                  *DIGITS_BASELINE, epochs=1 if tiny else 40, learning_rate=2e-3, weight_decay=1e-4)
+
+
+def _cross_entropy(model, batch):
+    x, y = batch
+    loss = F.cross_entropy(model(x), y)
+    return loss, {"ce": loss.item()}
+
+
+def dense_recipe(name: str, tiny: bool) -> Recipe:
+    splits = load_digits_splits()
+    binary = name == "logistic"  # logistic regression: digit 0 against the rest
+    label = (lambda y: (y == 0).astype(np.int64)) if binary else (lambda y: y)
+    names = ["other", "0"] if binary else list(DIGITS)
+    n = 64 if tiny else len(splits["train"].y)
+    train = Vectors(splits["train"].x[:n], label(splits["train"].y[:n]))
+    kwargs = {"n_x": 64} if binary else {"n_x": 64, "num_classes": 10}
+    meta = {"task": "classify", "imgsz": [8, 8], "names": names, "channel_order": "GRAY", "resize": "resize",
+            "mean": [0.0], "std": [1.0], "model_name": name}
+
+    def loss(model, batch):
+        x, y = batch
+        out = model(x)
+        value = F.binary_cross_entropy(out[:, 0], y.float()) if binary else F.cross_entropy(out, y)
+        return value, {"loss": value.item()}
+
+    def evaluate(model) -> dict[str, float]:
+        out = {}
+        for split in ("train", "dev"):
+            s = splits[split]
+            with torch.no_grad():
+                p = model(torch.from_numpy(s.x))
+            pred = (p[:, 0] > 0.5).long().numpy() if binary else p.argmax(1).numpy()
+            out[f"{split}_error"] = float(np.mean(pred != label(s.y)))
+        out["accuracy"] = 1 - out["dev_error"]
+        return out
+
+    return Recipe(name, name, kwargs, meta, lambda: DataLoader(train, batch_size=64, shuffle=True), loss, evaluate,
+                  "accuracy", *DIGITS_BASELINE, epochs=1 if tiny else 60, learning_rate=3e-3)
+
+
+def detector_recipe(name: str, data_dir: Path, tiny: bool, workers: int) -> Recipe:
+    """yolo-small on the generated shapes, or yolo-face (the same model, one class) on composited faces."""
+    size = (256, 256)
+    if name == "yolo-small":
+        config = DatasetConfig(n_train=48, n_dev=16, n_test=16) if tiny else DatasetConfig()
+        root = ensure_detection_dataset(data_dir / ("shapes-tiny" if tiny else "shapes"), config)
+        train_data, dev_data = load_split(root, "train"), load_split(root, "dev")
+        names = list(CLASS_NAMES)
+    else:
+        train_data = face_detection_split("train", 48 if tiny else 1500)
+        dev_data = face_detection_split("dev", 16 if tiny else 200)
+        names = ["face"]
+    meta = {"task": "detect", "imgsz": list(size), "names": names, "head": "yolo-course", "resize": "letterbox",
+            "pad_value": 114, "channel_order": "RGB", "mean": [0.0], "std": [1.0], "model_name": name}
+    spec = meta_from_flat({**meta, "anchors": [[1.0, 1.0]]}).preprocess
+    grid = (size[0] // 16, size[1] // 16)
+    wh = np.concatenate([boxes_to_input(b, preprocess(img, spec).transforms[0]) for img, b in
+                         zip(train_data[0][:500], train_data[1][:500], strict=True)])
+    wh = (wh[:, 2:] - wh[:, :2]) / 16.0  # grid cells
+    anchors = kmeans_anchors(wh, 3, seed=0).anchors.round(3).tolist()
+    meta["anchors"] = anchors
+    train = Detection(train_data[0], train_data[1], train_data[2], spec, augment=not tiny)
+    anchor_arr = np.array(anchors)
+
+    def loss(model, batch):
+        x, boxes, classes = batch
+        targets = build_yolo_targets(boxes, classes, anchor_arr, grid, size)
+        return yolo_loss(model(x), targets, len(anchors))
+
+    def evaluate(model) -> dict[str, float]:
+        pred = TorchPredictor(model, meta_from_flat(meta))
+        k = len(dev_data[0])
+        dev = detection_metrics(dev_data[3], detect(pred, dev_data[0]))
+        train_coco = _subset_coco(train_data[3], k)
+        train_m = detection_metrics(train_coco, detect(pred, train_data[0][:k]))
+        return {"map50": dev["map50"], "map": dev["map"], "dev_recall": dev["recall"],
+                "dev_precision": dev["precision"], "train_error": 1 - train_m["map50"], "dev_error": 1 - dev["map50"]}
+
+    loader = DataLoader(train, batch_size=16, shuffle=True, collate_fn=detection_collate, num_workers=workers,
+                        persistent_workers=workers > 0)
+    return Recipe(name, "yolo-small", {"num_classes": len(names), "anchors": anchors, "input_size": list(size)}, meta,
+                  lambda: loader, loss, evaluate, "map50", 0.01, "a person finds about 99% of these objects",
+                  epochs=1 if tiny else 30, learning_rate=2e-3, weight_decay=5e-4)
+
+
+def _subset_coco(coco: dict, k: int) -> dict:
+    images = coco["images"][:k]
+    ids = {img["id"] for img in images}
+    return {**coco, "images": images, "annotations": [a for a in coco["annotations"] if a["image_id"] in ids]}
+
+
+def face_detection_split(split: str, n: int, seed: int = 0) -> tuple[list, list, list, dict]:
+    """In-memory face scenes from one identity split: (images, boxes, class ids, COCO dict) like load_split."""
+    rng = np.random.default_rng([seed, list(identity_splits()).index(split)])
+    faces = identity_splits()[split].faces
+    images, boxes = [], []
+    for _ in range(n):
+        img, b = make_face_scene(rng, faces)
+        images.append(img)
+        boxes.append(b)
+    classes = [np.zeros(len(b), np.int64) for b in boxes]
+    scenes = [(f"{split}/{i:05d}.png", Scene(img, b, c)) for i, (img, b, c) in enumerate(zip(images, boxes, classes,
+                                                                                             strict=True))]
+    coco = coco_dict(scenes, (256, 256))
+    coco["categories"] = [{"id": 1, "name": "face", "supercategory": "face"}]
+    return images, boxes, classes, coco
+
+
+def facenet_recipe(tiny: bool) -> Recipe:
+    """The encoder with the triplet loss: batches of P identities x K augmented views, semi-hard mining."""
+    splits = identity_splits()
+    size = 64
+    meta = {"task": "embed", "imgsz": [size, size], "names": [], "resize": "resize", "channel_order": "RGB",
+            "mean": [0.5], "std": [0.25], "embedding_size": 128, "distance": "squared_l2", "model_name": "facenet"}
+    spec = meta_from_flat(meta).preprocess
+    p_ids, k_views, steps = (4, 2, 2) if tiny else (16, 4, 60)
+    eval_views = 2 if tiny else 10
+
+    def batches():
+        rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, ()).item()))
+        train = splits["train"].faces
+        for _ in range(steps):
+            ids = rng.choice(len(train), p_ids, replace=False)
+            views = np.concatenate([face_views(train[i], k_views, rng, size) for i in ids])
+            yield torch.from_numpy(preprocess(list(views), spec).batch), torch.from_numpy(np.repeat(ids, k_views))
+
+    def loss(model, batch):
+        x, labels = batch
+        value = batch_triplet_loss(model(x), labels, alpha=0.2, mining="semi-hard")
+        return value, {"triplet": value.item()}
+
+    fixed = {name: _eval_views(splits[name].faces[: 4 if tiny else 20], eval_views, size) for name in ("train", "dev")}
+
+    def evaluate(model) -> dict[str, float]:
+        pred = TorchPredictor(model, meta_from_flat(meta))
+        out = {}
+        for name, (frames, labels) in fixed.items():
+            m = embedding_metrics(embed(pred, frames), labels)
+            out[f"{name}_error"] = 1 - m["auc"]
+            if name == "dev":
+                out.update({"auc": m["auc"], "eer": m["eer"], "tar_at_far_1e-2": m["tar_at_far_1e-2"]})
+        return out
+
+    return Recipe("facenet", "facenet", {"embedding_size": 128}, meta, batches, loss, evaluate, "auc",
+                  0.0, "a person tells these faces apart almost always (AUC about 1.0)",
+                  epochs=1 if tiny else 40, learning_rate=1e-3)
+
+
+def _eval_views(faces: np.ndarray, n: int, size: int) -> tuple[list[np.ndarray], np.ndarray]:
+    """Fixed augmented views (seed 1) of each identity: frames and their identity labels."""
+    rng = np.random.default_rng(1)
+    frames = [v for f in faces for v in face_views(f, n, rng, size)]
+    return frames, np.repeat(np.arange(len(faces)), n)
