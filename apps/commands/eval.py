@@ -1,0 +1,36 @@
+"""`edgepipe eval MODEL`: metrics of a checkpoint or an ONNX file on its local data (needs the train extra)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval", help="evaluate a checkpoint (.pt) or an ONNX file on its data's split")
+    p.add_argument("model", type=Path, help="runs/NAME/best.pt or model.onnx")
+    p.add_argument("--split", default="test", choices=("train", "dev", "test"))
+    p.add_argument("--data", type=Path, default=Path("runs/data"), help="where generated data sets live")
+    p.add_argument("--conf", type=float, default=0.001, help="detectors: score threshold for mAP (default 0.001)")
+    p.add_argument("--provider", default="cpu", help="for ONNX files: auto, cuda or cpu")
+    p.add_argument("--out", type=Path, help="write metrics.json and the PR/ROC PNG here")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from export.evaluate import evaluate
+
+    result = evaluate(args.model, args.split, args.data, args.conf, args.out, args.provider)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"{result['model']} ({result['backend']}, {result['task']}) on the {result['split']} split")
+    keys = {"classify": ("accuracy", "macro_f1"), "detect": ("map50", "map", "precision", "recall"),
+            "embed": ("auc", "eer", "tar_at_far_1e-2", "tar_at_far_1e-3", "threshold_at_far_1e-3")}[result["task"]]
+    for k in keys:
+        print(f"  {k:<22}{result[k]:.4f}")
+    if args.out:
+        print(f"  written to {args.out}")
+    return 0

@@ -1,0 +1,109 @@
+"""`edgepipe eval`: one evaluation for a PyTorch checkpoint or an ONNX file, through the same pre/postprocessing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from export.data.detection import load_split
+from export.data.digits import load_digits_splits
+from export.data.faces import identity_splits
+from export.metrics import classification_metrics, detection_metrics, embedding_metrics
+from export.predict import OnnxPredictor, TorchPredictor, classify, detect, embed, meta_from_flat
+
+SPLITS = ("train", "dev", "test")
+DENSE = ("logistic", "shallow", "deep", "softmax")
+
+
+def predictor_for(path: str | Path, provider: str = "cpu"):
+    """An OnnxPredictor for .onnx files, else a TorchPredictor from an edgepipe checkpoint."""
+    from export.train.loop import load_checkpoint, model_from_checkpoint
+
+    path = Path(path)
+    if path.suffix == ".onnx":
+        return OnnxPredictor(str(path), provider)
+    ckpt = load_checkpoint(path)
+    return TorchPredictor(model_from_checkpoint(ckpt), meta_from_flat(ckpt["meta"], ckpt.get("metrics")),
+                          flatten=ckpt["model"] in DENSE)
+
+
+def evaluate(path: str | Path, split: str = "test", data_dir: str | Path = "runs/data", conf: float = 0.001,
+             out_dir: str | Path | None = None, provider: str = "cpu") -> dict:
+    """Metrics of a model on a split of its data; writes metrics.json and a PR or ROC curve PNG to out_dir."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, but got {split!r}")
+    predictor = predictor_for(path, provider)
+    meta = predictor.meta
+    name = meta.model_name
+    if meta.task == "classify":
+        result = _classifier(predictor, name, split)
+    elif meta.task == "detect":
+        result = _detector(predictor, name, split, Path(data_dir), conf)
+    elif meta.task == "embed":
+        result = _encoder(predictor, split)
+    else:
+        raise ValueError(f"evaluation of task {meta.task!r} is not supported: evaluate its encoder instead")
+    result = {"model": str(path), "backend": "onnxruntime" if Path(path).suffix == ".onnx" else "pytorch",
+              "task": meta.task, "split": split, **result}
+    if out_dir is not None:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        _plot(result, out)
+        (out / "metrics.json").write_text(json.dumps(result, indent=2))
+    return result
+
+
+def _classifier(predictor, name: str, split: str) -> dict:
+    s = load_digits_splits()[split]
+    if name in DENSE:
+        frames = list((s.x * 255).round().astype(np.uint8).reshape(-1, 8, 8))
+        y = (s.y == 0).astype(np.int64) if name == "logistic" else s.y
+    else:
+        frames, y = list(s.images), s.y
+    return classification_metrics(y, classify(predictor, frames), predictor.meta.class_names)
+
+
+def _detector(predictor, name: str, split: str, data_dir: Path, conf: float) -> dict:
+    if name == "yolo-face":
+        from export.train.recipes import face_detection_split
+
+        images, _, _, coco = face_detection_split(split, 200)
+    else:
+        root = data_dir / "shapes"
+        if not (root / f"{split}.json").is_file():
+            raise FileNotFoundError(f"no {split} split in {root}: run `edgepipe train yolo-small` first (it makes it)")
+        images, _, _, coco = load_split(root, split)
+    return detection_metrics(coco, detect(predictor, images, conf=conf))
+
+
+def _encoder(predictor, split: str) -> dict:
+    from export.data.faces import face_views
+
+    faces = identity_splits()[split].faces
+    rng = np.random.default_rng(2)
+    size = predictor.meta.preprocess.input_size[0]
+    frames = [v for f in faces for v in face_views(f, 10, rng, size)]
+    labels = np.repeat(np.arange(len(faces)), 10)
+    return embedding_metrics(embed(predictor, frames), labels)
+
+
+def _plot(result: dict, out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    if "pr_curve" in result:
+        r, p = zip(*result["pr_curve"], strict=True) if result["pr_curve"] else ((), ())
+        ax.plot(r, p)
+        ax.set(xlabel="recall", ylabel="precision", title=f"PR at IoU 0.5, mAP@0.5 {result['map50']:.3f}")
+        fig.savefig(out / "pr_curve.png", dpi=80)
+    elif "roc" in result:
+        ax.plot(result["roc"]["far"], result["roc"]["tar"])
+        ax.set(xscale="symlog", xlabel="false accept rate", ylabel="true accept rate",
+               title=f"ROC, AUC {result['auc']:.3f}")
+        fig.savefig(out / "roc.png", dpi=80)
+    plt.close(fig)
