@@ -24,7 +24,8 @@ def scale_crop(image: np.ndarray, boxes: np.ndarray, class_ids: np.ndarray, rng:
     s = rng.uniform(*scale)
     tx, ty = rng.uniform(min(0, w - w * s), max(0, w - w * s)), rng.uniform(min(0, h - h * s), max(0, h - h * s))
     m = np.array([[s, 0, tx], [0, s, ty]], np.float32)
-    out = cv2.warpAffine(image, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    out = cv2.warpAffine(image, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                         borderValue=(114, 114, 114))  # not reflected: mirrored objects would have no label
     moved = boxes * s + np.array([tx, ty, tx, ty], np.float32)
     clipped = np.clip(moved, 0, [w, h, w, h])
     area = (moved[:, 2] - moved[:, 0]) * (moved[:, 3] - moved[:, 1])

@@ -61,7 +61,7 @@ def test_dataset_is_coco_and_reproducible(tmp_path):
     for i, name in enumerate(sorted(p.name for p in (root / "train").iterdir())):
         np.testing.assert_array_equal(cv2.imread(str(root / "train" / name)), cv2.imread(str(again / "train" / name)))
         assert boxes[i].shape[1] == 4 and len(boxes[i]) == len(classes[i])
-        assert images[i].shape == (256, 256, 3)
+        assert images[i].shape == (*TINY.image_size, 3)
     # reuse when the config matches; regenerate when it does not
     stamp = (root / "train.json").stat().st_mtime_ns
     assert ensure_detection_dataset(root, TINY) == root and (root / "train.json").stat().st_mtime_ns == stamp

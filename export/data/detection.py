@@ -29,12 +29,12 @@ class Scene:
 class DatasetConfig:
     """What a generated data set was made from; a stored one is reused only when this matches."""
 
-    n_train: int = 2000
+    n_train: int = 2500
     n_dev: int = 200
     n_test: int = 300
-    image_size: tuple[int, int] = (256, 256)
+    image_size: tuple[int, int] = (160, 160)
     min_size: int = 12
-    max_objects: int = 6
+    max_objects: int = 5
     seed: int = 0
     version: int = 1
 

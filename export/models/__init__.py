@@ -58,7 +58,7 @@ REGISTRY: dict[str, ModelEntry] = {
             for d in (18, 34, 50, 101, 152)
         ],
         ModelEntry("googlenet", "inception", "classify", (3, 224, 224), GoogLeNet, "Inception v1 (no aux heads)"),
-        ModelEntry("yolo-small", "yolo", "detect", (3, 256, 256), yolo_small, "course YOLO, 16x16 grid, 3 anchors"),
+        ModelEntry("yolo-small", "yolo", "detect", (3, 160, 160), yolo_small, "course YOLO, 10x10 grid, 3 anchors"),
         ModelEntry("yolo-large", "yolo", "detect", (3, 416, 416), yolo_large, "course YOLO, 13x13 grid, 5 anchors"),
         ModelEntry("facenet", "facenet", "embed", (3, 64, 64), FaceEncoder, "FaceNet-style encoder, 128-d"),
         ModelEntry("siamese", "facenet", "verify", (3, 64, 64), Siamese, "encoder + logistic unit on |f1 - f2|"),

@@ -1,0 +1,189 @@
+"""Export a checkpoint or a zoo model to ONNX: checked graph, metadata, parity against PyTorch, variants."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+from torch import nn
+
+from export.models import REGISTRY, build
+from export.onnx.nms_graph import course_postprocess_graph, with_nms
+from export.predict import meta_from_flat
+from export.train.loop import load_checkpoint, model_from_checkpoint
+from runtime.metadata import ModelMeta, to_metadata_props
+from runtime.preprocess import preprocess
+
+log = logging.getLogger("edgepipe.export")
+
+DEFAULT_OPSET = 17  # runs on onnxruntime >= 1.14 and every current edge runtime
+MIN_OPSET, MAX_OPSET = 13, 21
+IR_VERSION = 8  # readable by onnxruntime >= 1.10
+DENSE = ("logistic", "shallow", "deep", "softmax")
+
+
+@dataclass(frozen=True)
+class Source:
+    """What to export: the module (eval mode), its metadata, and sample frames of its data for parity."""
+
+    name: str
+    model: nn.Module
+    meta: ModelMeta
+    frames: list[np.ndarray]
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """The written file, its size, the export time and the parity against PyTorch on real samples."""
+
+    path: Path
+    size_mb: float
+    seconds: float
+    max_abs_diff: float
+    opset: int
+
+
+class Flat(nn.Module):
+    """The dense course networks take (B, n_x): exported behind a flatten so the input is an image (B, 1, 8, 8)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x.flatten(1))
+
+
+def load_source(name_or_checkpoint: str | Path, imgsz: tuple[int, int] | None = None, samples: int = 8) -> Source:
+    """A checkpoint (runs/NAME/best.pt) or a zoo model name (fresh weights, metadata from the registry)."""
+    from export.data.samples import sample_frames
+
+    text = str(name_or_checkpoint)
+    if text in REGISTRY:
+        entry = REGISTRY[text]
+        kwargs = {"input_size": tuple(imgsz)} if imgsz and entry.family == "yolo" else {}
+        model = build(text, **kwargs).eval()
+        flat = default_meta(text, model, imgsz)
+        metrics: dict = {}
+    elif text.endswith((".pt", ".pth")) or Path(text).exists():
+        ckpt = load_checkpoint(text)
+        model = model_from_checkpoint(ckpt)
+        flat, metrics, text = dict(ckpt["meta"]), ckpt.get("metrics", {}), ckpt["model"]
+    else:
+        raise ValueError(f"model must be a checkpoint file or one of {sorted(REGISTRY)}, but got {text!r}")
+    if text in DENSE:
+        model = Flat(model).eval()
+    meta = meta_from_flat(flat, metrics)
+    return Source(text, model, meta, sample_frames(meta, samples))
+
+
+def default_meta(name: str, model: nn.Module, imgsz: tuple[int, int] | None) -> dict:
+    """Flat metadata for an untrained zoo model: its task, input, and placeholder class names."""
+    entry = REGISTRY[name]
+    shape = entry.input_shape
+    flat = {"task": entry.task, "model_name": name, "mean": [0.0], "std": [1.0], "resize": "resize"}
+    if len(shape) == 1:
+        flat.update(imgsz=[8, 8], channel_order="GRAY")
+    else:
+        flat.update(imgsz=list(imgsz or shape[1:]), channel_order="GRAY" if shape[0] == 1 else "RGB")
+    if entry.task == "classify":
+        n = 2 if name == "logistic" else (10 if len(shape) == 1 or name == "lenet5" else 1000)
+        flat["names"] = [str(i) for i in range(n)]
+    elif entry.task == "detect":
+        flat.update(head="yolo-course", anchors=[list(a) for a in model.anchors], resize="letterbox",
+                    names=[f"class{i}" for i in range(model.num_classes)])
+    else:
+        flat.update(embedding_size=128, distance="squared_l2")
+    return flat
+
+
+def export_onnx(
+    source: Source, out: str | Path, opset: int = DEFAULT_OPSET, simplify: bool = False, nms: bool = False,
+    conf: float = 0.25, iou: float = 0.45, max_det: int = 100, tolerance: float = 1e-4,
+) -> ExportResult:
+    """Write source's model as ONNX at out: dynamic batch axis, metadata, checker and shape inference, parity
+    (max |onnxruntime - PyTorch| on real samples <= tolerance, else ValueError and nothing written).
+    nms: append the course head's decode + NonMaxSuppression (detectors only)."""
+    if not MIN_OPSET <= opset <= MAX_OPSET:
+        raise ValueError(f"opset must be in [{MIN_OPSET}, {MAX_OPSET}], but got {opset}")
+    if nms and source.meta.head != "yolo-course":
+        raise ValueError(f"--nms needs a course YOLO detector, but {source.name} is a {source.meta.task} model")
+    t0 = time.perf_counter()
+    batch = preprocess(source.frames, source.meta.preprocess).batch
+    proto = _torch_to_onnx(source.model, torch.from_numpy(batch[:1]), opset)
+    if simplify:
+        import onnxslim
+
+        proto = onnxslim.slim(proto)
+    meta = replace(source.meta, exported_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    del proto.metadata_props[:]
+    for key, value in to_metadata_props(meta).items():
+        proto.metadata_props.add(key=key, value=value)
+    diff = parity(source.model, proto, batch)
+    if diff > tolerance:
+        raise ValueError(f"parity check failed: max |onnxruntime - PyTorch| = {diff:.3g} > {tolerance:g}; "
+                         "nothing was written")
+    if nms:
+        model = source.model
+        post = course_postprocess_graph(np.array(model.anchors), model.num_classes, model.grid_size,
+                                        model.input_size, conf, iou, max_det, opset)
+        proto = with_nms(proto, post)
+    check(proto)
+    path = write_atomic(proto, out)
+    seconds = time.perf_counter() - t0
+    size = path.stat().st_size / 2**20
+    log.info("exported %s to %s (%.2f MB) in %.1f s, parity %.2g", source.name, path, size, seconds, diff)
+    return ExportResult(path, size, seconds, diff, opset)
+
+
+def _torch_to_onnx(model: nn.Module, example: torch.Tensor, opset: int) -> onnx.ModelProto:
+    """torch.onnx.export (the TorchScript exporter, dynamo=False: no onnxscript needed) with a dynamic batch."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "model.onnx")
+        torch.onnx.export(model, (example,), path, input_names=["images"], output_names=["output"],
+                          opset_version=opset, dynamic_axes={"images": {0: "batch"}, "output": {0: "batch"}},
+                          dynamo=False)
+        proto = onnx.load(path)
+    proto.ir_version = min(proto.ir_version, IR_VERSION)
+    return proto
+
+
+def parity(model: nn.Module, proto: onnx.ModelProto, batch: np.ndarray) -> float:
+    """max |onnxruntime (CPU) - PyTorch| over a batch of real, preprocessed samples."""
+    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    got = session.run(None, {session.get_inputs()[0].name: batch.astype(np.float32)})[0]
+    with torch.no_grad():
+        expected = model(torch.from_numpy(batch.astype(np.float32))).numpy()
+    return float(np.abs(got.astype(np.float32) - expected).max())
+
+
+def check(proto: onnx.ModelProto) -> None:
+    """onnx.checker (full) and shape inference must pass."""
+    onnx.checker.check_model(proto, full_check=True)
+    onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=True)
+
+
+def write_atomic(proto: onnx.ModelProto, out: str | Path) -> Path:
+    """Write to a temporary file in the same folder, then rename: no half-written model is ever left."""
+    out = Path(out)
+    if out.suffix != ".onnx":
+        raise ValueError(f"output must be an .onnx path, but got {out}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".onnx.tmp", dir=out.parent)
+    os.close(fd)
+    try:
+        onnx.save(proto, tmp)
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return out

@@ -1,0 +1,135 @@
+"""ONNX export: checker, metadata round trip, parity, fp16, int8, NMS in the graph, and bad input."""
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+
+import runtime
+from apps.cli import main
+from export.onnx.export import export_onnx, load_source
+from export.onnx.nms_graph import E2E_OUTPUT
+from export.onnx.variants import head_nodes, max_relative_diff, to_fp16, to_int8
+from export.train.loop import fit
+from export.train.recipes import make_recipe
+from postprocess.boxes import Transform
+from postprocess.decode import decode_course
+from runtime.preprocess import preprocess
+
+
+@pytest.fixture(scope="module")
+def lenet_ckpt(tmp_path_factory):
+    out = tmp_path_factory.mktemp("lenet")
+    fit(make_recipe("lenet5", tiny=True), out, progress=False)
+    return out / "best.pt"
+
+
+@pytest.mark.parametrize("name", ["lenet5", "yolo-small", "resnet18", "facenet", "deep"])
+def test_zoo_models_export_with_metadata_and_parity(tmp_path, name):
+    torch.manual_seed(0)
+    source = load_source(name, (128, 128) if name == "resnet18" else None, samples=4)
+    result = export_onnx(source, tmp_path / f"{name}.onnx")
+    assert result.max_abs_diff <= 1e-4
+    proto = onnx.load(str(result.path))
+    onnx.checker.check_model(proto, full_check=True)
+    assert proto.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"  # dynamic batch axis
+    model = runtime.load(result.path, providers="cpu")
+    assert model.meta.task == source.meta.task and model.meta.model_name == name
+    assert model.meta.preprocess == source.meta.preprocess
+    assert model.meta.exported_at and model.meta.version
+    outputs, _ = model(source.frames)
+    with torch.no_grad():
+        x = torch.from_numpy(preprocess(source.frames, source.meta.preprocess).batch)
+        np.testing.assert_allclose(outputs[0], source.model(x).numpy(), atol=1e-4)
+
+
+def test_checkpoint_export_keeps_training_metrics(tmp_path, lenet_ckpt):
+    result = export_onnx(load_source(lenet_ckpt), tmp_path / "lenet.onnx")
+    meta = runtime.load(result.path, providers="cpu").meta
+    assert set(meta.metrics) >= {"accuracy", "dev_error"} and meta.class_names == tuple("0123456789")
+
+
+def test_fp16_parity_and_size(tmp_path):
+    torch.manual_seed(0)
+    source = load_source("yolo-small", samples=4)
+    fp32 = export_onnx(source, tmp_path / "y.onnx").path
+    half = to_fp16(fp32, tmp_path / "y.fp16.onnx")
+    batch = preprocess(source.frames, source.meta.preprocess).batch
+    assert max_relative_diff(fp32, half, batch) < 1e-2
+    assert 0.4 < half.stat().st_size / fp32.stat().st_size < 0.6
+    assert runtime.load(half, providers="cpu").spec.dtype == "float16"
+
+
+def test_int8_keeps_the_head_in_fp32_and_runs(tmp_path):
+    torch.manual_seed(0)
+    source = load_source("yolo-small", samples=8)
+    fp32 = export_onnx(source, tmp_path / "y.onnx").path
+    head = head_nodes(onnx.load(str(fp32)))
+    assert head and onnx.load(str(fp32)).graph.node[-1].name in head
+    calib = preprocess(source.frames, source.meta.preprocess).batch
+    q = onnx.load(str(to_int8(fp32, tmp_path / "y.int8.onnx", calib)))
+    ops = {n.op_type for n in q.graph.node}
+    assert "QuantizeLinear" in ops and "DequantizeLinear" in ops
+    consumers = {i: n for n in q.graph.node for i in n.input}
+    last_conv = [n for n in q.graph.node if n.op_type == "Conv"][-1]
+    assert consumers.get(last_conv.output[0]) is None or consumers[last_conv.output[0]].op_type != "QuantizeLinear"
+    assert {p.key for p in q.metadata_props} == {"edgepipe"}
+    model = runtime.load(tmp_path / "y.int8.onnx", providers="cpu")
+    assert model(source.frames)[0][0].shape == (8, 24, 10, 10)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_nms_in_graph_equals_python_postprocess(tmp_path, seed):
+    torch.manual_seed(seed)
+    source = load_source("yolo-small", samples=6)
+    with torch.no_grad():  # push objectness up so many candidates pass: NMS has work to do
+        source.model.head.bias.view(3, 8)[:, 4] = 2.0
+    plain = export_onnx(source, tmp_path / "p.onnx").path
+    e2e = export_onnx(source, tmp_path / "e.onnx", nms=True, conf=0.2, iou=0.45, max_det=50).path
+    batch = preprocess(source.frames, source.meta.preprocess).batch
+    raw = ort.InferenceSession(str(plain)).run(None, {"images": batch})[0]
+    det = ort.InferenceSession(str(e2e)).run([E2E_OUTPUT], {"images": batch})[0]
+    size = source.meta.preprocess.input_size
+    expected = decode_course(raw, [Transform.identity(size)] * len(batch), source.meta.anchors, 0.2, 0.45, 50)
+    assert sum(len(d) for d in expected) > 10
+    for b, want in enumerate(expected):
+        got = det[det[:, 0] == b]
+        order = np.lexsort((got[:, 1], -got[:, 5]))
+        got = got[order]
+        want_order = np.lexsort((want.xyxy[:, 0], -want.scores))
+        np.testing.assert_allclose(np.clip(got[:, 1:5], 0, size[0]), want.xyxy[want_order], atol=1e-4)
+        np.testing.assert_allclose(got[:, 5], want.scores[want_order], atol=1e-5)
+        np.testing.assert_array_equal(got[:, 6].astype(int), want.class_ids[want_order])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["lenet6", "--out", "x.onnx"], "model must be a checkpoint file or one of"),  # unknown name
+        (["missing.pt", "--out", "x.onnx"], "checkpoint not found"),  # missing file
+        (["lenet5", "--out", "x.onnx", "--opset", "7"], r"opset must be in \[13, 21\], but got 7"),  # old opset
+        (["lenet5", "--out", "x.txt"], r"output must be an .onnx path"),  # not .onnx
+        (["lenet5", "--out", "x.onnx", "--nms"], r"--nms needs a course YOLO detector"),
+    ],
+)
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path, monkeypatch, capsys, args, message):
+    monkeypatch.chdir(tmp_path)
+    assert main(["export", *args]) == 2
+    err = capsys.readouterr().err
+    assert "error:" in err and "Traceback" not in err
+    import re
+
+    assert re.search(message, err)
+    assert not list(tmp_path.glob("*.onnx")) and not list(tmp_path.glob("*.tmp"))
+
+
+def test_foreign_checkpoint_and_failed_parity(tmp_path, lenet_ckpt):
+    ckpt = torch.load(lenet_ckpt, weights_only=True)
+    ckpt["model"] = "softmax"  # weights of another architecture
+    torch.save(ckpt, tmp_path / "wrong.pt")
+    with pytest.raises(ValueError, match="checkpoint weights do not fit model 'softmax'"):
+        load_source(tmp_path / "wrong.pt")
+    with pytest.raises(ValueError, match=r"parity check failed.*nothing was written"):
+        export_onnx(load_source("lenet5"), tmp_path / "strict.onnx", tolerance=-1.0)
+    assert not list(tmp_path.glob("*.onnx"))
