@@ -3,149 +3,177 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
-from postprocess._check import check_unit
+from postprocess._check import FLOAT_DTYPES, check_unit
+from postprocess.anchors import check_anchors
 from postprocess.boxes import Transform, boxes_to_original
 from postprocess.detections import Detections
 from postprocess.nms import select
 
-ANCHOR_UNITS = ("grid", "pixels")
+# The course head's raw output in two layouts: the convolution's channels, or the course's S x S x A x (5 + C).
+COURSE_LAYOUTS = {"channels": "(B, A*(5+C), S_h, S_w)", "cells": "(B, S_h, S_w, A, 5+C)"}
+# tw, th are clipped to this before exp: exp(20) anchors is far larger than any image, exp(89) overflows float32.
+MAX_LOG_SIZE = 20.0
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
+@dataclass(frozen=True)
+class _Selection:
+    """The last step shared by the heads, its settings checked once: score threshold, NMS, max_det, original pixels."""
+
+    conf: float
+    iou: float
+    max_det: int
+    class_names: tuple[str, ...]
+    class_agnostic: bool
+
+    def __call__(
+        self, boxes: np.ndarray, scores: np.ndarray, class_ids: np.ndarray, transform: Transform
+    ) -> Detections:
+        """boxes: (K, 4) float32 xyxy network-input pixels. scores: (K,) float32. class_ids: (K,) int64.
+        NMS runs in network-input pixels; the kept boxes are then mapped to (and clipped to) the original image."""
+        det = select(
+            boxes, scores, class_ids, self.conf, self.iou,
+            max_det=self.max_det, class_agnostic=self.class_agnostic, class_names=self.class_names,
+        )
+        return Detections(boxes_to_original(det.xyxy, transform), det.scores, det.class_ids, det.class_names)
 
 
-def _logit(p: float) -> float:
-    """Inverse sigmoid, with -inf / +inf at 0 / 1."""
-    if p <= 0.0:
-        return -np.inf
-    if p >= 1.0:
-        return np.inf
-    return float(np.log(p / (1.0 - p)))
+def _selection(
+    conf_threshold: float, iou_threshold: float, max_det: int, class_names: Sequence[str], class_agnostic: bool
+) -> _Selection:
+    """Check the settings every head shares, before any work."""
+    conf = check_unit(conf_threshold, "conf_threshold")
+    iou = check_unit(iou_threshold, "iou_threshold")
+    if isinstance(max_det, bool) or not isinstance(max_det, (int, np.integer)) or max_det < 1:
+        raise ValueError(f"max_det must be an int >= 1, but got {max_det!r}")
+    return _Selection(conf, iou, int(max_det), tuple(str(c) for c in class_names), bool(class_agnostic))
 
 
-def _check_output(outputs: np.ndarray, ndims: tuple[int, ...], layout: str) -> np.ndarray:
-    """A model output as a float32 array of one of the ranks in ndims, finite everywhere."""
+def _check_output(outputs: np.ndarray, ndim: int, layout: str) -> np.ndarray:
+    """A model output: float16/32/64 with ndim axes (layout names them), finite. Returns it as float32."""
     out = np.asarray(outputs)
-    if out.ndim not in ndims or not np.issubdtype(out.dtype, np.floating):
-        raise ValueError(f"outputs must be a float array shaped {layout}, but got {out.dtype} {out.shape}")
+    if out.dtype not in FLOAT_DTYPES:
+        raise ValueError(f"outputs must be a float16, float32 or float64 array {layout}, but got dtype {out.dtype}")
+    if out.ndim != ndim:
+        raise ValueError(f"outputs must be {layout}, a {ndim}-D array, but got shape {out.shape}")
     out = out.astype(np.float32, copy=False)
-    if not np.isfinite(out.sum(dtype=np.float64)):
+    if not np.isfinite(out).all():
         raise ValueError("outputs must be finite, but got NaN or inf (a broken model or wrong input scaling?)")
     return out
 
 
-def _check_batch(batch: int, transforms: Sequence[Transform]) -> None:
+def _check_classes(found: int, class_names: tuple[str, ...], layout: str, shape: tuple[int, ...]) -> None:
+    """found: the class count C that the output's shape implies; it must be >= 1 and match class_names if given."""
+    if found < 1 or (class_names and found != len(class_names)):
+        want = f"C = {len(class_names)} (the number of class_names)" if class_names else "C >= 1"
+        raise ValueError(f"outputs must be {layout} with {want}, but got shape {shape}, so C = {found}")
+
+
+def _check_transforms(transforms: Sequence[Transform], batch: int) -> None:
+    """transforms: one Transform per image of the batch (B of them)."""
     if len(transforms) != batch:
         raise ValueError(f"transforms must have one Transform per image ({batch}), but got {len(transforms)}")
+    for i, t in enumerate(transforms):
+        if not isinstance(t, Transform):
+            raise ValueError(f"transforms[{i}] must be a Transform, but got {type(t).__name__}")
 
 
-def _cxcywh_to_xyxy(cx: np.ndarray, cy: np.ndarray, w: np.ndarray, h: np.ndarray) -> np.ndarray:
-    """Four (K,) arrays to (K, 4) float32 xyxy."""
-    return np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1).astype(np.float32)
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    """Elementwise logistic function, float32; exp(-x) may overflow to inf for x < -88, giving exactly 0."""
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(-x))
 
 
-def _finish(
-    boxes: np.ndarray,
-    scores: np.ndarray,
-    class_ids: np.ndarray,
-    transform: Transform,
-    conf: float,
-    iou: float,
-    max_det: int,
-    class_names: Sequence[str],
-    class_agnostic: bool,
-) -> Detections:
-    """Score filter + NMS in network-input pixels, then boxes mapped to the original image."""
-    det = select(boxes, scores, class_ids, conf, iou, max_det, class_agnostic, class_names)
-    return Detections(boxes_to_original(det.xyxy, transform), det.scores, det.class_ids, det.class_names)
+def _xyxy(cx: np.ndarray, cy: np.ndarray, w: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """Centers and sizes, four (K,) arrays, to (K, 4) float32 xyxy."""
+    half_w, half_h = w / 2, h / 2
+    return np.stack([cx - half_w, cy - half_h, cx + half_w, cy + half_h], axis=1).astype(np.float32)
 
 
-def _check_names(num_classes: int, class_names: Sequence[str], what: str) -> None:
-    if class_names and len(class_names) != num_classes:
-        raise ValueError(
-            f"class_names must have {num_classes} entries to match the {what}, but got {len(class_names)}"
-        )
+def _check_sizes(w: np.ndarray, h: np.ndarray, layout: str) -> None:
+    """w, h: (K,) box sizes read from a decoded output; negative ones mean a wrong layout or head."""
+    if (w < 0).any() or (h < 0).any():
+        raise ValueError(f"outputs must be {layout} with w, h >= 0, but got a negative size (wrong layout or head?)")
 
 
 def decode_course(
     outputs: np.ndarray,
     transforms: Sequence[Transform],
-    anchors: Sequence[Sequence[float]],
+    anchors: Sequence[Sequence[float]] | np.ndarray | None,
     conf_threshold: float = 0.25,
     iou_threshold: float = 0.45,
     max_det: int = 300,
     class_names: Sequence[str] = (),
     anchor_units: str = "grid",
     class_agnostic: bool = False,
+    layout: str = "channels",
 ) -> list[Detections]:
-    """The course's YOLO (YOLOv2) head.
+    """The course's YOLO (YOLOv2) head: raw outputs of a grid of cells, A anchors per cell.
 
-    outputs: (B, A*(5+C), S_h, S_w), per anchor the channels tx, ty, tw, th, to, c_1..c_C; or the same values as
-    (B, S_h, S_w, A, 5+C). For cell (row, col): bx = (sigmoid(tx) + col) / S_w, by = (sigmoid(ty) + row) / S_h
-    (fractions of the network input), bw = anchor_w * exp(tw), bh = anchor_h * exp(th) with anchors (A, 2) as
-    (w, h) in grid cells ("grid", YOLOv2) or network-input pixels ("pixels"). Pc = sigmoid(to), class
-    probabilities = softmax(c), score = Pc * best class probability; boxes with score < conf_threshold are
-    dropped, then NMS. transforms: one per image. Returns: one Detections per image, original-image pixels.
+    outputs: float, layout "channels": (B, A*(5+C), S_h, S_w), the convolution's output, channels per anchor
+    tx, ty, tw, th, to, c_1..c_C; layout "cells": (B, S_h, S_w, A, 5+C), the same numbers per cell and anchor.
+    anchors: (A, 2) (w, h) in grid cells (anchor_units "grid", YOLOv2) or network-input pixels ("pixels").
+    For the cell at (row, col): bx = (sigmoid(tx) + col) / S_w, by = (sigmoid(ty) + row) / S_h (fractions of the
+    network input), bw = anchor_w * exp(tw), bh = anchor_h * exp(th) (tw, th clipped to MAX_LOG_SIZE);
+    Pc = sigmoid(to), class probabilities = softmax(c), score = Pc * the best class probability. Boxes with
+    score < conf_threshold are dropped (cells with Pc < conf_threshold first, before their softmax: the
+    probability is <= 1), then class-aware NMS (suppress IoU > iou_threshold; across classes if class_agnostic)
+    and the max_det best. transforms: one per image, dst_size the network input (height, width).
+    Returns: one Detections per image, boxes xyxy in original-image pixels, by descending score.
     """
-    conf = check_unit(conf_threshold, "conf_threshold")
-    anchor_wh = _check_anchors(anchors, anchor_units)
-    out = _check_output(outputs, (4, 5), "(B, A*(5+C), S, S) or (B, S, S, A, 5+C)")
-    a = len(anchor_wh)
-    if out.ndim == 5:
+    selection = _selection(conf_threshold, iou_threshold, max_det, class_names, class_agnostic)
+    anchor_wh = check_anchors(anchors, anchor_units)
+    raw = _course_raw(outputs, len(anchor_wh), layout, selection.class_names)  # (B, A, 5+C, S_h, S_w)
+    _check_transforms(transforms, len(raw))
+    results = []
+    for image, t in zip(raw, transforms, strict=True):
+        cell = (t.dst_size[0] / image.shape[2], t.dst_size[1] / image.shape[3])  # (h, w) input pixels
+        anchors_px = anchor_wh * ((cell[1], cell[0]) if anchor_units == "grid" else (1.0, 1.0))  # (A, 2)
+        results.append(selection(*_course_candidates(image, anchors_px, cell, selection.conf), t))
+    return results
+
+
+def _course_raw(outputs: np.ndarray, a: int, layout: str, class_names: tuple[str, ...]) -> np.ndarray:
+    """Check the course head's output against A anchors and the classes. Returns: (B, A, 5+C, S_h, S_w) float32."""
+    if layout not in COURSE_LAYOUTS:
+        raise ValueError(f"layout must be one of {tuple(COURSE_LAYOUTS)}, but got {layout!r}")
+    text = COURSE_LAYOUTS[layout]
+    out = _check_output(outputs, 4 if layout == "channels" else 5, text)
+    if layout == "cells":
         if out.shape[3] != a:
-            raise ValueError(f"outputs must have {a} anchors on axis 3 of (B, S, S, A, 5+C), but got {out.shape}")
-        out = out.transpose(0, 3, 4, 1, 2)  # (B, A, 5+C, S_h, S_w)
-    else:
-        if out.shape[1] % a or out.shape[1] // a < 6:
-            raise ValueError(
-                f"outputs must have A*(5+C) channels with A = {a} anchors and C >= 1, but got {out.shape[1]}"
-            )
-        out = out.reshape(out.shape[0], a, out.shape[1] // a, *out.shape[2:])  # (B, A, 5+C, S_h, S_w)
-    _check_names(out.shape[2] - 5, class_names, "outputs' classes")
-    _check_batch(len(out), transforms)
-    min_logit = _logit(conf)  # score <= Pc, so cells with Pc < conf cannot pass: skip them before the softmax
-    return [
-        _finish(
-            *_course_candidates(raw, anchor_wh, anchor_units, t.dst_size, min_logit),
-            t, conf, iou_threshold, max_det, class_names, class_agnostic,
+            raise ValueError(f"outputs must be {text} with A = {a} anchors on axis 3, but got shape {out.shape}")
+        _check_classes(out.shape[4] - 5, class_names, text, out.shape)
+        return out.transpose(0, 3, 4, 1, 2)  # (B, A, 5+C, S_h, S_w), a view
+    if out.shape[1] % a:
+        raise ValueError(
+            f"outputs must be {text} with A = {a} anchors, but got shape {out.shape}: "
+            f"{out.shape[1]} channels is not a multiple of {a}"
         )
-        for raw, t in zip(out, transforms, strict=True)
-    ]
+    _check_classes(out.shape[1] // a - 5, class_names, text, out.shape)
+    return out.reshape(len(out), a, out.shape[1] // a, *out.shape[2:])  # (B, A, 5+C, S_h, S_w)
 
 
 def _course_candidates(
-    raw: np.ndarray, anchors: np.ndarray, units: str, input_size: tuple[int, int], min_logit: float
+    raw: np.ndarray, anchors_px: np.ndarray, cell: tuple[float, float], conf: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """raw: (A, 5+C, S_h, S_w) of one image. Returns boxes (K, 4) xyxy input pixels, scores (K,), class ids (K,)."""
-    s_h, s_w = raw.shape[2:]
-    h_in, w_in = input_size
-    a_idx, row, col = np.nonzero(raw[:, 4] >= min_logit)
+    """Decode the cells of one image whose objectness can pass conf.
+
+    raw: (A, 5+C, S_h, S_w) float32. anchors_px: (A, 2) (w, h) input pixels. cell: (h, w) of a cell, input pixels.
+    Returns: boxes (K, 4) float32 xyxy input pixels, scores (K,) float32, class ids (K,) int64.
+    """
+    pc = _sigmoid(raw[:, 4])  # (A, S_h, S_w)
+    a_idx, row, col = np.nonzero(pc >= conf)  # score = Pc * probability <= Pc: the other cells cannot pass
     t = raw[a_idx, :, row, col]  # (K, 5+C)
     logits = t[:, 5:]
-    e = np.exp(logits - logits.max(axis=1, keepdims=True))
-    best = e.argmax(axis=1)
-    prob = e[np.arange(len(t)), best] / e.sum(axis=1)
-    scores = _sigmoid(t[:, 4]) * prob
-    cx = (_sigmoid(t[:, 0]) + col) / s_w * w_in
-    cy = (_sigmoid(t[:, 1]) + row) / s_h * h_in
-    scale = np.array([w_in / s_w, h_in / s_h]) if units == "grid" else np.ones(2)
-    wh = anchors[a_idx] * np.exp(np.minimum(t[:, 2:4], 20.0)) * scale  # exp clipped: no overflow to inf
-    return _cxcywh_to_xyxy(cx, cy, wh[:, 0], wh[:, 1]), scores.astype(np.float32), best
-
-
-def _check_anchors(anchors: Sequence[Sequence[float]] | None, units: str) -> np.ndarray:
-    if units not in ANCHOR_UNITS:
-        raise ValueError(f"anchor_units must be one of {ANCHOR_UNITS}, but got {units!r}")
-    if anchors is None:
-        raise ValueError("anchors must be given for the yolo-course head as (A, 2) (w, h), but got None")
-    arr = np.asarray(anchors, dtype=np.float64)
-    if arr.ndim != 2 or arr.shape[1] != 2 or len(arr) == 0 or not (arr > 0).all() or not np.isfinite(arr).all():
-        raise ValueError(f"anchors must be (A, 2) positive (w, h) pairs, but got {np.asarray(anchors).tolist()}")
-    return arr
+    best = logits.argmax(axis=1)
+    prob = 1.0 / np.exp(logits - logits.max(axis=1, keepdims=True)).sum(axis=1)  # softmax at the best class
+    xy = (_sigmoid(t[:, :2]) + np.stack([col, row], axis=1)) * (cell[1], cell[0])  # (K, 2) centers, input pixels
+    wh = anchors_px[a_idx] * np.exp(np.minimum(t[:, 2:4], MAX_LOG_SIZE))  # (K, 2)
+    boxes = np.concatenate([xy - wh / 2, xy + wh / 2], axis=1).astype(np.float32)  # (K, 4) xyxy
+    return boxes, pc[a_idx, row, col] * prob, best
 
 
 def decode_yolov5(
@@ -157,24 +185,26 @@ def decode_yolov5(
     class_names: Sequence[str] = (),
     class_agnostic: bool = False,
 ) -> list[Detections]:
-    """YOLOv5-style decoded output.
+    """YOLOv5-style decoded output (also YOLOv7, YOLOX-style exports with objectness).
 
-    outputs: (B, K, 5+C): cx, cy, w, h in network-input pixels, objectness, C class probabilities (after
-    sigmoid). score = objectness * best class probability. Returns one Detections per image, original pixels.
+    outputs: float (B, K, 5+C): cx, cy, w, h in network-input pixels, objectness, C class scores after sigmoid
+    (in [0, 1]). score = objectness * the best class score; rows with objectness < conf_threshold are dropped
+    first (the score cannot pass), then the score threshold, class-aware NMS and max_det as in decode_course.
+    Returns: one Detections per image, boxes xyxy in original-image pixels, by descending score.
     """
-    conf = check_unit(conf_threshold, "conf_threshold")
-    out = _check_output(outputs, (3,), "(B, K, 5+C)")
-    if out.shape[2] < 6:
-        raise ValueError(f"outputs must be (B, K, 5+C) with C >= 1, but got shape {out.shape}")
-    _check_names(out.shape[2] - 5, class_names, "outputs' classes")
-    _check_batch(len(out), transforms)
+    selection = _selection(conf_threshold, iou_threshold, max_det, class_names, class_agnostic)
+    layout = "(B, K, 5+C)"
+    out = _check_output(outputs, 3, layout)
+    _check_classes(out.shape[2] - 5, selection.class_names, layout, out.shape)
+    _check_transforms(transforms, len(out))
     results = []
-    for p, t in zip(out, transforms, strict=True):
-        p = p[p[:, 4] >= conf]  # (K', 5+C): score <= objectness
-        best = p[:, 5:].argmax(axis=1)
-        scores = p[:, 4] * p[np.arange(len(p)), 5 + best]
-        boxes = _cxcywh_to_xyxy(p[:, 0], p[:, 1], p[:, 2], p[:, 3])
-        results.append(_finish(boxes, scores, best, t, conf, iou_threshold, max_det, class_names, class_agnostic))
+    for image, t in zip(out, transforms, strict=True):
+        rows = image[image[:, 4] >= selection.conf]  # (K', 5+C)
+        best = rows[:, 5:].argmax(axis=1)
+        scores = rows[:, 4] * rows[np.arange(len(rows)), 5 + best]
+        _check_sizes(rows[:, 2], rows[:, 3], layout)
+        boxes = _xyxy(rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3])
+        results.append(selection(boxes, scores, best, t))
     return results
 
 
@@ -187,25 +217,26 @@ def decode_yolov8(
     class_names: Sequence[str] = (),
     class_agnostic: bool = False,
 ) -> list[Detections]:
-    """YOLOv8 / YOLO11 anchor-free output (Ultralytics ONNX export).
+    """YOLOv8 / YOLO11 anchor-free output, as Ultralytics exports it to ONNX.
 
-    outputs: (B, 4+C, K): cx, cy, w, h in network-input pixels, then C class scores (after sigmoid); no
-    objectness. score = best class score. Returns one Detections per image, original pixels.
+    outputs: float (B, 4+C, K): rows cx, cy, w, h in network-input pixels, then C class scores after sigmoid; no
+    objectness. score = the best class score; the score threshold is applied first, on the class rows as they
+    are (no transpose), then class-aware NMS and max_det as in decode_course.
+    Returns: one Detections per image, boxes xyxy in original-image pixels, by descending score.
     """
-    conf = check_unit(conf_threshold, "conf_threshold")
-    out = _check_output(outputs, (3,), "(B, 4+C, K)")
-    if out.shape[1] < 5:
-        raise ValueError(f"outputs must be (B, 4+C, K) with C >= 1, but got shape {out.shape}")
-    _check_names(out.shape[1] - 4, class_names, "outputs' classes (axis 1 of (B, 4+C, K))")
-    _check_batch(len(out), transforms)
+    selection = _selection(conf_threshold, iou_threshold, max_det, class_names, class_agnostic)
+    layout = "(B, 4+C, K)"
+    out = _check_output(outputs, 3, layout)
+    _check_classes(out.shape[1] - 4, selection.class_names, layout, out.shape)
+    _check_transforms(transforms, len(out))
     results = []
-    for p, t in zip(out, transforms, strict=True):
-        keep = np.flatnonzero(p[4:].max(axis=0) >= conf)  # (K',) filter before anything else
-        cand = p[:, keep]  # (4+C, K')
-        best = cand[4:].argmax(axis=0)
-        scores = cand[4 + best, np.arange(len(keep))]
-        boxes = _cxcywh_to_xyxy(cand[0], cand[1], cand[2], cand[3])
-        results.append(_finish(boxes, scores, best, t, conf, iou_threshold, max_det, class_names, class_agnostic))
+    for image, t in zip(out, transforms, strict=True):
+        top = image[4:].max(axis=0)  # (K,) best class score of each anchor point
+        keep = np.flatnonzero(top >= selection.conf)
+        cand = image[:, keep]  # (4+C, K')
+        _check_sizes(cand[2], cand[3], layout)
+        boxes = _xyxy(cand[0], cand[1], cand[2], cand[3])
+        results.append(selection(boxes, top[keep], cand[4:].argmax(axis=0), t))
     return results
 
 
@@ -224,20 +255,27 @@ def decode(
     iou_threshold: float = 0.45,
     max_det: int = 300,
     class_names: Sequence[str] = (),
-    anchors: Sequence[Sequence[float]] | None = None,
+    anchors: Sequence[Sequence[float]] | np.ndarray | None = None,
     anchor_units: str = "grid",
     class_agnostic: bool = False,
+    layout: str = "channels",
 ) -> list[Detections]:
-    """Decode a detector's output with the head named in its metadata ("yolo-course", "yolov5", "yolov8").
+    """Decode a detector's output with the head named in its metadata: "yolo-course", "yolov5" or "yolov8".
 
-    Returns one Detections per image in original-image pixels (see each head's function for its layout).
+    anchors, anchor_units and layout belong to "yolo-course" (see decode_course); the other heads refuse anchors
+    or another layout. Returns: one Detections per image, boxes xyxy in original-image pixels.
     """
     if head not in HEADS:
         raise ValueError(f"head must be one of {tuple(HEADS)}, but got {head!r}")
-    common = dict(
-        conf_threshold=conf_threshold, iou_threshold=iou_threshold, max_det=max_det,
-        class_names=class_names, class_agnostic=class_agnostic,
-    )
+    settings = {
+        "conf_threshold": conf_threshold, "iou_threshold": iou_threshold, "max_det": max_det,
+        "class_names": class_names, "class_agnostic": class_agnostic,
+    }
     if head == "yolo-course":
-        return decode_course(outputs, transforms, anchors, anchor_units=anchor_units, **common)
-    return HEADS[head](outputs, transforms, **common)
+        return decode_course(outputs, transforms, anchors, anchor_units=anchor_units, layout=layout, **settings)
+    if anchors is not None or layout != "channels":
+        raise ValueError(
+            f"anchors and layout belong to the yolo-course head, but got anchors={anchors!r}, layout={layout!r} "
+            f"for head {head!r}"
+        )
+    return HEADS[head](outputs, transforms, **settings)
