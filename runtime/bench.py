@@ -35,6 +35,8 @@ def measure(
     phase of the machine hits all of them alike. Returns a Latency per name."""
     if runs < 1:
         raise ValueError(f"runs must be >= 1, but got {runs}")
+    if warmup < 0:
+        raise ValueError(f"warmup must be >= 0, but got {warmup}")
     for fn in fns.values():
         for _ in range(warmup):
             fn()

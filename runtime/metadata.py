@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -15,12 +16,16 @@ METADATA_KEY = "edgepipe"
 TASKS = ("classify", "detect", "embed", "verify")
 HEADS = ("yolo-course", "yolov5", "yolov8")
 DISTANCES = ("squared_l2", "cosine")
+ANCHOR_UNITS = ("grid", "pixels")
 SOURCES = ("edgepipe", "ultralytics", "sidecar", "options")
-HOW_TO_DESCRIBE = "add it at export, in a sidecar file MODEL.json next to the model, or with command-line options"
+HOW_TO_DESCRIBE = (
+    "add them at export, in a sidecar file MODEL.json next to the model, or with command-line options "
+    "(--imgsz, --names, ...)"
+)
 # Flat, friendly keys of a sidecar file or of command-line overrides.
 FLAT_KEYS = (
     "task", "imgsz", "names", "head", "anchors", "anchor_units", "mean", "std", "channel_order", "resize",
-    "pad_value", "stride", "embedding_size", "distance", "threshold", "model_name",
+    "pad_value", "stride", "auto_pad", "dtype", "embedding_size", "distance", "threshold", "model_name",
 )
 
 
@@ -54,11 +59,14 @@ class ModelMeta:
         object.__setattr__(self, "class_names", tuple(str(n) for n in self.class_names))
         object.__setattr__(self, "anchors", tuple((float(w), float(h)) for w, h in self.anchors))
         _one_of("task", self.task, TASKS)
+        _one_of("head", self.head, ("", *HEADS))
+        _one_of("anchor_units", self.anchor_units, ANCHOR_UNITS)
+        _one_of("distance", self.distance, ("", *DISTANCES))
         _one_of("source", self.source, SOURCES)
         missing = []
         if self.task == "detect":
-            if self.head not in HEADS:
-                missing.append(f"head (one of {HEADS}, got {self.head!r})")
+            if not self.head:
+                missing.append(f"head (one of {HEADS})")
             if not self.class_names:
                 missing.append("names (the class names)")
             if self.head == "yolo-course" and not self.anchors:
@@ -66,8 +74,8 @@ class ModelMeta:
         if self.task in ("embed", "verify"):
             if self.embedding_size <= 0:
                 missing.append("embedding_size (> 0)")
-            if self.distance not in DISTANCES:
-                missing.append(f"distance (one of {DISTANCES}, got {self.distance!r})")
+            if not self.distance:
+                missing.append(f"distance (one of {DISTANCES})")
         if self.task == "classify" and not self.class_names:
             missing.append("names (the class names)")
         if missing:
@@ -76,6 +84,7 @@ class ModelMeta:
 
 
 def _one_of(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    """Raise a ValueError naming the metadata key unless value is one of allowed."""
     if value not in allowed:
         raise ValueError(f"metadata key {name!r} must be one of {allowed}, but got {value!r}")
 
@@ -96,7 +105,9 @@ def from_metadata_props(props: dict[str, str]) -> ModelMeta:
     if not isinstance(data, dict):
         raise ValueError(f"metadata key {METADATA_KEY!r} must hold a JSON object, but got {type(data).__name__}")
     schema = data.pop("schema", None)
-    if not isinstance(schema, int) or schema > SCHEMA:
+    if isinstance(schema, bool) or not isinstance(schema, int) or schema < 1:
+        raise ValueError(f"metadata key {METADATA_KEY!r} needs a schema >= 1, but got {schema!r}: re-export the model")
+    if schema > SCHEMA:
         raise ValueError(
             f"model metadata has schema {schema!r}, this edgepipe reads schema <= {SCHEMA}: "
             "the model was made by a newer edgepipe; upgrade edgepipe"
@@ -104,7 +115,7 @@ def from_metadata_props(props: dict[str, str]) -> ModelMeta:
     try:
         spec = PreprocessSpec(**data.pop("preprocess"))
         return ModelMeta(preprocess=spec, **data)
-    except (KeyError, TypeError) as exc:
+    except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"metadata key {METADATA_KEY!r} is malformed ({exc}): re-export the model") from None
 
 
@@ -113,16 +124,13 @@ def _ultralytics(props: dict[str, str]) -> dict[str, Any]:
     if props.get("task") not in (None, "detect"):
         raise ValueError(f"Ultralytics task {props['task']!r} is not supported: only 'detect' models run here")
     flat: dict[str, Any] = {"task": "detect", "head": "yolov8", "resize": "letterbox", "pad_value": 114,
-                            "channel_order": "RGB", "mean": [0.0], "std": [1.0]}
+                            "channel_order": "RGB"}
     for key in ("names", "imgsz", "stride"):
         if key in props:
             try:
                 flat[key] = ast.literal_eval(props[key])
             except (ValueError, SyntaxError):
                 raise ValueError(f"Ultralytics metadata key {key!r} is malformed: {props[key][:80]!r}") from None
-    if isinstance(flat.get("names"), dict):
-        names = flat["names"]
-        flat["names"] = [names[i] for i in sorted(names)]
     if "description" in props:
         flat["model_name"] = props["description"]
     return flat
@@ -157,36 +165,105 @@ def read_sidecar(model_path: str | Path) -> dict[str, Any]:
 
 
 def from_flat(flat: dict[str, Any], source: str) -> ModelMeta:
-    """Build a ModelMeta from flat keys (sidecar, Ultralytics, command line). Errors name what is missing."""
+    """Build a ModelMeta from flat keys (sidecar, Ultralytics, command line). Errors name the key and its value."""
     missing = [k for k in ("task", "imgsz") if k not in flat]
     if missing:
         raise ValueError(f"model cannot be described: missing {missing}: {HOW_TO_DESCRIBE}")
-    imgsz = flat["imgsz"]
-    size = (int(imgsz), int(imgsz)) if isinstance(imgsz, (int, float)) else tuple(int(v) for v in imgsz)
-    order = flat.get("channel_order", "RGB")
-    n = 1 if order == "GRAY" else 3
     spec = PreprocessSpec(
-        input_size=size,
+        input_size=_parse(flat, "imgsz", None, _imgsz, "an int or [height, width] of ints >= 1"),
         resize=flat.get("resize", "letterbox" if flat["task"] == "detect" else "resize"),
-        pad_value=int(flat.get("pad_value", 114)),
-        stride=int(flat.get("stride", 0)),
-        channel_order=order,
-        mean=tuple(flat.get("mean", [0.0] * n)),
-        std=tuple(flat.get("std", [1.0] * n)),
+        pad_value=_parse(flat, "pad_value", 114, _int, "an int in [0, 255]"),
+        stride=_parse(flat, "stride", 0, _int, "an int >= 0"),
+        auto_pad=_parse(flat, "auto_pad", False, _bool, "true or false"),
+        channel_order=flat.get("channel_order", "RGB"),
+        mean=_parse(flat, "mean", (0.0,), _floats, "a number or a list of numbers"),
+        std=_parse(flat, "std", (1.0,), _floats, "a number or a list of numbers"),
+        dtype=flat.get("dtype", "float32"),
     )
     return ModelMeta(
         task=flat["task"],
         preprocess=spec,
-        class_names=tuple(flat.get("names", ())),
+        class_names=_parse(flat, "names", (), _names, "a list of names, or {id: name} with ids 0..N-1"),
         head=flat.get("head", ""),
-        anchors=tuple(tuple(a) for a in flat.get("anchors", ())),
+        anchors=_parse(flat, "anchors", (), _anchors, "a list of [w, h] pairs of numbers > 0"),
         anchor_units=flat.get("anchor_units", "grid"),
-        embedding_size=int(flat.get("embedding_size", 0)),
+        embedding_size=_parse(flat, "embedding_size", 0, _int, "an int > 0"),
         distance=flat.get("distance", ""),
-        threshold=float(flat.get("threshold", 0.0)),
+        threshold=_parse(flat, "threshold", 0.0, _number, "a number"),
         model_name=str(flat.get("model_name", "")),
         source=source,
     )
+
+
+def _parse(flat: dict[str, Any], key: str, default: Any, convert: Callable[[Any], Any], expected: str) -> Any:
+    """convert(flat[key]), or default when the key is absent; a ValueError names the key and the bad value."""
+    if key not in flat:
+        return default
+    try:
+        return convert(flat[key])
+    except (TypeError, ValueError):
+        raise ValueError(f"metadata key {key!r} must be {expected}, but got {flat[key]!r}") from None
+
+
+def _int(value: Any) -> int:
+    """An integral number as int: 3 or 3.0; not 3.5, "3" or True."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
+        raise ValueError(value)
+    return int(value)
+
+
+def _bool(value: Any) -> bool:
+    """A JSON true/false; not "true" or 1."""
+    if not isinstance(value, bool):
+        raise ValueError(value)
+    return value
+
+
+def _imgsz(value: Any) -> tuple[int, int]:
+    """640 -> (640, 640); [480, 640] -> (480, 640): (height, width), both >= 1."""
+    size = [value, value] if isinstance(value, (int, float)) else list(value)
+    if len(size) != 2:
+        raise ValueError(value)
+    h, w = _int(size[0]), _int(size[1])
+    if min(h, w) < 1:
+        raise ValueError(value)
+    return h, w
+
+
+def _floats(value: Any) -> tuple[float, ...]:
+    """0.5 -> (0.5,); [0.485, 0.456, 0.406] -> the same as a tuple. PreprocessSpec checks the count."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return (float(value),)
+    if isinstance(value, str):
+        raise ValueError(value)
+    return tuple(float(_number(v)) for v in value)
+
+
+def _number(value: Any) -> float:
+    """A JSON number; not a string or a bool."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(value)
+    return float(value)
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    """["a", "b"] or {0: "a", 1: "b"} (Ultralytics; in JSON the ids are strings "0", "1") -> ("a", "b")."""
+    if isinstance(value, str):
+        raise ValueError(value)
+    if isinstance(value, dict):
+        by_id = {int(k): str(v) for k, v in value.items()}
+        if sorted(by_id) != list(range(len(by_id))):
+            raise ValueError(value)
+        return tuple(by_id[i] for i in range(len(by_id)))
+    return tuple(str(v) for v in value)
+
+
+def _anchors(value: Any) -> tuple[tuple[float, float], ...]:
+    """[[w, h], ...] -> ((w, h), ...), every size > 0."""
+    pairs = tuple((_number(w), _number(h)) for w, h in value)
+    if any(min(pair) <= 0 for pair in pairs):
+        raise ValueError(value)
+    return pairs
 
 
 def read_metadata(
@@ -195,26 +272,22 @@ def read_metadata(
     """Describe a model. Precedence: overrides > sidecar file > edgepipe metadata > Ultralytics metadata.
 
     props: the ONNX file's metadata_props. model_path: where to look for MODEL.json. overrides: flat keys from
-    the command line (None values ignored). Raises ValueError naming the missing keys when nothing describes it.
+    the command line (None values ignored). The result's source names the highest layer that contributed.
+    Raises ValueError naming the missing keys when nothing describes the model.
     """
     extra = {k: v for k, v in (overrides or {}).items() if v is not None}
     unknown = sorted(set(extra) - set(FLAT_KEYS))
     if unknown:
         raise ValueError(f"unknown metadata overrides {unknown}; known keys: {list(FLAT_KEYS)}")
     sidecar = read_sidecar(model_path) if model_path is not None else {}
+    layered = {**sidecar, **extra}
+    source = "options" if extra else "sidecar"
     if METADATA_KEY in props:
         base = from_metadata_props(props)
-        layered = {**sidecar, **extra}
-        return _apply(base, layered, "sidecar" if sidecar else "options") if layered else base
+        return _apply(base, layered, source) if layered else base
     if "names" in props or props.get("author", "").startswith("Ultralytics"):
-        flat, source = _ultralytics(props), "ultralytics"
-    else:
-        flat, source = {}, "sidecar"
-    flat.update(sidecar)
-    flat.update(extra)
-    if extra and not sidecar and source == "sidecar":
-        source = "options"
-    return from_flat(flat, source)
+        return from_flat({**_ultralytics(props), **layered}, source if layered else "ultralytics")
+    return from_flat(layered, source)
 
 
 def _apply(meta: ModelMeta, flat: dict[str, Any], source: str) -> ModelMeta:
@@ -225,6 +298,7 @@ def _apply(meta: ModelMeta, flat: dict[str, Any], source: str) -> ModelMeta:
         "mean": list(meta.preprocess.mean), "std": list(meta.preprocess.std),
         "channel_order": meta.preprocess.channel_order, "resize": meta.preprocess.resize,
         "pad_value": meta.preprocess.pad_value, "stride": meta.preprocess.stride,
+        "auto_pad": meta.preprocess.auto_pad, "dtype": meta.preprocess.dtype,
         "embedding_size": meta.embedding_size, "distance": meta.distance, "threshold": meta.threshold,
         "model_name": meta.model_name,
     }

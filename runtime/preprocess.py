@@ -13,6 +13,8 @@ from postprocess.boxes import Transform
 RESIZE_MODES = ("letterbox", "resize", "center_crop")
 CHANNEL_ORDERS = ("RGB", "BGR", "GRAY")
 DTYPES = ("float32", "float16")
+# One resized frame: (image (H', W'[, c]) uint8, the planes feeding the model's channels, its Transform).
+Shaped = tuple[np.ndarray, tuple[int, ...], Transform]
 
 
 @dataclass(frozen=True)
@@ -22,7 +24,8 @@ class PreprocessSpec:
     input_size: (height, width). resize: "letterbox" (keep the aspect ratio, pad with pad_value, centered),
     "resize" (stretch) or "center_crop" (resize the short side, crop the center). stride: with auto_pad, a
     letterbox pads only to the next multiple of stride (dynamic-size models). channel_order: what the model wants;
-    frames arrive as OpenCV BGR uint8. mean, std: per channel, in [0, 1] units: x = (pixel / 255 - mean) / std.
+    frames arrive as OpenCV BGR uint8. mean, std: per channel, in [0, 1] units: x = (pixel / 255 - mean) / std;
+    one value is used for every channel (stored as one per channel).
     """
 
     input_size: tuple[int, int]
@@ -31,12 +34,15 @@ class PreprocessSpec:
     stride: int = 0
     auto_pad: bool = False
     channel_order: str = "RGB"
-    mean: tuple[float, ...] = (0.0, 0.0, 0.0)
-    std: tuple[float, ...] = (1.0, 1.0, 1.0)
+    mean: tuple[float, ...] = (0.0,)
+    std: tuple[float, ...] = (1.0,)
     dtype: str = "float32"
 
     def __post_init__(self) -> None:
-        size = tuple(int(v) for v in self.input_size)
+        try:
+            size = tuple(int(v) for v in self.input_size)
+        except (TypeError, ValueError):
+            size = ()
         if len(size) != 2 or min(size) < 1:
             raise ValueError(f"input_size must be (height, width) with both >= 1, but got {self.input_size!r}")
         object.__setattr__(self, "input_size", size)
@@ -58,11 +64,14 @@ class PreprocessSpec:
             raise ValueError(f"mean and std must have {n} values for {self.channel_order}, but got {mean}, {std}")
         if min(std) <= 0:
             raise ValueError(f"std must be > 0, but got {std}")
+        if min(mean) < 0 or max(mean) > 1:
+            raise ValueError(f"mean must be in [0, 1] units (a pixel mean / 255), but got {mean}")
         object.__setattr__(self, "mean", mean)
         object.__setattr__(self, "std", std)
 
     @property
     def channels(self) -> int:
+        """Channels of the model input: 1 for GRAY, else 3."""
         return 1 if self.channel_order == "GRAY" else 3
 
 
@@ -163,6 +172,7 @@ def _planes(image: np.ndarray, order: str) -> tuple[np.ndarray, tuple[int, ...]]
 
 
 def _geometry(image: np.ndarray, spec: PreprocessSpec) -> tuple[np.ndarray, Transform]:
+    """The spec's resize mode applied to one frame: (H', W'[, c]) uint8 and its Transform."""
     if spec.resize == "letterbox":
         return letterbox(image, spec.input_size, spec.pad_value, spec.stride, spec.auto_pad)
     if spec.resize == "resize":
@@ -170,30 +180,46 @@ def _geometry(image: np.ndarray, spec: PreprocessSpec) -> tuple[np.ndarray, Tran
     return center_crop(image, spec.input_size)
 
 
+def _shape(images: np.ndarray | Sequence[np.ndarray], spec: PreprocessSpec) -> list[Shaped]:
+    """Check, color-select and resize every frame; all must reach one (H', W')."""
+    frames = [images] if isinstance(images, np.ndarray) else list(images)
+    if not frames:
+        raise ValueError("images must hold at least one image, but got an empty list")
+    shaped = []
+    for i, f in enumerate(frames):
+        img, order = _planes(check_image(f, f"images[{i}]"), spec.channel_order)
+        out, t = _geometry(img, spec)
+        shaped.append((out, order, t))
+    h, w = shaped[0][0].shape[:2]
+    if any(img.shape[:2] != (h, w) for img, _, _ in shaped):
+        raise ValueError("images must reach one size to be batched; auto_pad gave different sizes: batch them apart")
+    return shaped
+
+
+def _write(out: np.ndarray, shaped: list[Shaped], spec: PreprocessSpec) -> None:
+    """Write (pixel / 255 - mean) / std of each shaped image into out: (B, C, H, W) float32 or float16.
+
+    Planes are split into contiguous uint8 arrays, then cv2.addWeighted scales, shifts and converts each in one
+    pass, straight into the output plane. Measured (benchmarks/preprocess.py) faster than numpy on strided HWC
+    planes, and for float16 much faster than numpy's astype, with the same rounding.
+    """
+    depth = cv2.CV_16F if spec.dtype == "float16" else cv2.CV_32F
+    scale = [1 / (255 * s) for s in spec.std]
+    shift = [-m / s for m, s in zip(spec.mean, spec.std, strict=True)]
+    for dst, (img, order, _) in zip(out, shaped, strict=True):
+        planes = (img,) if img.ndim == 2 else cv2.split(img)
+        for ch, plane in enumerate(order):
+            cv2.addWeighted(planes[plane], scale[ch], planes[plane], 0.0, shift[ch], dst=dst[ch], dtype=depth)
+
+
 def preprocess(images: np.ndarray | Sequence[np.ndarray], spec: PreprocessSpec) -> Preprocessed:
     """Frames to the model's input batch, the same way for training checks, evaluation and the apps.
 
     images: one (H, W[, C]) uint8 BGR/gray/BGRA frame or a list of them (sizes may differ).
-    Returns: Preprocessed(batch (B, C, H', W') in spec.dtype, one Transform per image).
+    Returns: Preprocessed(batch (B, C, H', W') contiguous in spec.dtype, one Transform per image).
     """
-    frames = [images] if isinstance(images, np.ndarray) else list(images)
-    if not frames:
-        raise ValueError("images must hold at least one image, but got an empty list")
-    planes = [_planes(check_image(f, f"images[{i}]"), spec.channel_order) for i, f in enumerate(frames)]
-    shaped = [_geometry(img, spec) for img, _ in planes]
+    shaped = _shape(images, spec)
     h, w = shaped[0][0].shape[:2]
-    if any(img.shape[:2] != (h, w) for img, _ in shaped):
-        raise ValueError("images must reach one size to be batched; auto_pad gave different sizes: batch them apart")
-    batch = np.empty((len(frames), spec.channels, h, w), dtype=np.float32)
-    scale = np.float32(1 / 255) / np.asarray(spec.std, np.float32)
-    shift = -np.asarray(spec.mean, np.float32) / np.asarray(spec.std, np.float32)
-    for out, (img, _), (_, order) in zip(batch, shaped, planes, strict=True):
-        img = img.reshape(h, w, -1)
-        for ch, plane in enumerate(order):
-            # One pass per plane (uint8 -> float, scaled, written in NCHW); a second only for a non-zero mean.
-            np.multiply(img[:, :, plane], scale[ch], out=out[ch])
-            if shift[ch]:
-                out[ch] += shift[ch]
-    if spec.dtype == "float16":
-        batch = batch.astype(np.float16)
-    return Preprocessed(batch, [t for _, t in shaped])
+    batch = np.empty((len(shaped), spec.channels, h, w), dtype=spec.dtype)
+    _write(batch, shaped, spec)
+    return Preprocessed(batch, [t for _, _, t in shaped])

@@ -1,10 +1,11 @@
-"""onnxruntime sessions: providers chosen explicitly and reported, input checks, IO binding on CUDA."""
+"""onnxruntime sessions: providers chosen explicitly and reported, inputs checked before onnxruntime sees them."""
 
 from __future__ import annotations
 
 import glob
 import logging
 import os
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -30,21 +31,33 @@ GRAPH_OPT = {
     "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
 }
 CUDNN_SEARCH = ("EXHAUSTIVE", "HEURISTIC", "DEFAULT")
-ORT_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64,
-             "tensor(uint8)": np.uint8, "tensor(int64)": np.int64, "tensor(int32)": np.int32, "tensor(bool)": np.bool_}
+# onnxruntime element types numpy can feed; others (bfloat16, float8, string) are described but not fed.
+ORT_TYPES = {
+    "tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64,
+    "tensor(uint8)": np.uint8, "tensor(int8)": np.int8, "tensor(uint16)": np.uint16, "tensor(int16)": np.int16,
+    "tensor(uint32)": np.uint32, "tensor(int32)": np.int32, "tensor(uint64)": np.uint64, "tensor(int64)": np.int64,
+    "tensor(bool)": np.bool_,
+}
 
 
 @dataclass(frozen=True)
 class TensorSpec:
-    """A model input or output: name, shape (ints for fixed dims, a name or None for dynamic ones), numpy dtype."""
+    """A model input or output: name, shape (ints for fixed dims, a name or None for dynamic ones), element type.
+
+    dtype: the numpy dtype that feeds it (object for element types numpy cannot hold). onnx_type: as onnxruntime
+    writes it, e.g. "tensor(float)".
+    """
 
     name: str
     shape: tuple[int | str | None, ...]
-    dtype: type
+    dtype: np.dtype
+    onnx_type: str
 
     def describe(self) -> str:
+        """One line: "x: float32 (N, 3, 640, 640)"; "?" marks a dynamic dimension without a name."""
         dims = ", ".join("?" if d is None else str(d) for d in self.shape)
-        return f"{self.name}: {np.dtype(self.dtype).name} ({dims})"
+        kind = self.onnx_type if self.dtype == object else self.dtype.name
+        return f"{self.name}: {kind} ({dims})"
 
 
 def cuda_device_present() -> bool:
@@ -52,33 +65,37 @@ def cuda_device_present() -> bool:
     return bool(glob.glob("/dev/nvidia[0-9]*") or os.path.exists("/dev/nvhost-ctrl-gpu"))
 
 
-def resolve_providers(providers: str | Sequence[str]) -> list[str]:
-    """"auto", "cuda", "cpu" or a list of those / onnxruntime provider names -> onnxruntime names to request.
+def resolve_providers(providers: str | Sequence[str], allow_fallback: bool = False) -> list[str]:
+    """"auto", "cuda", "cpu", an onnxruntime provider name, or a list of them -> the onnxruntime names to request.
 
     "auto" is CUDA when onnxruntime-gpu and a GPU are present, else CPU. CPU always closes the list so a session
-    can be created; whether CUDA really runs is checked after creation.
+    can be created; whether an accelerator really runs it is checked after creation. A provider this onnxruntime
+    build lacks raises, unless allow_fallback (then a WARNING and it is left out).
     """
     available = ort.get_available_providers()
     if providers == "auto":
-        wanted = [CUDA] if CUDA in available and cuda_device_present() else []
-    else:
-        items = [providers] if isinstance(providers, str) else list(providers)
-        wanted = []
-        for p in items:
-            name = PROVIDER_ALIASES.get(p.lower(), p) if isinstance(p, str) else p
-            if name not in available and name != CPU:
-                raise ValueError(
-                    f"provider {p!r} is not available in this onnxruntime build (available: {available}); "
-                    "for CUDA install onnxruntime-gpu"
-                )
+        return ([CUDA] if CUDA in available and cuda_device_present() else []) + [CPU]
+    wanted = []
+    for item in [providers] if isinstance(providers, str) else list(providers):
+        name = PROVIDER_ALIASES.get(item.lower(), item)
+        if name not in ort.get_all_providers():
+            raise ValueError(f"providers must be 'auto', 'cuda', 'cpu' or onnxruntime provider names, but got {item!r}")
+        if name in available:
             wanted.append(name)
+        elif allow_fallback:
+            log.warning("%s is not in this onnxruntime build (%s): left out", name, ", ".join(available))
+        else:
+            hint = ": install onnxruntime-gpu" if name == CUDA else ""
+            raise ValueError(f"provider {item!r} is not available in this onnxruntime build "
+                             f"(available: {available}){hint}, or allow the fallback")
     return [p for p in wanted if p != CPU] + [CPU]
 
 
 class Model:
     """One InferenceSession, the model's metadata, its input/output specs, and the runtime's one preprocess.
 
-    Use runtime.load() to build it. model(images) preprocesses and runs; model.run(batch) runs a ready batch.
+    Build it with runtime.load(). model(images) preprocesses frames and runs; model.run(*batches) runs ready
+    batches, one per input.
     """
 
     def __init__(self, session: ort.InferenceSession, meta: ModelMeta | None, meta_error: str, name: str) -> None:
@@ -90,7 +107,7 @@ class Model:
         self.outputs = [_spec(o) for o in session.get_outputs()]
         self.providers: list[str] = session.get_providers()
         self.on_cuda = self.providers[0] == CUDA
-        self._binding = session.io_binding() if self.on_cuda else None
+        self._names = [i.name for i in self.inputs]
 
     @property
     def meta(self) -> ModelMeta:
@@ -101,6 +118,7 @@ class Model:
 
     @property
     def has_meta(self) -> bool:
+        """Whether the model is described (metadata, sidecar or overrides), so model.meta does not raise."""
         return self._meta is not None
 
     @property
@@ -110,61 +128,110 @@ class Model:
         dtype = "float16" if self.inputs[0].dtype == np.float16 else "float32"
         return spec if spec.dtype == dtype else replace(spec, dtype=dtype)
 
-    def check_input(self, batch: np.ndarray) -> np.ndarray:
-        """Check a batch against the first input (rank, fixed dims, dtype) before onnxruntime sees it.
+    def check_inputs(self, batches: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Check one array per input (rank, fixed dims, shared dim names, dtype) before onnxruntime sees them.
 
-        batch: (B, C, H, W) or whatever the input declares. float32 is cast for fp16 models. Returns it.
+        batches: e.g. one (B, C, H, W) float32 array. float32 is cast once for fp16 inputs. Returns the arrays
+        to feed (contiguous); the caller's arrays are not modified.
         """
-        spec = self.inputs[0]
-        if not isinstance(batch, np.ndarray):
-            raise ValueError(f"input {spec.name!r} must be a numpy array, but got {type(batch).__name__}")
-        if batch.ndim != len(spec.shape):
-            raise ValueError(f"input {spec.name!r} must have rank {len(spec.shape)} {spec.describe()}, "
-                             f"but got shape {batch.shape}")
-        for axis, (want, got) in enumerate(zip(spec.shape, batch.shape, strict=True)):
-            if isinstance(want, int) and want != got:
-                what = ("batch" if axis == 0 else "channel" if axis == 1 and batch.ndim == 4 else "size") + " dimension"
-                hint = (": export with a dynamic batch axis, or feed fewer images at a time"
-                        if axis == 0 and got > want else "")
-                raise ValueError(f"input {spec.name!r} {what} {axis} must be {want} ({spec.describe()}), "
-                                 f"but got {got} in shape {batch.shape}{hint}")
-        if batch.dtype != spec.dtype:
-            if spec.dtype == np.float16 and batch.dtype == np.float32:
-                return batch.astype(np.float16)
-            raise ValueError(f"input {spec.name!r} must be {np.dtype(spec.dtype).name}, but got {batch.dtype}")
-        return np.ascontiguousarray(batch)
+        if len(batches) != len(self.inputs):
+            raise ValueError(f"{Path(self.name).name} takes {len(self.inputs)} input(s) "
+                             f"({', '.join(self._names)}), but got {len(batches)} array(s)")
+        named: dict[str, tuple[int, str]] = {}
+        return [_check_input(spec, batch, named) for spec, batch in zip(self.inputs, batches, strict=True)]
 
-    def run(self, batch: np.ndarray) -> list[np.ndarray]:
-        """Run the model on a ready batch for its first input. Returns every output as numpy arrays."""
-        batch = self.check_input(batch)
-        if self._binding is None:
-            return self.session.run(None, {self.inputs[0].name: batch})
-        # CUDA: copy the input to the device once, keep outputs on the device until they are read.
-        binding = self._binding
-        binding.bind_cpu_input(self.inputs[0].name, batch)
-        for out in self.outputs:
-            binding.bind_output(out.name, "cuda")
-        self.session.run_with_iobinding(binding)
-        return binding.copy_outputs_to_cpu()
+    def run(self, *batches: np.ndarray) -> list[np.ndarray]:
+        """Run ready batches, one per input in model.inputs order. Returns every output as a numpy array.
+
+        Plain session.run on every provider, chosen by measurement (benchmarks/runtime.py, "io binding" column):
+        with numpy in and out, an IO binding was no faster on CUDA (H200, onnxruntime-gpu 1.31: outputs bound
+        once 0.99-1.02x of session.run, rebound per call 1.03-1.11x, 2.2x for a 40 MB output) nor on the CPU
+        (a reused output buffer copied out: 0.98-1.07x); handing out the reused buffer itself would let the next
+        run overwrite the caller's previous outputs.
+        """
+        feeds = self.check_inputs(batches)
+        return self.session.run(None, dict(zip(self._names, feeds, strict=True)))
 
     def __call__(self, images: np.ndarray | Sequence[np.ndarray]) -> tuple[list[np.ndarray], list[Transform]]:
-        """Preprocess frames (uint8 BGR) with the model's spec and run them. Returns (outputs, transforms)."""
+        """Preprocess frames (uint8 BGR, one or a list) with the model's spec and run them as one batch.
+
+        Returns (outputs, one Transform per frame mapping input pixels back to the frame's pixels).
+        """
+        if len(self.inputs) != 1:
+            raise ValueError(f"{Path(self.name).name} takes {len(self.inputs)} inputs ({', '.join(self._names)}): "
+                             "preprocess each and call model.run(...) with one batch per input")
         pre = preprocess(images, self.spec)
         return self.run(pre.batch), pre.transforms
 
+    def input_shapes(self, batch: int = 1, size: tuple[int, int] | None = None) -> list[tuple[int, ...]]:
+        """A concrete shape per input: fixed dims as declared, dynamic ones filled in.
+
+        Dynamic axis 0 takes batch; for (B, C, H, W) inputs a dynamic C takes the spec's channels (else 3) and
+        dynamic H, W take size, else the metadata's input_size. Raises ValueError when a dim cannot be known.
+        """
+        shapes = []
+        for spec in self.inputs:
+            shape = list(spec.shape)
+            if shape and not isinstance(shape[0], int):
+                shape[0] = batch
+            if len(shape) == 4:
+                hw = size or (self.meta.preprocess.input_size if self.has_meta else None)
+                fill = [self.meta.preprocess.channels if self.has_meta else 3, *(hw or (None, None))]
+                shape[1:] = [d if isinstance(d, int) else f for d, f in zip(shape[1:], fill, strict=True)]
+            if not all(isinstance(d, int) for d in shape):
+                raise ValueError(f"input {spec.describe()} has dynamic dims: give its size (e.g. bench --imgsz H W) "
+                                 "or describe the model (metadata, sidecar MODEL.json)")
+            shapes.append(tuple(shape))
+        return shapes
+
     def warmup(self, runs: int = 1) -> None:
-        """Run zeros through the model so the first real frame does not pay for allocation and kernel choice."""
-        shape = tuple(d if isinstance(d, int) else 1 for d in self.inputs[0].shape)
-        if self.has_meta and len(shape) == 4:
-            shape = (shape[0], shape[1], *self.meta.preprocess.input_size)
-        zeros = np.zeros(shape, dtype=self.inputs[0].dtype)
+        """Run zeros (batch 1) so the first real frame does not pay for allocation and kernel choice."""
+        zeros = [np.zeros(shape, spec.dtype) for shape, spec in zip(self.input_shapes(1), self.inputs, strict=True)]
         for _ in range(runs):
-            self.run(zeros)
+            self.run(*zeros)
 
 
 def _spec(node: Any) -> TensorSpec:
+    """A TensorSpec from onnxruntime's NodeArg (dims: int, a symbolic name, or None)."""
     shape = tuple(d if isinstance(d, int) else (d or None) for d in node.shape)
-    return TensorSpec(node.name, shape, ORT_TYPES.get(node.type, np.float32))
+    return TensorSpec(node.name, shape, np.dtype(ORT_TYPES.get(node.type, object)), node.type)
+
+
+def _check_input(spec: TensorSpec, batch: np.ndarray, named: dict[str, tuple[int, str]]) -> np.ndarray:
+    """One input checked against its spec; named records symbolic dims so inputs sharing one agree."""
+    if not isinstance(batch, np.ndarray):
+        raise ValueError(f"input {spec.name!r} must be a numpy array, but got {type(batch).__name__}")
+    if batch.ndim != len(spec.shape):
+        raise ValueError(f"input {spec.name!r} must have rank {len(spec.shape)} ({spec.describe()}), "
+                         f"but got shape {batch.shape}")
+    for axis, (want, got) in enumerate(zip(spec.shape, batch.shape, strict=True)):
+        if isinstance(want, int) and want != got:
+            raise ValueError(f"input {spec.name!r} {_axis_name(axis, batch.ndim)} {axis} must be {want} "
+                             f"({spec.describe()}), but got {got} in shape {batch.shape}{_batch_hint(axis, got, want)}")
+        if isinstance(want, str):
+            seen, where = named.setdefault(want, (got, spec.name))
+            if seen != got:
+                raise ValueError(f"input {spec.name!r} dimension {axis} ({want}) must equal {seen} as in input "
+                                 f"{where!r}, but got {got}")
+    if spec.dtype == object:
+        raise ValueError(f"input {spec.name!r} has element type {spec.onnx_type}, which edgepipe cannot feed")
+    if batch.dtype != spec.dtype:
+        if spec.dtype == np.float16 and batch.dtype == np.float32:
+            return batch.astype(np.float16)
+        raise ValueError(f"input {spec.name!r} must be {spec.dtype.name}, but got {batch.dtype}")
+    return np.ascontiguousarray(batch)
+
+
+def _axis_name(axis: int, ndim: int) -> str:
+    if axis == 0:
+        return "batch dimension"
+    return "channel dimension" if axis == 1 and ndim == 4 else "size dimension"
+
+
+def _batch_hint(axis: int, got: int, want: int) -> str:
+    if axis == 0 and got > want:
+        return ": export with a dynamic batch axis, or feed fewer images at a time"
+    return ""
 
 
 def _read_model(path_or_bytes: str | Path | bytes) -> tuple[bytes, str]:
@@ -181,16 +248,58 @@ def _read_model(path_or_bytes: str | Path | bytes) -> tuple[bytes, str]:
 
 
 def _session_error(name: str, exc: Exception) -> ValueError:
-    """onnxruntime's load error as one clear line."""
-    text = str(exc)
-    if "IR version" in text:
-        detail = text.split(":")[-1].strip()
-        return ValueError(f"{name}: the ONNX IR version is newer than this onnxruntime reads ({detail}): "
-                          "save it with an older IR version or upgrade onnxruntime")
-    if "opset" in text.lower():
-        return ValueError(f"{name}: uses an operator set this onnxruntime cannot run: export with an older opset "
-                          "or upgrade onnxruntime")
-    return ValueError(f"{name} is not a valid ONNX model (truncated or not ONNX?): {text.splitlines()[0][:200]}")
+    """onnxruntime's load error as one clear line naming the file."""
+    text = str(exc).strip()
+    ir = re.search(r"Unsupported model IR version: (\d+), max supported IR version: (\d+)", text)
+    if ir:
+        return ValueError(f"{name}: ONNX IR version {ir[1]} is newer than this onnxruntime reads (<= {ir[2]}): "
+                          "save the model with an older IR version or upgrade onnxruntime")
+    opset = re.search(r"Opset (\d+) is under development.*domain (\S+) is till opset (\d+)", text, re.DOTALL)
+    if opset:
+        return ValueError(f"{name}: opset {opset[1]} is newer than this onnxruntime runs ({opset[2]} up to "
+                          f"{opset[3]}): export with an older opset or upgrade onnxruntime")
+    if "INVALID_PROTOBUF" in text:
+        return ValueError(f"{name} is not a valid ONNX model (truncated, or not ONNX at all): re-export or "
+                          "re-download it")
+    detail = text.splitlines()[0].split(" : ", 3)[-1][:300]
+    return ValueError(f"onnxruntime cannot load {name}: {detail}")
+
+
+def _check_options(device_id: int, cudnn_search: str, gpu_mem_limit: int | None, intra_op_threads: int,
+                   inter_op_threads: int, graph_opt: str, warmup: int) -> None:
+    """ValueError naming the first load() option out of range."""
+    if graph_opt not in GRAPH_OPT:
+        raise ValueError(f"graph_opt must be one of {tuple(GRAPH_OPT)}, but got {graph_opt!r}")
+    if cudnn_search.upper() not in CUDNN_SEARCH:
+        raise ValueError(f"cudnn_search must be one of {CUDNN_SEARCH}, but got {cudnn_search!r}")
+    if gpu_mem_limit is not None and gpu_mem_limit <= 0:
+        raise ValueError(f"gpu_mem_limit must be > 0 bytes (or None: no limit), but got {gpu_mem_limit}")
+    for name, value in (("device_id", device_id), ("intra_op_threads", intra_op_threads),
+                        ("inter_op_threads", inter_op_threads), ("warmup", warmup)):
+        if value < 0:
+            raise ValueError(f"{name} must be >= 0, but got {value}")
+
+
+def _session_options(graph_opt: str, intra_op_threads: int, inter_op_threads: int,
+                     optimized_path: str | Path | None) -> ort.SessionOptions:
+    options = ort.SessionOptions()
+    options.graph_optimization_level = GRAPH_OPT[graph_opt]
+    options.intra_op_num_threads = intra_op_threads
+    options.inter_op_num_threads = inter_op_threads
+    options.log_severity_level = 3  # errors only: onnxruntime's warnings would repeat what edgepipe reports
+    if optimized_path is not None:
+        options.optimized_model_filepath = str(optimized_path)
+    return options
+
+
+def _provider_options(provider: str, device_id: int, cudnn_search: str, gpu_mem_limit: int | None) -> dict:
+    """onnxruntime's options for one provider: device, cuDNN algorithm search and arena limit for CUDA."""
+    if provider != CUDA:
+        return {}
+    options: dict[str, Any] = {"device_id": device_id, "cudnn_conv_algo_search": cudnn_search.upper()}
+    if gpu_mem_limit is not None:
+        options["gpu_mem_limit"] = int(gpu_mem_limit)
+    return options
 
 
 def load(
@@ -210,62 +319,42 @@ def load(
 ) -> Model:
     """Load an ONNX model into one onnxruntime session and read its metadata.
 
-    providers: "auto" (CUDA when onnxruntime-gpu and a GPU are present, else CPU), "cuda", "cpu", or a list.
-    Asking for CUDA where it cannot run raises, unless allow_fallback (then a WARNING says CPU runs it).
-    cudnn_search: "EXHAUSTIVE" | "HEURISTIC" | "DEFAULT". gpu_mem_limit: bytes for the CUDA arena.
+    providers: "auto" (CUDA when onnxruntime-gpu and a GPU are present, else CPU; a CUDA that cannot start falls
+    back to CPU with a WARNING), "cuda", "cpu", onnxruntime names, or a list. Asking for CUDA where it cannot run
+    raises, unless allow_fallback (then a WARNING says what runs it). device_id: the GPU. cudnn_search:
+    "EXHAUSTIVE" | "HEURISTIC" | "DEFAULT". gpu_mem_limit: bytes for the CUDA arena.
     intra_op_threads / inter_op_threads: CPU threads (0: onnxruntime's default). graph_opt: "disable" | "basic" |
-    "extended" | "all". optimized_path: save the optimized graph there. warmup: runs at load (needs metadata or
-    fixed input dims). overrides: flat metadata keys (command-line options) laid over the file's own.
+    "extended" | "all". optimized_path: save the optimized graph there. warmup: zero-input runs at load (skipped
+    when dynamic dims cannot be filled). overrides: flat metadata keys (command-line options) over the file's own.
     """
+    _check_options(device_id, cudnn_search, gpu_mem_limit, intra_op_threads, inter_op_threads, graph_opt, warmup)
     data, name = _read_model(path_or_bytes)
-    if graph_opt not in GRAPH_OPT:
-        raise ValueError(f"graph_opt must be one of {tuple(GRAPH_OPT)}, but got {graph_opt!r}")
-    if cudnn_search.upper() not in CUDNN_SEARCH:
-        raise ValueError(f"cudnn_search must be one of {CUDNN_SEARCH}, but got {cudnn_search!r}")
-    wanted = resolve_providers(providers)
-    options = ort.SessionOptions()
-    options.graph_optimization_level = GRAPH_OPT[graph_opt]
-    options.intra_op_num_threads = intra_op_threads
-    options.inter_op_num_threads = inter_op_threads
-    options.log_severity_level = 3
-    if optimized_path is not None:
-        options.optimized_model_filepath = str(optimized_path)
-    provider_options = []
-    for p in wanted:
-        if p == CUDA:
-            cuda = {"device_id": device_id, "cudnn_conv_algo_search": cudnn_search.upper()}
-            if gpu_mem_limit is not None:
-                cuda["gpu_mem_limit"] = int(gpu_mem_limit)
-            provider_options.append(cuda)
-        else:
-            provider_options.append({})
+    wanted = resolve_providers(providers, allow_fallback)
+    options = _session_options(graph_opt, intra_op_threads, inter_op_threads, optimized_path)
+    provider_options = [_provider_options(p, device_id, cudnn_search, gpu_mem_limit) for p in wanted]
     if CUDA in wanted and hasattr(ort, "preload_dlls"):
-        ort.preload_dlls()
+        ort.preload_dlls()  # CUDA and cuDNN from the nvidia-* wheels, when installed that way
     try:
         session = ort.InferenceSession(data, options, providers=wanted, provider_options=provider_options)
     except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... types: report them in one line
         raise _session_error(name, exc) from None
-    _check_provider(session, wanted, providers, allow_fallback, name)
+    _check_provider(session, wanted, allow_fallback or providers == "auto", name)
     meta, meta_error = _describe(session, path_or_bytes, overrides, name)
     model = Model(session, meta, meta_error, name)
     log.info("model %s runs on %s", Path(name).name, model.providers[0])
-    if warmup and (model.has_meta or all(isinstance(d, int) for d in model.inputs[0].shape)):
-        t0 = time.perf_counter()
-        model.warmup(warmup)
-        log.debug("warm-up: %d run(s) in %.1f ms", warmup, (time.perf_counter() - t0) * 1e3)
+    if warmup:
+        _warm(model, warmup)
     return model
 
 
-def _check_provider(
-    session: ort.InferenceSession, wanted: list[str], asked: str | Sequence[str], allow_fallback: bool, name: str
-) -> None:
-    """Raise (or warn, when allowed) if a requested accelerator is not the one running the session."""
+def _check_provider(session: ort.InferenceSession, wanted: list[str], allow_fallback: bool, name: str) -> None:
+    """Raise (or warn, when the fallback is allowed) if the first requested provider is not the one running."""
     got = session.get_providers()[0]
     if wanted[0] == got:
         return
     message = f"{Path(name).name}: {wanted[0]} was requested but could not run here; {got} runs the model"
-    if asked != "auto" and not allow_fallback:
-        raise ValueError(f"{message}. Check the GPU driver, CUDA 13 and cuDNN 9, or ask for --provider cpu "
+    if not allow_fallback:
+        raise ValueError(f"{message}. Check the GPU driver, CUDA and cuDNN, or ask for the cpu provider "
                          "(or allow the fallback)")
     log.warning(message)
 
@@ -280,3 +369,18 @@ def _describe(
         return read_metadata(props, path, overrides), ""
     except ValueError as exc:
         return None, f"{Path(name).name}: {exc}"
+
+
+def _warm(model: Model, runs: int) -> None:
+    """Warm-up runs at load, skipped (with a DEBUG line) when dynamic dims cannot be filled or types not fed."""
+    try:
+        model.input_shapes(1)
+    except ValueError as exc:
+        log.debug("no warm-up for %s: %s", Path(model.name).name, exc)
+        return
+    if any(spec.dtype == object for spec in model.inputs):
+        log.debug("no warm-up for %s: an input type numpy cannot hold", Path(model.name).name)
+        return
+    t0 = time.perf_counter()
+    model.warmup(runs)
+    log.debug("warm-up: %d run(s) in %.1f ms", runs, (time.perf_counter() - t0) * 1e3)

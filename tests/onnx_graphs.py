@@ -1,4 +1,4 @@
-"""Tiny ONNX graphs built with onnx.helper for runtime tests: no weights, no downloads, CPU provider."""
+"""Tiny ONNX graphs built with onnx.helper for runtime tests and benchmarks: no weights, no downloads, CPU provider."""
 
 from __future__ import annotations
 
@@ -9,12 +9,23 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 IR_VERSION = 9  # onnxruntime 1.31 reads IR <= 13; onnx 1.23 writes 14 by default
+OPSET = 17
+
+Dim = int | str
+
+
+def _model(graph: onnx.GraphProto, props: dict[str, str] | None) -> onnx.ModelProto:
+    """A model at OPSET / IR_VERSION with the given metadata_props."""
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR_VERSION)
+    for key, value in (props or {}).items():
+        model.metadata_props.add(key=key, value=value)
+    return model
 
 
 def conv_model(
     channels: int = 3,
-    size: tuple[int | str, int | str] = (32, 32),
-    batch: int | str = "N",
+    size: tuple[Dim, Dim] = (32, 32),
+    batch: Dim = "N",
     dtype: int = TensorProto.FLOAT,
     props: dict[str, str] | None = None,
     seed: int = 0,
@@ -38,14 +49,11 @@ def conv_model(
         [helper.make_tensor_value_info("y", dtype, [batch, 4, *size])],
         [numpy_helper.from_array(w.astype(np_dtype), "w"), numpy_helper.from_array(b.astype(np_dtype), "b")],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=IR_VERSION)
-    for key, value in (props or {}).items():
-        model.metadata_props.add(key=key, value=value)
-    return model, w, b
+    return _model(graph, props), w, b
 
 
 def conv_reference(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """What conv_model computes, in numpy: x (B, C, H, W) -> (B, 4, H, W)."""
+    """What conv_model computes, in float64 numpy: x (B, C, H, W) -> (B, 4, H, W)."""
     xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (1, 1), (1, 1)))
     _, _, h, wd = x.shape
     out = np.zeros((x.shape[0], w.shape[0], h, wd))
@@ -55,6 +63,66 @@ def conv_reference(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.maximum(out + b[None, :, None, None], 0)
 
 
+def matmul_model(k: int = 8, batch: Dim = "N", props: dict[str, str] | None = None) -> onnx.ModelProto:
+    """Two inputs, a batched matrix product: a (batch, 4, k) @ b (batch, k, 5) -> y (batch, 4, 5)."""
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["a", "b"], ["y"])],
+        "matmul",
+        [
+            helper.make_tensor_value_info("a", TensorProto.FLOAT, [batch, 4, k]),
+            helper.make_tensor_value_info("b", TensorProto.FLOAT, [batch, k, 5]),
+        ],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [batch, 4, 5])],
+    )
+    return _model(graph, props)
+
+
+def identity_model(
+    shape: tuple[Dim, ...] = ("N", 3, "H", "W"), dtype: int = TensorProto.FLOAT, props: dict[str, str] | None = None
+) -> onnx.ModelProto:
+    """x -> y unchanged, any shape and element type: the model that shows what preprocessing produced."""
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"])],
+        "identity",
+        [helper.make_tensor_value_info("x", dtype, list(shape))],
+        [helper.make_tensor_value_info("y", dtype, list(shape))],
+    )
+    return _model(graph, props)
+
+
+def conv_net_model(
+    size: tuple[int, int] = (320, 320), widths: tuple[int, ...] = (16, 32, 64, 128), seed: int = 0,
+    props: dict[str, str] | None = None,
+) -> onnx.ModelProto:
+    """A small detector-like backbone: per width a 3x3 stride-2 conv + ReLU, then a 1x1 conv to 8 channels.
+
+    x (N, 3, H, W) float32 -> y (N, 8, H / 2^L, W / 2^L) with L = len(widths). For benchmarks.
+    """
+    rng = np.random.default_rng(seed)
+    nodes, weights, c_in, name = [], [], 3, "x"
+    for i, c_out in enumerate(widths):
+        w = rng.normal(0, (2 / (9 * c_in)) ** 0.5, (c_out, c_in, 3, 3)).astype(np.float32)
+        weights += [numpy_helper.from_array(w, f"w{i}"), numpy_helper.from_array(np.zeros(c_out, np.float32), f"b{i}")]
+        nodes += [
+            helper.make_node("Conv", [name, f"w{i}", f"b{i}"], [f"z{i}"], pads=[1, 1, 1, 1], strides=[2, 2]),
+            helper.make_node("Relu", [f"z{i}"], [f"a{i}"]),
+        ]
+        c_in, name = c_out, f"a{i}"
+    head = rng.normal(0, (1 / c_in) ** 0.5, (8, c_in, 1, 1)).astype(np.float32)
+    weights.append(numpy_helper.from_array(head, "head"))
+    nodes.append(helper.make_node("Conv", [name, "head"], ["y"]))
+    down = 2 ** len(widths)
+    graph = helper.make_graph(
+        nodes,
+        "conv_net",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, *size])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 8, size[0] // down, size[1] // down])],
+        weights,
+    )
+    return _model(graph, props)
+
+
 def save(model: onnx.ModelProto, path: Path) -> Path:
+    """Write model to path and return the path."""
     onnx.save(model, str(path))
     return path

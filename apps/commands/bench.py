@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from apps.cli import UserError
+
+BARE, FULL = "bare session.run", "model(images)"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,75 +28,114 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--compare", type=Path, help="another .onnx (e.g. the int8 variant), measured interleaved")
     p.add_argument("--torch", metavar="CHECKPOINT_OR_ZOO_NAME",
                    help="also time the same model in PyTorch eager on the CPU (needs the train extra)")
-    p.add_argument("--overhead", action="store_true",
-                   help="also time the full path (preprocess a 640x480 frame + wrapper) against bare session.run")
+    p.add_argument("--preprocess", type=Path, metavar="IMAGE",
+                   help="also time the full path, model(images) = preprocess + run, against bare session.run")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run)
 
 
-def input_shape(model, batch: int, imgsz: list[int] | None) -> tuple[int, ...]:
-    """A concrete input shape: fixed dims as declared, the batch, and the size from metadata or --imgsz."""
-    shape = list(model.inputs[0].shape)
-    shape[0] = batch
-    if len(shape) == 4:
-        size = imgsz or (list(model.meta.preprocess.input_size) if model.has_meta else None)
-        for axis in (2, 3):
-            if not isinstance(shape[axis], int):
-                if size is None:
-                    raise UserError(f"input {model.inputs[0].describe()} has a dynamic size: give --imgsz H W")
-                shape[axis] = size[axis - 2]
-        if not isinstance(shape[1], int):
-            shape[1] = model.meta.preprocess.channels if model.has_meta else 3
-    if any(not isinstance(d, int) for d in shape):
-        raise UserError(f"input {model.inputs[0].describe()} has dynamic dims this command cannot guess")
-    return tuple(shape)
+def torch_runner(source: str, inputs: list[np.ndarray]) -> Callable[[], object]:
+    """A call of the PyTorch eager model on inputs (the ONNX model's, as float32), for timing beside it.
 
-
-def torch_runner(name: str, x: np.ndarray):
-    """A callable running the PyTorch eager model on x, built by the export package (imported only here)."""
+    source: a checkpoint written by `edgepipe train` (.pt) or a zoo name (`edgepipe models`, fresh weights:
+    latency does not depend on them). torch and `export` are imported here only: edge installs have neither.
+    """
     try:
-        from export.bench import torch_runner as build
+        import torch
+
+        from export.models import build
     except ImportError as exc:
-        raise UserError(f"--torch needs PyTorch and the export package (pip install 'edgepipe[train]'): {exc}") \
-            from None
-    return build(name, x)
+        raise UserError(f"--torch needs PyTorch and edgepipe's export package (pip install 'edgepipe[train]'): "
+                        f"{exc}") from None
+    if Path(source).suffix in (".pt", ".pth"):
+        from export.train.loop import load_checkpoint, model_from_checkpoint
+
+        module = model_from_checkpoint(load_checkpoint(source))
+    else:
+        module = build(source).eval()
+    tensors = [torch.from_numpy(x.astype(np.float32)) for x in inputs]
+    try:
+        with torch.inference_mode():
+            module(*tensors)
+    except (RuntimeError, TypeError) as exc:
+        shapes = [tuple(x.shape) for x in inputs]
+        raise UserError(f"--torch {source} does not take the ONNX model's inputs {shapes}: "
+                        f"{str(exc).splitlines()[0]}") from None
+
+    def call() -> object:
+        with torch.inference_mode():
+            return module(*tensors)
+
+    return call
+
+
+def read_image(path: Path) -> np.ndarray:
+    """A BGR uint8 frame from an image file; clear errors for a missing or unreadable file."""
+    if not path.is_file():
+        raise FileNotFoundError(f"image not found: {path}")
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise ValueError(f"{path} is not an image OpenCV can read (jpg, png, bmp, ...)")
+    return image
+
+
+def batch_functions(args: argparse.Namespace, model, other, batch: int, rng: np.random.Generator
+                    ) -> dict[str, Callable[[], object]]:
+    """What one batch size times, by row name: the model, then --compare, --torch and the --preprocess pair."""
+    shapes = model.input_shapes(batch, tuple(args.imgsz) if args.imgsz else None)
+    if shapes[0][0] != batch:
+        raise UserError(f"{args.model.name} has a fixed batch of {shapes[0][0]} "
+                        f"({model.inputs[0].describe()}): --batch must be {shapes[0][0]}")
+    xs = [rng.uniform(0, 1, s).astype(spec.dtype) for s, spec in zip(shapes, model.inputs, strict=True)]
+    fns: dict[str, Callable[[], object]] = {args.model.name: lambda: model.run(*xs)}
+    if other is not None:
+        fns[f"compare:{args.compare.name}"] = lambda: other.run(*xs)
+    if args.torch:
+        fns[f"torch:{args.torch}"] = torch_runner(args.torch, xs)
+    if args.preprocess:
+        from runtime import preprocess
+
+        frames = [read_image(args.preprocess)] * batch
+        ready = {model.inputs[0].name: preprocess(frames, model.spec).batch}
+        fns[BARE] = lambda: model.session.run(None, ready)
+        fns[FULL] = lambda: model(frames)
+    return fns
+
+
+def print_table(batch: int, results: dict, provider: str, runs: int, warmup: int) -> None:
+    print(f"batch {batch}: {runs} runs after {warmup} warm-up on {provider}")
+    first = next(iter(results.values())).p50
+    print(f"  {'model':<36}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'img/s':>9}{'p50 / first':>13}")
+    for r in results.values():
+        print(f"  {r.name:<36}{r.p50:>9.3f}{r.p90:>9.3f}{r.p99:>9.3f}{r.throughput:>9.1f}{r.p50 / first:>13.2f}")
+    if BARE in results:
+        print(f"  runtime overhead, {FULL} (preprocess + checks) over {BARE}: "
+              f"{results[FULL].p50 / results[BARE].p50 - 1:+.1%}")
 
 
 def run(args: argparse.Namespace) -> int:
-    from runtime import load, preprocess
+    from runtime import load
     from runtime.bench import measure
 
     kw = dict(providers=args.provider, allow_fallback=args.allow_fallback, intra_op_threads=args.threads, warmup=0)
     model = load(args.model, **kw)
     other = load(args.compare, **kw) if args.compare else None
+    if args.preprocess and len(model.inputs) != 1:
+        raise UserError(f"--preprocess times one image input, but {args.model.name} has {len(model.inputs)} inputs")
     rng = np.random.default_rng(0)
-    rows = []
+    rows, overhead = [], []
     for batch in args.batch:
         if batch < 1:
             raise UserError(f"--batch sizes must be >= 1, but got {batch}")
-        x = rng.uniform(0, 1, input_shape(model, batch, args.imgsz)).astype(model.inputs[0].dtype)
-        fns = {args.model.name: lambda x=x: model.run(x)}
-        if other is not None:
-            fns[f"compare:{args.compare.name}"] = lambda x=x: other.run(x)
-        if args.torch:
-            fns[f"torch:{args.torch}"] = torch_runner(args.torch, x.astype(np.float32))
-        if args.overhead:
-            frames = [rng.integers(0, 256, (480, 640, 3), dtype=np.uint8) for _ in range(batch)]
-            ready = preprocess(frames, model.spec).batch
-            fns["bare session.run"] = lambda r=ready: model.session.run(None, {model.inputs[0].name: r})
-            fns["preprocess + model"] = lambda f=frames: model(f)
-        if not args.json:
-            print(f"batch {batch}: {args.runs} runs after {args.warmup} warm-up on {model.providers[0]}")
+        fns = batch_functions(args, model, other, batch, rng)
         results = measure(fns, batch, args.runs, args.warmup, progress=not args.json)
-        rows += [r.as_dict() for r in results.values()]
+        first = next(iter(results.values())).p50
+        rows += [{**r.as_dict(), "p50_ratio_to_first": round(r.p50 / first, 4)} for r in results.values()]
+        if BARE in results:
+            overhead.append({"batch": batch, "full_over_bare": round(results[FULL].p50 / results[BARE].p50 - 1, 4)})
         if not args.json:
-            base = results[args.model.name].p50
-            print(f"  {'model':<36}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'img/s':>9}{'p50 / first':>13}")
-            for r in results.values():
-                print(f"  {r.name:<36}{r.p50:>9.3f}{r.p90:>9.3f}{r.p99:>9.3f}{r.throughput:>9.1f}{r.p50 / base:>13.2f}")
-            if args.overhead:
-                full, bare = results["preprocess + model"].p50, results["bare session.run"].p50
-                print(f"  runtime overhead (preprocess + wrapper) over bare session.run: {full / bare - 1:+.1%}")
+            print_table(batch, results, model.providers[0], args.runs, args.warmup)
     if args.json:
-        print(json.dumps({"provider": model.providers[0], "results": rows}, indent=2))
+        report = {"provider": model.providers[0], "results": rows}
+        print(json.dumps({**report, "overhead": overhead} if overhead else report, indent=2))
     return 0
