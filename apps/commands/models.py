@@ -6,16 +6,23 @@ import argparse
 import json
 from dataclasses import asdict
 
+from apps.cli import UserError
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("models", help="list the course's models: task, input shape, parameters")
-    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--json", action="store_true", help="print a JSON list of {name, family, input_shape, params, "
+                                                       "task, description}")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from export.models import list_models
-
+    """Print one row per zoo model (name, task, input shape C x H x W or n_x, parameters, description)."""
+    try:
+        from export.models import list_models
+    except ImportError as exc:
+        raise UserError(f"the model zoo needs PyTorch and edgepipe's export package (pip install 'edgepipe[train]'): "
+                        f"{exc}") from None
     infos = list_models()
     if args.json:
         print(json.dumps([asdict(i) for i in infos], indent=2))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from torch import nn
 
@@ -20,7 +22,8 @@ from export.models.yolo import YOLO, yolo_large, yolo_small
 
 @dataclass(frozen=True)
 class ModelEntry:
-    """A zoo model: its name, family, task, input shape (C, H, W) or (n_x,), builder and one-line description."""
+    """A zoo model: name, family, task, the input shape it expects ((C, H, W) or (n_x,)) at its defaults,
+    its builder (keyword arguments: num_classes, anchors, ...) and a one-line description."""
 
     name: str
     family: str
@@ -32,13 +35,13 @@ class ModelEntry:
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """What `edgepipe models` lists: an entry and its parameter count at the default configuration."""
+    """What `edgepipe models` lists: input_shape (C, H, W) or (n_x,), parameter count at the defaults."""
 
     name: str
     family: str
-    task: str
     input_shape: tuple[int, ...]
     params: int
+    task: str
     description: str
 
 
@@ -49,43 +52,53 @@ REGISTRY: dict[str, ModelEntry] = {
         ModelEntry("shallow", "basic", "classify", (64,), shallow_net, "one hidden layer (tanh), softmax output"),
         ModelEntry("deep", "basic", "classify", (64,), DeepNet, "L-layer network (ReLU), softmax output"),
         ModelEntry("softmax", "basic", "classify", (64,), softmax_classifier, "softmax regression"),
-        ModelEntry("lenet5", "lenet", "classify", (1, 32, 32), LeNet5, "LeNet-5, about 60K parameters"),
+        ModelEntry("lenet5", "lenet", "classify", (1, 32, 32), LeNet5, "LeNet-5 (tanh), about 60K parameters"),
         ModelEntry("alexnet", "alexnet", "classify", (3, 227, 227), AlexNet, "AlexNet, about 60M parameters"),
         ModelEntry("vgg16", "vgg", "classify", (3, 224, 224), VGG16, "VGG-16, about 138M parameters"),
         *[
-            ModelEntry(f"resnet{d}", "resnet", "classify", (3, 224, 224), lambda d=d, **kw: ResNet(d, **kw),
+            ModelEntry(f"resnet{d}", "resnet", "classify", (3, 224, 224), partial(ResNet, d),
                        f"ResNet-{d}, residual blocks with projection shortcuts")
             for d in (18, 34, 50, 101, 152)
         ],
-        ModelEntry("googlenet", "inception", "classify", (3, 224, 224), GoogLeNet, "Inception v1 (no aux heads)"),
+        ModelEntry("googlenet", "inception", "classify", (3, 224, 224), GoogLeNet, "Inception v1, no aux heads, no BN"),
         ModelEntry("yolo-small", "yolo", "detect", (3, 160, 160), yolo_small, "course YOLO, 10x10 grid, 3 anchors"),
         ModelEntry("yolo-large", "yolo", "detect", (3, 416, 416), yolo_large, "course YOLO, 13x13 grid, 5 anchors"),
-        ModelEntry("facenet", "facenet", "embed", (3, 64, 64), FaceEncoder, "FaceNet-style encoder, 128-d"),
-        ModelEntry("siamese", "facenet", "verify", (3, 64, 64), Siamese, "encoder + logistic unit on |f1 - f2|"),
+        ModelEntry("facenet", "facenet", "embed", (3, 96, 96), FaceEncoder, "FaceNet-style encoder, 128-d"),
+        ModelEntry("siamese", "facenet", "verify", (3, 96, 96), Siamese, "encoder + logistic unit on |f1 - f2|"),
     ]
 }
 
 
 def build(name: str, **kwargs) -> nn.Module:
-    """Build a zoo model by name with its constructor's keyword arguments (num_classes=..., anchors=...)."""
+    """Build a zoo model by name with its builder's keyword arguments (num_classes=..., anchors=...).
+
+    Unknown names and keyword arguments the builder does not take raise ValueError listing the valid ones.
+    """
     if name not in REGISTRY:
         raise ValueError(f"model must be one of {sorted(REGISTRY)}, but got {name!r}")
-    return REGISTRY[name].builder(**kwargs)
+    builder = REGISTRY[name].builder
+    accepted = [p.name for p in inspect.signature(builder).parameters.values() if p.kind is p.POSITIONAL_OR_KEYWORD
+                or p.kind is p.KEYWORD_ONLY]
+    unknown = sorted(set(kwargs) - set(accepted))
+    if unknown:
+        raise ValueError(f"{name} takes the keyword arguments {accepted}, but got {unknown}")
+    return builder(**kwargs)
 
 
 def count_params(model: nn.Module) -> int:
+    """Number of parameters (weights, biases, batch norm gamma and beta; not BN's running statistics)."""
     return sum(p.numel() for p in model.parameters())
 
 
 def list_models() -> list[ModelInfo]:
-    """Every zoo model with its parameter count (built on the meta device: no memory, no time)."""
+    """Every zoo model with its parameter count, each built once on the meta device (no memory, no time)."""
     import torch
 
     infos = []
     for e in REGISTRY.values():
         with torch.device("meta"):
             params = count_params(e.builder())
-        infos.append(ModelInfo(e.name, e.family, e.task, e.input_shape, params, e.description))
+        infos.append(ModelInfo(e.name, e.family, e.input_shape, params, e.task, e.description))
     return infos
 
 

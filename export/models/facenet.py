@@ -2,33 +2,41 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from export.models._check import check_positive
 from export.models.init import init_weights
 from export.models.resnet import BasicBlock
 
 
 class FaceEncoder(nn.Module):
-    """f(x): (B, 3, H, W) face crops (64x64 by default) -> (B, embedding_size) L2-normalized embeddings.
+    """f(x): (B, 3, H, W) face crops, 96x96 by default (any H, W >= 16) -> (B, embedding_size) embeddings with
+    ||f(x)|| = 1.
 
-    A small residual CNN (stem, four stages of basic blocks, global average pooling, a linear layer), trained
-    with the triplet loss so that ||f(A) - f(P)||^2 is small and ||f(A) - f(N)||^2 large.
+    A small residual CNN: conv3 stem, one ResNet basic block per stage (widths; stride 2 from the second
+    stage), global average pooling, a linear layer, L2 normalization. 1,259,296 parameters by default. He init.
+    Trained with the triplet loss so that ||f(A) - f(P)||^2 is small and ||f(A) - f(N)||^2 large.
     """
 
-    def __init__(self, embedding_size: int = 128, widths: tuple[int, ...] = (32, 64, 128, 256),
-                 input_size: tuple[int, int] = (64, 64)) -> None:
+    def __init__(self, embedding_size: int = 128, widths: Sequence[int] = (32, 64, 128, 256)) -> None:
         super().__init__()
+        check_positive("embedding_size", embedding_size)
+        if len(widths) == 0:
+            raise ValueError(f"widths must hold at least one stage width, but got {widths!r}")
+        for i, width in enumerate(widths):
+            check_positive(f"widths[{i}]", width)
         self.embedding_size = embedding_size
-        self.input_size = tuple(input_size)
         stages: list[nn.Module] = [nn.Conv2d(3, widths[0], 3, 1, 1, bias=False), nn.BatchNorm2d(widths[0]),
                                    nn.ReLU(inplace=True)]
         c_in = widths[0]
         for i, width in enumerate(widths):
             stages.append(BasicBlock(c_in, width, 1 if i == 0 else 2))
             c_in = width
-        self.backbone = nn.Sequential(*stages, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.backbone = nn.Sequential(*stages, nn.AdaptiveAvgPool2d(1), nn.Flatten())  # (B, widths[-1])
         self.embed = nn.Linear(c_in, embedding_size)
         init_weights(self, "he")
 
@@ -37,13 +45,14 @@ class FaceEncoder(nn.Module):
 
 
 class SiameseHead(nn.Module):
-    """Verification as binary classification (the course): y_hat = sigmoid(w . |f(x1) - f(x2)| + b).
+    """Verification as binary classification (the course): y_hat = sigmoid(sum_k w_k |f(x1)_k - f(x2)_k| + b).
 
-    Input two (B, D) embeddings; output (B,) probability that they show the same person.
+    forward(e1, e2): two (B, embedding_size) embeddings -> (B,) probability that they show the same person.
     """
 
     def __init__(self, embedding_size: int = 128) -> None:
         super().__init__()
+        check_positive("embedding_size", embedding_size)
         self.linear = nn.Linear(embedding_size, 1)
 
     def forward(self, e1: torch.Tensor, e2: torch.Tensor) -> torch.Tensor:
@@ -51,11 +60,11 @@ class SiameseHead(nn.Module):
 
 
 class Siamese(nn.Module):
-    """The shared encoder applied to both images, then the Siamese head: (B, 3, H, W) x 2 -> (B,) probability."""
+    """The same encoder f applied to both images, then the Siamese head: (B, 3, H, W) x 2 -> (B,) probability."""
 
     def __init__(self, encoder: FaceEncoder | None = None) -> None:
         super().__init__()
-        self.encoder = encoder or FaceEncoder()
+        self.encoder = FaceEncoder() if encoder is None else encoder
         self.head = SiameseHead(self.encoder.embedding_size)
 
     def forward(self, x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:

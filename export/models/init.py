@@ -4,22 +4,22 @@ from __future__ import annotations
 
 from torch import nn
 
+from export.models._check import check_choice
+
 SCHEMES = ("he", "xavier")
 
 
 def init_weights(module: nn.Module, scheme: str = "he") -> nn.Module:
-    """Initialize every conv and linear layer in place; biases to zero; batch norm to identity. Returns module.
+    """Initialize every conv and linear layer of module in place and return module.
 
-    "he": N(0, 2 / fan_in) (Var[W] = 2/n[l-1], for ReLU). "xavier": Var[W] = 1/n[l-1] style (for tanh).
+    Weights W[l] ~ N(0, var) with fan_in n[l-1] (in_features, or c_in * f * f for a conv): "he" var = 2 / n[l-1]
+    (for ReLU), "xavier" var = 1 / n[l-1] (the course's Xavier, for tanh). Biases 0; batch norm gamma 1, beta 0.
     """
-    if scheme not in SCHEMES:
-        raise ValueError(f"scheme must be one of {SCHEMES}, but got {scheme!r}")
+    check_choice("scheme", scheme, SCHEMES)
+    nonlinearity = "relu" if scheme == "he" else "linear"  # gain sqrt(2) or 1: std = gain / sqrt(n[l-1])
     for m in module.modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)):
-            if scheme == "he":
-                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
-            else:
-                nn.init.xavier_normal_(m.weight)
+            nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity=nonlinearity)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
         elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
