@@ -1,8 +1,14 @@
-"""A generated detection data set: colored circles, squares and triangles on textured photos, COCO format."""
+"""A generated detection data set: colored circles, squares and triangles on textured photos, COCO format.
+
+Boxes are xyxy pixel edges, tight around each object's visible pixels: an object covering columns 3..7 has
+x1 = 3, x2 = 8. Objects may overlap, but a new object is drawn only if every earlier one keeps at least
+1 - MAX_OCCLUSION of its pixels visible, so no label is of a hidden or mostly hidden object.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -11,14 +17,20 @@ import numpy as np
 
 from export.data.backgrounds import random_background
 
-CLASS_NAMES = ("circle", "square", "triangle")
-MAX_OVERLAP = 0.3  # a new object may cover at most this fraction of an earlier object's visible pixels
+CLASS_NAMES = ("circle", "square", "triangle")  # circle: an ellipse when stretched; square: a rectangle
+MAX_OCCLUSION = 0.3  # the most of an object's pixels that later objects may hide
+ASPECT_RANGE = (0.5, 2.0)  # width / height of the shapes
+PLACEMENT_TRIES = 20  # attempts to place one object before giving up on it
+VIDEO_CODECS = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "HFYU"}  # HFYU (HuffYUV) is lossless: exact frames
+VIDEO_MIN_VISIBLE = 0.5  # a video object is labeled while at least this fraction of its pixels is in view
 
 
 @dataclass(frozen=True)
 class Scene:
-    """image: (H, W, 3) BGR uint8. boxes: (N, 4) float32 xyxy pixels (tight around each object's pixels).
-    class_ids: (N,) int64 indices into CLASS_NAMES."""
+    """One generated image and its labels.
+
+    image: (H, W, 3) BGR uint8. boxes: (N, 4) float32 xyxy pixel edges. class_ids: (N,) int64 into CLASS_NAMES.
+    """
 
     image: np.ndarray
     boxes: np.ndarray
@@ -27,7 +39,11 @@ class Scene:
 
 @dataclass(frozen=True)
 class DatasetConfig:
-    """What a generated data set was made from; a stored one is reused only when this matches."""
+    """What a generated data set was made from; a stored one is reused only when this matches.
+
+    image_size: (height, width). Objects per image: 1..max_objects, sides from min_size px to half the image.
+    version: bumped whenever the drawing changes, so old data sets are regenerated.
+    """
 
     n_train: int = 2500
     n_dev: int = 200
@@ -36,18 +52,42 @@ class DatasetConfig:
     min_size: int = 12
     max_objects: int = 5
     seed: int = 0
-    version: int = 1
+    version: int = 2
+
+    def __post_init__(self) -> None:
+        for name in ("n_train", "n_dev", "n_test"):
+            if int(getattr(self, name)) < 0:
+                raise ValueError(f"{name} must be >= 0, but got {getattr(self, name)}")
+        object.__setattr__(self, "image_size", tuple(int(v) for v in self.image_size))
+        check_scene_args(self.image_size, self.max_objects, self.min_size)
 
 
-def shape_mask(class_id: int, size: tuple[int, int], w: int, h: int, x: int, y: int) -> np.ndarray:
-    """A filled circle/ellipse (0), rectangle (1) or upward triangle (2) in the box (x, y, w, h). (H, W) bool."""
-    mask = np.zeros(size, np.uint8)
+def check_scene_args(image_size: tuple[int, ...], max_objects: int, min_size: int) -> None:
+    """Raise unless image_size is (height, width), max_objects >= 1 and 1 <= min_size <= half the short side."""
+    if len(image_size) != 2:
+        raise ValueError(f"image_size must be (height, width), but got {image_size!r}")
+    if max_objects < 1:
+        raise ValueError(f"max_objects must be >= 1, but got {max_objects}")
+    if not 1 <= min_size <= min(image_size) // 2:
+        raise ValueError(f"min_size must be in [1, {min(image_size) // 2}] (half the short side of {image_size}), "
+                         f"but got {min_size}")
+
+
+def shape_mask(class_id: int, height: int, width: int) -> np.ndarray:
+    """The filled shape inscribed in a height x width patch: ellipse (0), rectangle (1), upward triangle (2).
+
+    Returns: (height, width) bool.
+    """
+    mask = np.zeros((height, width), np.uint8)
     if class_id == 0:
-        cv2.ellipse(mask, (x + w // 2, y + h // 2), (max(1, w // 2), max(1, h // 2)), 0, 0, 360, 1, -1)
+        # Sub-pixel center and axes (4 fractional bits), so even sizes are symmetric too.
+        center = (round((width - 1) * 8), round((height - 1) * 8))
+        axes = (round((width - 1) * 8), round((height - 1) * 8))
+        cv2.ellipse(mask, center, axes, 0, 0, 360, 1, -1, cv2.LINE_8, 4)
     elif class_id == 1:
-        cv2.rectangle(mask, (x, y), (x + w - 1, y + h - 1), 1, -1)
+        mask[:] = 1
     else:
-        pts = np.array([[x + w // 2, y], [x, y + h - 1], [x + w - 1, y + h - 1]], np.int32)
+        pts = np.array([[(width - 1) // 2, 0], [0, height - 1], [width - 1, height - 1]], np.int32)
         cv2.fillPoly(mask, [pts], 1)
     return mask.astype(bool)
 
@@ -55,50 +95,98 @@ def shape_mask(class_id: int, size: tuple[int, int], w: int, h: int, x: int, y: 
 def render_scene(
     rng: np.random.Generator, image_size: tuple[int, int] = (256, 256), max_objects: int = 6, min_size: int = 12
 ) -> Scene:
-    """One scene: 1..max_objects objects of varied scale (min_size px to half the image) and aspect ratio
-    (1:2 to 2:1), limited overlap, textured fill, on a random background. Labels are each object's tight box."""
-    h_img, w_img = image_size
-    image = random_background(rng, image_size).astype(np.float32)
-    owner = np.full(image_size, -1, np.int32)  # which object owns each pixel
+    """One scene: shapes drawn by draw_shapes on a random_background of image_size (height, width)."""
+    check_scene_args(image_size, max_objects, min_size)
+    return draw_shapes(rng, random_background(rng, image_size), max_objects, min_size)
+
+
+def draw_shapes(rng: np.random.Generator, background: np.ndarray, max_objects: int = 6, min_size: int = 12) -> Scene:
+    """Draw 1..max_objects shapes on a copy of background and label them.
+
+    Each shape: a random class, a side from min_size px to half the short image side (log-uniform), an aspect ratio
+    in ASPECT_RANGE, a random position fully inside the image, a random color with smooth and fine texture.
+    background: (H, W, 3) BGR uint8, not modified. Returns: Scene with tight boxes of the visible pixels.
+    """
+    bg = np.asarray(background)
+    if bg.ndim != 3 or bg.shape[2] != 3 or bg.dtype != np.uint8:
+        raise ValueError(f"background must be an (H, W, 3) uint8 image, but got shape {bg.shape} dtype {bg.dtype}")
+    check_scene_args(bg.shape[:2], max_objects, min_size)
+    image = bg.copy()
+    owner = np.full(bg.shape[:2], -1, np.int32)  # (H, W): which object each pixel shows, -1 for the background
+    full: list[int] = []  # pixel count of each drawn object
     classes: list[int] = []
+    boxes: list[list[int]] = []  # where each object was drawn, xyxy: its visible pixels lie inside
     for _ in range(int(rng.integers(1, max_objects + 1))):
-        for _attempt in range(20):
-            side = float(np.exp(rng.uniform(np.log(min_size), np.log(min(image_size) / 2))))
-            aspect = float(np.exp(rng.uniform(np.log(0.5), np.log(2.0))))
-            w, h = max(min_size, round(side * np.sqrt(aspect))), max(min_size, round(side / np.sqrt(aspect)))
-            w, h = min(w, w_img), min(h, h_img)
-            x, y = int(rng.integers(0, w_img - w + 1)), int(rng.integers(0, h_img - h + 1))
-            c = int(rng.integers(len(CLASS_NAMES)))
-            mask = shape_mask(c, image_size, w, h, x, y)
-            if _covers_too_much(owner, mask, len(classes)):
+        for _attempt in range(PLACEMENT_TRIES):
+            c, x, y, mask = _random_shape(rng, bg.shape[:2], min_size)
+            if _hides_too_much(owner, full, x, y, mask):
                 continue
-            color = rng.uniform(20, 235, 3)
-            texture = rng.normal(0, rng.uniform(3, 25), (h_img, w_img, 1))
-            image[mask] = np.clip(color + texture[mask], 0, 255)
-            owner[mask] = len(classes)
+            _paint(rng, image, x, y, mask)
+            owner[y : y + mask.shape[0], x : x + mask.shape[1]][mask] = len(classes)
+            full.append(int(mask.sum()))
             classes.append(c)
+            boxes.append([x, y, x + mask.shape[1], y + mask.shape[0]])
             break
-    boxes, kept = [], []
-    for i, c in enumerate(classes):
-        ys, xs = np.nonzero(owner == i)
-        if len(xs):
-            boxes.append([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1])
-            kept.append(c)
-    blurred = cv2.GaussianBlur(image, (3, 3), 0) if rng.random() < 0.3 else image
-    return Scene(blurred.astype(np.uint8), np.array(boxes, np.float32).reshape(-1, 4), np.array(kept, np.int64))
+    return Scene(image, visible_boxes(owner, boxes), np.array(classes, np.int64))
 
 
-def _covers_too_much(owner: np.ndarray, mask: np.ndarray, n: int) -> bool:
-    """Would drawing mask hide more than MAX_OVERLAP of any earlier object's visible pixels?"""
-    if n == 0:
+def _random_shape(
+    rng: np.random.Generator, image_size: tuple[int, int], min_size: int
+) -> tuple[int, int, int, np.ndarray]:
+    """A random class, top-left corner (x, y) and (h, w) bool mask that fits in image_size (height, width)."""
+    h_img, w_img = image_size
+    side = float(np.exp(rng.uniform(np.log(min_size), np.log(min(image_size) / 2))))
+    aspect = float(np.exp(rng.uniform(*np.log(ASPECT_RANGE))))
+    w = min(w_img, max(min_size, round(side * np.sqrt(aspect))))
+    h = min(h_img, max(min_size, round(side / np.sqrt(aspect))))
+    x, y = int(rng.integers(0, w_img - w + 1)), int(rng.integers(0, h_img - h + 1))
+    c = int(rng.integers(len(CLASS_NAMES)))
+    return c, x, y, shape_mask(c, h, w)
+
+
+def _hides_too_much(owner: np.ndarray, full: list[int], x: int, y: int, mask: np.ndarray) -> bool:
+    """Would drawing mask at (x, y) leave an earlier object with less than 1 - MAX_OCCLUSION of its pixels?"""
+    if not full:
         return False
-    visible = np.bincount(owner[owner >= 0], minlength=n)
-    hidden = np.bincount(owner[mask & (owner >= 0)], minlength=n)
-    return bool((hidden > MAX_OVERLAP * np.maximum(visible, 1)).any())
+    covered = owner[y : y + mask.shape[0], x : x + mask.shape[1]][mask]
+    hidden = np.bincount(covered[covered >= 0], minlength=len(full))
+    visible = np.bincount(owner[owner >= 0], minlength=len(full))
+    return bool((visible - hidden < (1 - MAX_OCCLUSION) * np.asarray(full)).any())
+
+
+def _paint(rng: np.random.Generator, image: np.ndarray, x: int, y: int, mask: np.ndarray) -> None:
+    """Fill mask at (x, y) in image (H, W, 3) uint8, in place: a color plus smooth blotches and pixel noise."""
+    h, w = mask.shape
+    color = rng.uniform(20, 235, 3).astype(np.float32)
+    blotches = rng.standard_normal((4, 4, 3), np.float32)
+    smooth = cv2.resize(blotches, (w, h), interpolation=cv2.INTER_CUBIC) * np.float32(rng.uniform(0, 30))
+    fine = rng.standard_normal((h, w, 1), np.float32) * np.float32(rng.uniform(2, 12))  # (h, w, 1): all channels
+    patch = np.clip(color + smooth + fine, 0, 255).astype(np.uint8)  # (h, w, 3)
+    image[y : y + h, x : x + w][mask] = patch[mask]
+
+
+def visible_boxes(owner: np.ndarray, drawn: Sequence[Sequence[int]], ids: Sequence[int] | None = None) -> np.ndarray:
+    """Tight xyxy pixel-edge boxes of objects' visible pixels.
+
+    owner: (H, W) int, the object id shown at each pixel (-1 for none). drawn: per object id, the xyxy int box
+    it was drawn in (its pixels lie inside; searching only there is fast). ids: the objects to box, all by default;
+    each must show a pixel. Returns: (len(ids), 4) float32.
+    """
+    ids = range(len(drawn)) if ids is None else ids
+    boxes = np.zeros((len(ids), 4), np.float32)
+    for row, i in enumerate(ids):
+        x1, y1, x2, y2 = drawn[i]
+        ys, xs = np.nonzero(owner[y1:y2, x1:x2] == i)
+        boxes[row] = (x1 + xs.min(), y1 + ys.min(), x1 + xs.max() + 1, y1 + ys.max() + 1)
+    return boxes
 
 
 def coco_dict(scenes: list[tuple[str, Scene]], image_size: tuple[int, int]) -> dict:
-    """COCO detection annotations: bbox [x, y, w, h] pixels, category ids from 1."""
+    """COCO detection annotations of (file name, scene) pairs; image ids and annotation ids from 1.
+
+    bbox: [x, y, w, h] pixels, area: w * h, iscrowd 0, category_id: class id + 1 (COCO ids start at 1).
+    image_size: (height, width) of every image.
+    """
     images, annotations = [], []
     for image_id, (file_name, scene) in enumerate(scenes, start=1):
         images.append({"id": image_id, "file_name": file_name, "height": image_size[0], "width": image_size[1]})
@@ -111,18 +199,27 @@ def coco_dict(scenes: list[tuple[str, Scene]], image_size: tuple[int, int]) -> d
 
 
 def make_detection_dataset(root: str | Path, config: DatasetConfig = DatasetConfig()) -> Path:
-    """Write root/{train,dev,test}/*.png and root/{split}.json (COCO) and root/config.json. Deterministic."""
+    """Write root/{train,dev,test}/NNNNN.png, root/{split}.json (COCO) and, last, root/config.json. Deterministic.
+
+    Each split draws from its own generator, seeded [config.seed, split index]. Stale images of an earlier
+    data set in the split folders are removed. Returns root.
+    """
     root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "config.json").unlink(missing_ok=True)  # an interrupted run is never mistaken for a complete one
     sizes = {"train": config.n_train, "dev": config.n_dev, "test": config.n_test}
     for offset, (split, n) in enumerate(sizes.items()):
-        rng = np.random.default_rng([config.seed, offset])  # one stream per split: splits are independent
+        rng = np.random.default_rng([config.seed, offset])
         folder = root / split
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(exist_ok=True)
+        for stale in folder.glob("*.png"):
+            stale.unlink()
         scenes = []
         for i in range(n):
             scene = render_scene(rng, config.image_size, config.max_objects, config.min_size)
             name = f"{split}/{i:05d}.png"
-            cv2.imwrite(str(root / name), scene.image)
+            if not cv2.imwrite(str(root / name), scene.image):
+                raise ValueError(f"cannot write {root / name}: is the folder writable?")
             scenes.append((name, scene))
         (root / f"{split}.json").write_text(json.dumps(coco_dict(scenes, config.image_size)))
     (root / "config.json").write_text(json.dumps(asdict(config)))
@@ -130,7 +227,7 @@ def make_detection_dataset(root: str | Path, config: DatasetConfig = DatasetConf
 
 
 def ensure_detection_dataset(root: str | Path, config: DatasetConfig = DatasetConfig()) -> Path:
-    """Reuse the data set at root when it was made with the same config; (re)generate it otherwise."""
+    """Reuse the data set at root when it was made with the same config; (re)generate it otherwise. Returns root."""
     root = Path(root)
     stored = root / "config.json"
     if stored.is_file() and json.loads(stored.read_text()) == json.loads(json.dumps(asdict(config))):
@@ -139,9 +236,13 @@ def ensure_detection_dataset(root: str | Path, config: DatasetConfig = DatasetCo
 
 
 def load_split(root: str | Path, split: str) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray], dict]:
-    """A split read back: images (BGR uint8), boxes (N, 4) xyxy float32, class ids (N,) int64, and the COCO dict."""
+    """A split read back: images (H, W, 3) BGR uint8, boxes (N, 4) float32 xyxy pixels, class ids (N,) int64
+    (0-based, into CLASS_NAMES), and the COCO dict, in the order of the COCO images."""
     root = Path(root)
-    coco = json.loads((root / f"{split}.json").read_text())
+    path = root / f"{split}.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"no split {split!r} at {path}: make it with ensure_detection_dataset")
+    coco = json.loads(path.read_text())
     by_image: dict[int, list[dict]] = {img["id"]: [] for img in coco["images"]}
     for ann in coco["annotations"]:
         by_image[ann["image_id"]].append(ann)
@@ -151,46 +252,53 @@ def load_split(root: str | Path, split: str) -> tuple[list[np.ndarray], list[np.
         if frame is None:
             raise ValueError(f"cannot read {root / img['file_name']}: regenerate the data set (delete {root})")
         anns = by_image[img["id"]]
+        xywh = np.array([a["bbox"] for a in anns], np.float32).reshape(-1, 4)
         images.append(frame)
-        boxes.append(np.array([[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]]
-                               for a in anns], np.float32).reshape(-1, 4))
+        boxes.append(np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1))
         classes.append(np.array([a["category_id"] - 1 for a in anns], np.int64))
     return images, boxes, classes, coco
 
 
 def make_video(
-    path: str | Path, n_frames: int = 150, size: tuple[int, int] = (480, 640), fps: int = 30, seed: int = 0,
+    path: str | Path,
+    n_frames: int = 150,
+    size: tuple[int, int] = (480, 640),
+    fps: int = 30,
+    seed: int = 0,
     n_objects: int = 6,
+    background: np.ndarray | None = None,
 ) -> Path:
-    """Write a test video of shapes crossing a textured background, and its ground truth beside it.
+    """Write a test video of shapes crossing a still background, and its ground truth beside it.
 
-    path: the .mp4/.avi to write (OpenCV's mp4v / MJPG). The ground truth goes to path.with_suffix(".jsonl"),
-    one line per frame: {"frame": i, "boxes": [[x1, y1, x2, y2], ...], "class_ids": [...]} (objects at least
-    half visible). Objects 40 to 200 px enter and leave the frame at different times and speeds.
-    Returns the ground-truth path.
+    path: .mp4 (mp4v), .avi (MJPG) or .mkv (HuffYUV, lossless). size: (height, width). background: (H, W, 3) BGR
+    uint8 of that size, or None for a random_background. n_objects shapes, 40..199 px, each crossing left to right
+    or right to left at 2..6 px per frame, entering at its own time (some before the first frame, some never
+    inside the clip). The ground truth goes to path.with_suffix(".jsonl"), one line per frame:
+    {"frame": i, "boxes": [[x1, y1, x2, y2], ...], "class_ids": [...]}, xyxy pixel edges of the objects with at
+    least VIDEO_MIN_VISIBLE of their pixels in view. Deterministic per seed. Returns the ground-truth path.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix not in VIDEO_CODECS:
+        raise ValueError(f"path must end in one of {tuple(VIDEO_CODECS)}, but got {path.name!r}")
+    if n_frames < 1 or fps < 1 or n_objects < 0:
+        raise ValueError(f"n_frames and fps must be >= 1 and n_objects >= 0, but got {n_frames}, {fps}, {n_objects}")
+    h_img, w_img = (int(v) for v in size)
+    if h_img < 200 or w_img < 200:
+        raise ValueError(f"size must be at least (200, 200) to hold the objects, but got {size!r}")
     rng = np.random.default_rng(seed)
-    h_img, w_img = size
-    background = random_background(rng, size)
-    objects = []
-    for _ in range(n_objects):
-        w, h = (int(v) for v in rng.integers(40, 200, 2))
-        start = int(rng.integers(-n_frames // 2, n_frames // 2))
-        speed = float(rng.uniform(2, 6)) * (1 if rng.random() < 0.5 else -1)
-        y = int(rng.integers(0, h_img - h))
-        objects.append({"c": int(rng.integers(len(CLASS_NAMES))), "w": w, "h": h, "y": y, "start": start,
-                        "speed": speed, "color": rng.uniform(30, 230, 3)})
-    fourcc = cv2.VideoWriter_fourcc(*("mp4v" if path.suffix == ".mp4" else "MJPG"))
-    writer = cv2.VideoWriter(str(path), fourcc, fps, (w_img, h_img))
+    still = random_background(rng, (h_img, w_img)) if background is None else np.asarray(background)
+    if still.shape != (h_img, w_img, 3) or still.dtype != np.uint8:
+        raise ValueError(f"background must be ({h_img}, {w_img}, 3) uint8, but got {still.shape} {still.dtype}")
+    objects = [_video_object(rng, n_frames, h_img) for _ in range(n_objects)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*VIDEO_CODECS[path.suffix]), fps, (w_img, h_img))
     if not writer.isOpened():
-        raise ValueError(f"cannot write video {path}: use a .mp4 or .avi path in a writable folder")
+        raise ValueError(f"cannot write video {path}: is the folder writable?")
     truth_path = path.with_suffix(".jsonl")
     try:
         with truth_path.open("w") as truth:
             for i in range(n_frames):
-                frame, boxes, classes = _video_frame(background, objects, i, w_img)
+                frame, boxes, classes = _video_frame(still, objects, i)
                 writer.write(frame)
                 truth.write(json.dumps({"frame": i, "boxes": boxes, "class_ids": classes}) + "\n")
     finally:
@@ -198,28 +306,32 @@ def make_video(
     return truth_path
 
 
-def _video_frame(background: np.ndarray, objects: list[dict], i: int, w_img: int) -> tuple[np.ndarray, list, list]:
-    """Frame i: each object moves horizontally from its side of the frame. Returns frame, boxes, class ids."""
-    frame = background.copy()
-    size = frame.shape[:2]
-    owner = np.full(size, -1, np.int32)
-    full_area = []
+def _video_object(rng: np.random.Generator, n_frames: int, h_img: int) -> dict:
+    """One moving shape: class c, mask (h, w) bool, row y, entry frame start, signed speed (px/frame), BGR color."""
+    w, h = (int(v) for v in rng.integers(40, 200, 2))
+    c = int(rng.integers(len(CLASS_NAMES)))
+    return {"c": c, "mask": shape_mask(c, h, w), "y": int(rng.integers(0, h_img - h)),
+            "start": int(rng.integers(-n_frames // 2, n_frames // 2)),
+            "speed": float(rng.uniform(2, 6)) * (1 if rng.random() < 0.5 else -1),
+            "color": rng.uniform(30, 230, 3).astype(np.uint8)}
+
+
+def _video_frame(still: np.ndarray, objects: list[dict], i: int) -> tuple[np.ndarray, list, list]:
+    """Frame i: objects drawn in order over still (H, W, 3) uint8. Returns the frame, boxes and class ids (lists)."""
+    frame = still.copy()
+    h_img, w_img = still.shape[:2]
+    owner = np.full((h_img, w_img), -1, np.int32)  # (H, W): which object each pixel shows
+    drawn = []  # xyxy of each object's part in view (empty when out of view)
     for k, o in enumerate(objects):
+        h, w = o["mask"].shape
         travelled = (i - o["start"]) * abs(o["speed"])
-        x = int(-o["w"] + travelled) if o["speed"] > 0 else int(w_img - travelled)
-        full_area.append(o["w"] * o["h"])
-        if x + o["w"] <= 0 or x >= w_img:
-            continue
-        x0, x1 = max(0, x), min(w_img, x + o["w"])
-        mask = np.zeros(size, bool)
-        mask[:, x0:x1] = shape_mask(o["c"], (size[0], o["w"]), o["w"], o["h"], 0, o["y"])[:, x0 - x : x1 - x]
-        frame[mask] = o["color"].astype(np.uint8)
-        owner[mask] = k
-    boxes, classes = [], []
-    for k, o in enumerate(objects):
-        ys, xs = np.nonzero(owner == k)
-        full = np.count_nonzero(shape_mask(o["c"], (o["h"], o["w"]), o["w"], o["h"], 0, 0))
-        if len(xs) >= 0.5 * full:
-            boxes.append([int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1])
-            classes.append(o["c"])
-    return frame, boxes, classes
+        x = int(-w + travelled) if o["speed"] > 0 else int(w_img - travelled)
+        x0, x1 = max(0, x), min(w_img, x + w)
+        drawn.append([x0, o["y"], max(x0, x1), o["y"] + h])
+        if x0 < x1:
+            mask = o["mask"][:, x0 - x : x1 - x]  # (h, x1 - x0): the part in view
+            frame[o["y"] : o["y"] + h, x0:x1][mask] = o["color"]
+            owner[o["y"] : o["y"] + h, x0:x1][mask] = k
+    shown = np.bincount(owner[owner >= 0], minlength=len(objects))
+    labeled = [k for k, o in enumerate(objects) if shown[k] >= VIDEO_MIN_VISIBLE * o["mask"].sum()]
+    return frame, visible_boxes(owner, drawn, labeled).astype(int).tolist(), [objects[k]["c"] for k in labeled]
