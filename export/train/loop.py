@@ -90,10 +90,10 @@ def model_from_checkpoint(ckpt: dict) -> nn.Module:
     """The zoo model rebuilt from a checkpoint, weights loaded, in eval mode."""
     from export.models import build
 
-    model = build(ckpt["model"], **ckpt["build_kwargs"])
     try:
+        model = build(ckpt["model"], **ckpt["build_kwargs"])
         model.load_state_dict(ckpt["state_dict"])
-    except RuntimeError as exc:
+    except (RuntimeError, TypeError) as exc:
         raise ValueError(f"checkpoint weights do not fit model {ckpt['model']!r}: {str(exc).splitlines()[0]}") from None
     return model.eval()
 
