@@ -9,7 +9,7 @@ import torch
 import runtime
 from apps.cli import main
 from export.onnx.export import export_onnx, load_source
-from export.onnx.nms_graph import E2E_OUTPUT
+from export.onnx.nms_graph import E2E_OUTPUT, course_postprocess_graph
 from export.onnx.variants import head_nodes, max_relative_diff, to_fp16, to_int8
 from export.train.loop import fit
 from export.train.recipes import make_recipe
@@ -79,28 +79,52 @@ def test_int8_keeps_the_head_in_fp32_and_runs(tmp_path):
     assert model(source.frames)[0][0].shape == (8, 24, 10, 10)
 
 
-@pytest.mark.parametrize("seed", range(3))
-def test_nms_in_graph_equals_python_postprocess(tmp_path, seed):
-    torch.manual_seed(seed)
-    source = load_source("yolo-small", samples=6)
-    with torch.no_grad():  # push objectness up so many candidates pass: NMS has work to do
-        source.model.head.bias.view(3, 8)[:, 4] = 2.0
-    plain = export_onnx(source, tmp_path / "p.onnx").path
-    e2e = export_onnx(source, tmp_path / "e.onnx", nms=True, conf=0.2, iou=0.45, max_det=50).path
-    batch = preprocess(source.frames, source.meta.preprocess).batch
-    raw = ort.InferenceSession(str(plain)).run(None, {"images": batch})[0]
-    det = ort.InferenceSession(str(e2e)).run([E2E_OUTPUT], {"images": batch})[0]
-    size = source.meta.preprocess.input_size
-    expected = decode_course(raw, [Transform.identity(size)] * len(batch), source.meta.anchors, 0.2, 0.45, 50)
-    assert sum(len(d) for d in expected) > 10
+def detector_output(rng, batch=3, a=3, c=3, s=10):
+    """A trained-looking raw course-head output: a few confident objects (with weaker duplicates in the
+    neighbouring anchor for NMS to remove) over a background of low objectness. (B, A*(5+C), S, S)."""
+    raw = rng.normal(0, 1, (batch, a, 5 + c, s, s)).astype(np.float32)
+    raw[:, :, 4] = rng.normal(-6, 1, (batch, a, s, s))
+    for b in range(batch):
+        for _ in range(rng.integers(1, 8)):
+            k, row, col = rng.integers(0, a), rng.integers(0, s), rng.integers(0, s)
+            raw[b, k, 4, row, col] = rng.uniform(1, 5)
+            raw[b, k, 5 + rng.integers(0, c), row, col] += 4
+            raw[b, (k + 1) % a, :, row, col] = raw[b, k, :, row, col] + rng.normal(0, 0.2, 5 + c)
+    return raw.reshape(batch, a * (5 + c), s, s)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_nms_graph_equals_python_postprocess(seed):
+    rng = np.random.default_rng(seed)
+    anchors = np.array([[1.0, 1.2], [2.5, 2.0], [4.0, 5.0]])
+    raw = detector_output(rng)
+    post = course_postprocess_graph(anchors, 3, (10, 10), (160, 160), 0.25, 0.45, 300, 17)
+    det = ort.InferenceSession(post.SerializeToString()).run(None, {"raw": raw})[0]
+    expected = decode_course(raw, [Transform.identity((160, 160))] * 3, anchors, 0.25, 0.45, 300)
+    assert sum(len(d) for d in expected) >= 3
     for b, want in enumerate(expected):
         got = det[det[:, 0] == b]
-        order = np.lexsort((got[:, 1], -got[:, 5]))
-        got = got[order]
-        want_order = np.lexsort((want.xyxy[:, 0], -want.scores))
-        np.testing.assert_allclose(np.clip(got[:, 1:5], 0, size[0]), want.xyxy[want_order], atol=1e-4)
-        np.testing.assert_allclose(got[:, 5], want.scores[want_order], atol=1e-5)
-        np.testing.assert_array_equal(got[:, 6].astype(int), want.class_ids[want_order])
+        got = got[np.argsort(-got[:, 5], kind="stable")]
+        np.testing.assert_allclose(np.clip(got[:, 1:5], 0, 160), want.xyxy, atol=1e-4)  # same boxes, same order
+        np.testing.assert_allclose(got[:, 5], want.scores, atol=1e-5)
+        np.testing.assert_array_equal(got[:, 6].astype(int), want.class_ids)
+
+
+def test_end_to_end_model_is_the_detector_then_the_nms_graph(tmp_path):
+    torch.manual_seed(0)
+    source = load_source("yolo-small", samples=4)
+    plain = export_onnx(source, tmp_path / "p.onnx").path
+    e2e = export_onnx(source, tmp_path / "e.onnx", nms=True, conf=0.001, iou=0.45, max_det=300).path
+    assert [o.name for o in onnx.load(str(e2e)).graph.output] == [E2E_OUTPUT]
+    assert runtime.load(e2e, providers="cpu").meta.head == "yolo-course"
+    batch = preprocess(source.frames, source.meta.preprocess).batch
+    raw = ort.InferenceSession(str(plain)).run(None, {"images": batch})[0]
+    m = source.model
+    post = course_postprocess_graph(np.array(m.anchors), 3, m.grid_size, m.input_size, 0.001, 0.45, 300, 17)
+    expected = ort.InferenceSession(post.SerializeToString()).run(None, {"raw": raw})[0]
+    got = ort.InferenceSession(str(e2e)).run(None, {"images": batch})[0]
+    assert len(got) > 0
+    np.testing.assert_allclose(got, expected, atol=1e-4)
 
 
 @pytest.mark.parametrize(

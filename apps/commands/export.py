@@ -30,6 +30,8 @@ def run(args: argparse.Namespace) -> int:
     from runtime.preprocess import preprocess
 
     source = load_source(args.source, tuple(args.imgsz) if args.imgsz else None)
+    if args.nms and source.meta.head != "yolo-course":
+        raise ValueError(f"--nms needs a course YOLO detector, but {source.name} is a {source.meta.task} model")
     main = export_onnx(source, args.out, args.opset, args.simplify, tolerance=args.tolerance)
     print(f"{main.path}: {main.size_mb:.2f} MB, opset {main.opset}, exported in {main.seconds:.1f} s, "
           f"parity max |ORT - PyTorch| = {main.max_abs_diff:.2e}")

@@ -15,7 +15,9 @@ def course_postprocess_graph(
 ) -> onnx.ModelProto:
     """raw (B, A*(5+C), S_h, S_w) -> detections (K, 7), computing what postprocess.decode_course does:
     bx = (sigmoid(tx) + col) / S_w * W, bw = anchor_w * exp(tw) * W / S_w, score = sigmoid(to) * softmax(c)[best],
-    score threshold, class-aware NMS, the max_det best overall."""
+    score threshold, class-aware NMS. Rows come by image, then class, then descending score; NonMaxSuppression
+    caps each class of each image at max_det (the Python path caps each image at max_det: equal whenever an
+    image has at most max_det detections)."""
     a, c = len(anchors), num_classes
     s_h, s_w = grid
     h_in, w_in = input_size
@@ -34,7 +36,6 @@ def course_postprocess_graph(
         "iou": np.array([iou], np.float32),
         "conf": np.array([np.nextafter(np.float32(conf), np.float32(-1))], np.float32),  # NMS keeps score > it
         "zero": np.array(0.0, np.float32),
-        "k_max": np.array([max_det], np.int64),
         "idx_cls": np.array([1], np.int64), "idx_box": np.array([2], np.int64), "idx_batch": np.array([0], np.int64),
         "axis1": np.array([1], np.int64),
     }
@@ -79,12 +80,7 @@ def course_postprocess_graph(
         nd("Unsqueeze", ["k_scores", "axis1"], ["k_scores2"]),
         nd("Cast", ["sel_b"], ["b_f"], to=TensorProto.FLOAT),
         nd("Cast", ["sel_c"], ["c_f"], to=TensorProto.FLOAT),
-        nd("Concat", ["b_f", "k_boxes", "k_scores2", "c_f"], ["all_det"], axis=1),  # (K, 7)
-        # The max_det best overall, best first (per-class NMS caps each class at max_det already).
-        nd("Shape", ["k_scores"], ["k_len"]),
-        nd("Min", ["k_len", "k_max"], ["k_top"]),
-        nd("TopK", ["k_scores", "k_top"], ["top_scores", "top_idx"], axis=0, largest=1, sorted=1),
-        nd("Gather", ["all_det", "top_idx"], [E2E_OUTPUT], axis=0),
+        nd("Concat", ["b_f", "k_boxes", "k_scores2", "c_f"], [E2E_OUTPUT], axis=1),  # (K, 7)
     ]
     graph = helper.make_graph(
         nodes, "course_postprocess",

@@ -24,7 +24,8 @@ log = logging.getLogger("edgepipe.train")
 @dataclass
 class Recipe:
     """Everything one training run needs. build_kwargs rebuild the model from the zoo; meta holds the flat
-    metadata keys the runtime needs (task, imgsz, names, head, anchors, mean, std, ...)."""
+    metadata keys the runtime needs (task, imgsz, names, head, anchors, mean, std, ...). evaluate runs every
+    eval_every epochs and after the last; the best checkpoint is chosen among those evaluations."""
 
     name: str
     model_name: str
@@ -42,6 +43,7 @@ class Recipe:
     decay: str = "cosine"
     decay_rate: float = 1.0
     weight_decay: float = 0.0
+    eval_every: int = 1
     extra: dict = field(default_factory=dict)
 
 
@@ -90,10 +92,10 @@ def model_from_checkpoint(ckpt: dict) -> nn.Module:
     """The zoo model rebuilt from a checkpoint, weights loaded, in eval mode."""
     from export.models import build
 
-    model = build(ckpt["model"], **ckpt["build_kwargs"])
     try:
+        model = build(ckpt["model"], **ckpt["build_kwargs"])
         model.load_state_dict(ckpt["state_dict"])
-    except RuntimeError as exc:
+    except (RuntimeError, TypeError) as exc:
         raise ValueError(f"checkpoint weights do not fit model {ckpt['model']!r}: {str(exc).splitlines()[0]}") from None
     return model.eval()
 
@@ -127,15 +129,16 @@ def fit(recipe: Recipe, out_dir: str | Path, seed: int = 0, model: nn.Module | N
                 print(f"\r{recipe.name} epoch {epoch + 1}/{recipe.epochs} step {step} loss {np.mean(losses):.4f}",
                       end="", file=sys.stderr, flush=True)
         model.eval()
-        with torch.no_grad():
-            metrics = recipe.evaluate(model)
-        metrics = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), **metrics}
+        metrics = {"epoch": epoch + 1, "train_loss": float(np.mean(losses))}
+        if (epoch + 1) % recipe.eval_every == 0 or epoch + 1 == recipe.epochs:
+            with torch.no_grad():
+                metrics.update(recipe.evaluate(model))
         history.append(metrics)
         if progress:
             shown = " ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float))
             print(f"\r{recipe.name} epoch {epoch + 1}/{recipe.epochs} {shown}", file=sys.stderr, flush=True)
         save_checkpoint(out / "last.pt", recipe, model, epoch + 1, metrics)
-        if not best or metrics[recipe.key_metric] >= best[recipe.key_metric]:
+        if recipe.key_metric in metrics and (not best or metrics[recipe.key_metric] >= best[recipe.key_metric]):
             best = metrics
             save_checkpoint(out / "best.pt", recipe, model, epoch + 1, metrics)
     seconds = time.perf_counter() - t0
@@ -159,7 +162,8 @@ def _write_curves(path: Path, history: list[dict], key: str) -> None:
     fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.5))
     a.plot(epochs, [h["train_loss"] for h in history], marker="o")
     a.set(xlabel="epoch", ylabel="train loss", title="training loss")
-    b.plot(epochs, [h[key] for h in history], marker="o", color="tab:green")
+    evaluated = [h for h in history if key in h]
+    b.plot([h["epoch"] for h in evaluated], [h[key] for h in evaluated], marker="o", color="tab:green")
     b.set(xlabel="epoch", ylabel=key, title=f"dev {key}")
     fig.tight_layout()
     fig.savefig(path, dpi=80)
