@@ -152,7 +152,7 @@ def test_foreign_checkpoint_and_failed_parity(tmp_path, lenet_ckpt):
     ckpt = torch.load(lenet_ckpt, weights_only=True)
     ckpt["model"] = "softmax"  # weights of another architecture
     torch.save(ckpt, tmp_path / "wrong.pt")
-    with pytest.raises(ValueError, match="checkpoint weights do not fit model 'softmax'"):
+    with pytest.raises(ValueError, match="checkpoint does not fit model 'softmax'"):
         load_source(tmp_path / "wrong.pt")
     with pytest.raises(ValueError, match=r"parity check failed.*nothing was written"):
         export_onnx(load_source("lenet5"), tmp_path / "strict.onnx", tolerance=-1.0)

@@ -95,8 +95,8 @@ def model_from_checkpoint(ckpt: dict) -> nn.Module:
     try:
         model = build(ckpt["model"], **ckpt["build_kwargs"])
         model.load_state_dict(ckpt["state_dict"])
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"checkpoint weights do not fit model {ckpt['model']!r}: {str(exc).splitlines()[0]}") from None
+    except (RuntimeError, TypeError, ValueError) as exc:
+        raise ValueError(f"checkpoint does not fit model {ckpt['model']!r}: {str(exc).splitlines()[0]}") from None
     return model.eval()
 
 
