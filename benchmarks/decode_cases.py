@@ -14,8 +14,6 @@ if Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
     sys.path.pop(0)
 
 import argparse
-import time
-from collections.abc import Callable
 
 import numpy as np
 
@@ -23,21 +21,11 @@ from postprocess.boxes import Transform, boxes_to_original
 from postprocess.decode import decode
 from postprocess.detections import Detections
 from postprocess.nms import select
+from runtime.bench import median_ms
 
 COURSE_ANCHORS = np.array([(1.0, 1.5), (2.0, 2.0), (3.0, 1.5), (4.0, 5.0), (8.0, 7.0)])  # grid cells
 IOU_THRESHOLD = 0.45
 CONFS = (0.25, 0.001)
-
-
-def median_ms(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
-    """Run the functions interleaved (one call each per round) and return each one's median in ms."""
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            times[name].append((time.perf_counter() - t0) * 1e3)
-    return {name: float(np.median(t)) for name, t in times.items()}
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:

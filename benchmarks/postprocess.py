@@ -14,8 +14,6 @@ if Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
     sys.path.pop(0)
 
 import argparse
-import time
-from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -24,21 +22,11 @@ from postprocess.boxes import Transform
 from postprocess.decode import decode
 from postprocess.iou import box_iou
 from postprocess.nms import batched_nms, nms
+from runtime.bench import median_ms
 
 SIZES = (100, 1_000, 10_000)
 REGIMES = ("clustered", "uniform")
 IOU_THRESHOLD = 0.5
-
-
-def median_ms(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
-    """Run the functions interleaved (one call each per round) and return each one's median in ms."""
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            times[name].append((time.perf_counter() - t0) * 1e3)
-    return {name: float(np.median(t)) for name, t in times.items()}
 
 
 def candidates(n: int, regime: str, size: float = 640.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

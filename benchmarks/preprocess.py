@@ -7,27 +7,15 @@ Run from the project root: python -m benchmarks.preprocess [--quick]. Prints med
 from __future__ import annotations
 
 import argparse
-import time
-from collections.abc import Callable
 
 import cv2
 import numpy as np
 
+from runtime.bench import median_ms
 from runtime.preprocess import PreprocessSpec, letterbox, preprocess, resize
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-def median_ms(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
-    """Run the functions interleaved (one call each per round) and return each one's median in ms."""
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            times[name].append((time.perf_counter() - t0) * 1e3)
-    return {name: float(np.median(t)) for name, t in times.items()}
 
 
 def naive(frames: list[np.ndarray], spec: PreprocessSpec) -> np.ndarray:

@@ -56,3 +56,8 @@ def measure(
         p50, p90, p99 = np.percentile(t, [50, 90, 99])
         result[name] = Latency(name, batch, runs, float(p50), float(p90), float(p99), batch / float(p50) * 1e3)
     return result
+
+
+def median_ms(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Median milliseconds of each function over `repeats` interleaved rounds (the benchmark scripts' timer)."""
+    return {name: lat.p50 for name, lat in measure(fns, 1, max(1, repeats), 0).items()}

@@ -45,7 +45,7 @@ class DatasetConfig:
     version: bumped whenever the drawing changes, so old data sets are regenerated.
     """
 
-    n_train: int = 2500
+    n_train: int = 3000
     n_dev: int = 200
     n_test: int = 300
     image_size: tuple[int, int] = (160, 160)
