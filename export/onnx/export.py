@@ -111,7 +111,8 @@ def export_onnx(
     conf: float = 0.25, iou: float = 0.45, max_det: int = 100, tolerance: float = 1e-4,
 ) -> ExportResult:
     """Write source's model as ONNX at out: dynamic batch axis, metadata, checker and shape inference, parity
-    (max |onnxruntime - PyTorch| on real samples <= tolerance, else ValueError and nothing written).
+    (max |onnxruntime - PyTorch| on real samples <= tolerance x max(1, max |output|), else ValueError and nothing
+    written).
     nms: append the course head's decode + NonMaxSuppression (detectors only)."""
     if not MIN_OPSET <= opset <= MAX_OPSET:
         raise ValueError(f"opset must be in [{MIN_OPSET}, {MAX_OPSET}], but got {opset}")
@@ -128,10 +129,10 @@ def export_onnx(
     del proto.metadata_props[:]
     for key, value in to_metadata_props(meta).items():
         proto.metadata_props.add(key=key, value=value)
-    diff = parity(source.model, proto, batch)
-    if diff > tolerance:
-        raise ValueError(f"parity check failed: max |onnxruntime - PyTorch| = {diff:.3g} > {tolerance:g}; "
-                         "nothing was written")
+    diff, scale = parity(source.model, proto, batch)
+    if diff > tolerance * max(1.0, scale):
+        raise ValueError(f"parity check failed: max |onnxruntime - PyTorch| = {diff:.3g} > {tolerance:g} x "
+                         f"max(1, max |output|) = {tolerance * max(1.0, scale):.3g}; nothing was written")
     if nms:
         model = source.model
         post = course_postprocess_graph(np.array(model.anchors), model.num_classes, model.grid_size,
@@ -157,13 +158,16 @@ def _torch_to_onnx(model: nn.Module, example: torch.Tensor, opset: int) -> onnx.
     return proto
 
 
-def parity(model: nn.Module, proto: onnx.ModelProto, batch: np.ndarray) -> float:
-    """max |onnxruntime (CPU) - PyTorch| over a batch of real, preprocessed samples."""
+def parity(model: nn.Module, proto: onnx.ModelProto, batch: np.ndarray) -> tuple[float, float]:
+    """max |onnxruntime (CPU) - PyTorch| over a batch of real, preprocessed samples, and max |PyTorch output|.
+
+    The tolerance applies to outputs of magnitude up to 1 and scales with larger ones (an untrained ResNet-152's
+    logits reach the hundreds, where float32 summation order alone moves the last digits)."""
     session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
     got = session.run(None, {session.get_inputs()[0].name: batch.astype(np.float32)})[0]
     with torch.no_grad():
         expected = model(torch.from_numpy(batch.astype(np.float32))).numpy()
-    return float(np.abs(got.astype(np.float32) - expected).max())
+    return float(np.abs(got.astype(np.float32) - expected).max()), float(np.abs(expected).max())
 
 
 def check(proto: onnx.ModelProto) -> None:

@@ -176,7 +176,7 @@ def facenet_recipe(tiny: bool) -> Recipe:
     meta = {"task": "embed", "imgsz": [size, size], "names": [], "resize": "resize", "channel_order": "RGB",
             "mean": [0.5], "std": [0.25], "embedding_size": 128, "distance": "squared_l2", "model_name": "facenet"}
     spec = meta_from_flat(meta).preprocess
-    p_ids, k_views, steps = (4, 2, 2) if tiny else (16, 4, 40)
+    p_ids, k_views, steps = (4, 2, 2) if tiny else (16, 4, 30)
     eval_views = 2 if tiny else 10
 
     def batches():
@@ -206,7 +206,7 @@ def facenet_recipe(tiny: bool) -> Recipe:
 
     return Recipe("facenet", "facenet", {"embedding_size": 128}, meta, batches, loss, evaluate, "auc",
                   0.0, "a person tells these faces apart almost always (AUC about 1.0)",
-                  epochs=1 if tiny else 15, learning_rate=2e-3, eval_every=5)
+                  epochs=1 if tiny else 10, learning_rate=2e-3, eval_every=5)
 
 
 def _eval_views(faces: np.ndarray, n: int, size: int) -> tuple[list[np.ndarray], np.ndarray]:
