@@ -87,6 +87,11 @@ class ResNet(nn.Module):
         self.stages = nn.Sequential(*stages)  # (B, 512 * expansion, H/32, W/32)
         self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c_in, num_classes))
         init_weights(self, "he")
+        for block in self.stages.modules():
+            if isinstance(block, ResidualBlock):
+                # z[l+2] starts at 0, so each block starts as the identity the course says is easy to learn;
+                # without it an untrained ResNet-152's activations grow to ~1e7 and overflow fp16.
+                nn.init.zeros_(block.residual[-1][1].weight)
 
     @property
     def backbone(self) -> nn.Module:
