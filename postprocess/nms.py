@@ -50,7 +50,7 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarr
     if len(b) == 0:
         return np.zeros(0, dtype=np.int64)
     order, rank = _ranks(s)
-    kept = _ort_nms()(b, rank[None, :], thr)  # already in descending rank order
+    kept = _ort_nms()(b[None], rank[None, None, :], thr)[:, 2]  # already in descending rank order
     return order[len(b) - rank[kept].astype(np.int64)]
 
 
@@ -74,12 +74,22 @@ def batched_nms(
     if class_agnostic or len(b) == 0:
         return nms(b, s, thr)
     order, rank = _ranks(s)
-    # One score row per class present, ranks in that class's row and 0 elsewhere: onnxruntime's kernel runs NMS on
-    # each row alone, on the original coordinates (the offset trick of torchvision would round them differently).
+    # Each class present becomes its own batch entry of the kernel, padded to the largest class (padding has
+    # rank 0, dropped by the kernel's score threshold): exactly per-class NMS on the original coordinates (the
+    # offset trick of torchvision would round them differently), and the kernel scans C x max(class size) scores
+    # instead of C x N. Measured faster than one (C, N) score row per class on clustered boxes.
     dense, n_classes = _dense_class_ids(c)
-    rows = np.zeros((n_classes, len(b)), dtype=np.float32)  # (C, N)
-    rows[dense, np.arange(len(b))] = rank
-    kept = _ort_nms()(b, rows, thr)  # grouped by class
+    by_class = np.argsort(dense, kind="stable")  # (N,) box indices grouped by class
+    counts = np.bincount(dense, minlength=n_classes)
+    starts = np.cumsum(counts) - counts
+    cls = dense[by_class]
+    pos = np.arange(len(b)) - starts[cls]  # position of each grouped box inside its class
+    boxes_p = np.zeros((n_classes, int(counts.max()), 4), dtype=np.float32)  # (C, M, 4)
+    ranks_p = np.zeros((n_classes, 1, int(counts.max())), dtype=np.float32)  # (C, 1, M)
+    boxes_p[cls, pos] = b[by_class]
+    ranks_p[cls, 0, pos] = rank[by_class]
+    sel = _ort_nms()(boxes_p, ranks_p, thr)  # (K, 3): class entry, 0, position
+    kept = by_class[starts[sel[:, 0]] + sel[:, 2]]
     return order[np.sort(len(b) - rank[kept].astype(np.int64))]
 
 
@@ -122,8 +132,8 @@ def _ort_nms() -> Callable[[np.ndarray, np.ndarray, float], np.ndarray]:
         [node],
         "nms",
         [
-            helper.make_tensor_value_info("boxes", TensorProto.FLOAT, [1, "N", 4]),
-            helper.make_tensor_value_info("scores", TensorProto.FLOAT, [1, "C", "N"]),
+            helper.make_tensor_value_info("boxes", TensorProto.FLOAT, ["B", "N", 4]),
+            helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["B", "C", "N"]),
             helper.make_tensor_value_info("iou", TensorProto.FLOAT, [1]),
         ],
         [helper.make_tensor_value_info("selected", TensorProto.INT64, ["K", 3])],
@@ -140,10 +150,10 @@ def _ort_nms() -> Callable[[np.ndarray, np.ndarray, float], np.ndarray]:
     session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
 
     def run(boxes: np.ndarray, ranks: np.ndarray, iou_threshold: float) -> np.ndarray:
-        """boxes: (N, 4) float32 xyxy. ranks: (C, N) float32, one row per class, 0 where a box is not in it.
-        Returns: (K,) int64 kept box indices, class by class, each class by descending rank."""
-        feeds = {"boxes": boxes[None], "scores": ranks[None], "iou": np.array([iou_threshold], dtype=np.float32)}
-        return session.run(None, feeds)[0][:, 2]
+        """boxes: (B, N, 4) float32 xyxy. ranks: (B, 1, N) float32, 0 for padding. Each batch entry is one
+        independent NMS. Returns: (K, 3) int64 rows (batch entry, 0, box index), each entry by descending rank."""
+        feeds = {"boxes": boxes, "scores": ranks, "iou": np.array([iou_threshold], dtype=np.float32)}
+        return session.run(None, feeds)[0]
 
     return run
 
