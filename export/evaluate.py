@@ -14,6 +14,8 @@ from export.metrics import classification_metrics, detection_metrics, embedding_
 from export.predict import OnnxPredictor, TorchPredictor, classify, detect, embed, meta_from_flat
 
 SPLITS = ("train", "dev", "test")
+ANNOTATED = 4  # test images saved with their detections drawn
+COLORS = ((0, 0, 255), (0, 200, 0), (255, 0, 0), (0, 200, 255))  # BGR, by class id
 DENSE = ("logistic", "shallow", "deep", "softmax")
 
 
@@ -40,7 +42,7 @@ def evaluate(path: str | Path, split: str = "test", data_dir: str | Path = "runs
     if meta.task == "classify":
         result = _classifier(predictor, name, split)
     elif meta.task == "detect":
-        result = _detector(predictor, name, split, Path(data_dir), conf)
+        result = _detector(predictor, name, split, Path(data_dir), conf, out_dir)
     elif meta.task == "embed":
         result = _encoder(predictor, split)
     else:
@@ -65,7 +67,7 @@ def _classifier(predictor, name: str, split: str) -> dict:
     return classification_metrics(y, classify(predictor, frames), predictor.meta.class_names)
 
 
-def _detector(predictor, name: str, split: str, data_dir: Path, conf: float) -> dict:
+def _detector(predictor, name: str, split: str, data_dir: Path, conf: float, out_dir: str | Path | None) -> dict:
     if name == "yolo-face":
         from export.train.recipes import face_detection_split
 
@@ -75,7 +77,26 @@ def _detector(predictor, name: str, split: str, data_dir: Path, conf: float) -> 
         if not (root / f"{split}.json").is_file():
             raise FileNotFoundError(f"no {split} split in {root}: run `edgepipe train yolo-small` first (it makes it)")
         images, _, _, coco = load_split(root, split)
-    return detection_metrics(coco, detect(predictor, images, conf=conf))
+    detections = detect(predictor, images, conf=conf)
+    if out_dir is not None:
+        _save_annotated(images[:ANNOTATED], detections[:ANNOTATED], Path(out_dir))
+    return detection_metrics(coco, detections)
+
+
+def _save_annotated(images: list[np.ndarray], detections: list, out: Path, min_score: float = 0.25) -> None:
+    """A few frames with their detections (score >= min_score) drawn, as out/annotated_NN.png."""
+    import cv2
+
+    out.mkdir(parents=True, exist_ok=True)
+    for i, (img, det) in enumerate(zip(images, detections, strict=True)):
+        canvas = img.copy()
+        for d in det.filter(min_score=min_score).to_dicts():
+            x1, y1, x2, y2 = (round(v) for v in d["xyxy"])
+            color = COLORS[d["class_id"] % len(COLORS)]
+            cv2.rectangle(canvas, (x1, y1), (x2, y2), color, 1)
+            cv2.putText(canvas, f"{d['class_name']} {d['score']:.2f}", (x1, max(8, y1 - 2)),
+                        cv2.FONT_HERSHEY_SIMPLEX, 0.3, color, 1, cv2.LINE_AA)
+        cv2.imwrite(str(out / f"annotated_{i:02d}.png"), canvas)
 
 
 def _encoder(predictor, split: str) -> dict:
