@@ -10,7 +10,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 # Subcommand modules. Each defines `register(subparsers)`, which adds its parser and sets `func(args) -> int`.
 # None of them imports torch at module level: `export` is imported inside the commands that train or export.
-COMMANDS: tuple[str, ...] = ("demo", "models", "train", "eval", "export", "info", "bench", "select")
+COMMANDS: tuple[str, ...] = ("demo", "models", "train", "eval", "export", "info", "bench", "select", "detect")
 
 log = logging.getLogger("edgepipe")
 

@@ -68,3 +68,24 @@ def test_cli_help_and_edge_commands_without_torch():
     )
     assert result.returncode == 0, result.stderr
     assert "usage: edgepipe" in result.stdout
+
+
+def test_detect_runs_without_torch(tmp_path):
+    result = run_without_torch(
+        f"""
+        import cv2, numpy as np, pkgutil, importlib, apps
+        for m in pkgutil.walk_packages(apps.__path__, "apps."):
+            if m.name != "apps.__main__" and not m.name.endswith(".__main__"):
+                importlib.import_module(m.name)
+        from apps.cli import main
+        image = np.full((240, 320, 3), 90, np.uint8)
+        cv2.circle(image, (160, 120), 60, (40, 200, 230), -1)
+        cv2.imwrite("{tmp_path}/frame.png", image)
+        code = main(["detect", "--model", "tests/assets/yolo-small.onnx", "--source", "{tmp_path}/frame.png",
+                     "--provider", "cpu", "--no-show", "--jsonl", "{tmp_path}/out.jsonl"])
+        assert code == 0 and "torch" not in sys.modules
+        print(open("{tmp_path}/out.jsonl").read())
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert '"frame": 0' in result.stdout

@@ -22,6 +22,8 @@ MAX_OCCLUSION = 0.3  # the most of an object's pixels that later objects may hid
 ASPECT_RANGE = (0.5, 2.0)  # width / height of the shapes
 PLACEMENT_TRIES = 20  # attempts to place one object before giving up on it
 VIDEO_CODECS = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "HFYU"}  # HFYU (HuffYUV) is lossless: exact frames
+VIDEO_SIDES = (64.0, 240.0)  # video objects' side range in px (log-uniform): 16..60 px in a 160x160 input
+VIDEO_GAP = 16  # px kept free between the lanes of video objects in view at the same time
 VIDEO_MIN_VISIBLE = 0.5  # a video object is labeled while at least this fraction of its pixels is in view
 
 
@@ -271,11 +273,13 @@ def make_video(
     """Write a test video of shapes crossing a still background, and its ground truth beside it.
 
     path: .mp4 (mp4v), .avi (MJPG) or .mkv (HuffYUV, lossless). size: (height, width). background: (H, W, 3) BGR
-    uint8 of that size, or None for a random_background. n_objects shapes, 40..199 px, each crossing left to right
-    or right to left at 2..6 px per frame, entering at its own time (some before the first frame, some never
-    inside the clip). The ground truth goes to path.with_suffix(".jsonl"), one line per frame:
-    {"frame": i, "boxes": [[x1, y1, x2, y2], ...], "class_ids": [...]}, xyxy pixel edges of the objects with at
-    least VIDEO_MIN_VISIBLE of their pixels in view. Deterministic per seed. Returns the ground-truth path.
+    uint8 of that size, or None for a random_background. Up to n_objects shapes (sides in VIDEO_SIDES px, aspect
+    ratios as in training, each in a lane of its own so they never hide each other: a shape that finds no free
+    lane is left out), each crossing left to right or right to left at 2..6 px per frame, entering at its own
+    time (some before the first frame, some never inside the clip). The ground truth goes to
+    path.with_suffix(".jsonl"), one line per frame: {"frame": i, "boxes": [[x1, y1, x2, y2], ...], "class_ids":
+    [...]}, xyxy pixel edges of the objects with at least VIDEO_MIN_VISIBLE of their pixels in view. Deterministic
+    per seed. Returns the ground-truth path.
     """
     path = Path(path)
     if path.suffix not in VIDEO_CODECS:
@@ -289,7 +293,9 @@ def make_video(
     still = random_background(rng, (h_img, w_img)) if background is None else np.asarray(background)
     if still.shape != (h_img, w_img, 3) or still.dtype != np.uint8:
         raise ValueError(f"background must be ({h_img}, {w_img}, 3) uint8, but got {still.shape} {still.dtype}")
-    objects = [_video_object(rng, n_frames, h_img) for _ in range(n_objects)]
+    objects: list[dict] = []
+    for _ in range(n_objects):
+        _place(rng, objects, _video_object(rng, n_frames, h_img), w_img, h_img)
     path.parent.mkdir(parents=True, exist_ok=True)
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*VIDEO_CODECS[path.suffix]), fps, (w_img, h_img))
     if not writer.isOpened():
@@ -307,13 +313,38 @@ def make_video(
 
 
 def _video_object(rng: np.random.Generator, n_frames: int, h_img: int) -> dict:
-    """One moving shape: class c, mask (h, w) bool, row y, entry frame start, signed speed (px/frame), BGR color."""
-    w, h = (int(v) for v in rng.integers(40, 200, 2))
+    """One moving shape: class c, mask (h, w) bool, row y, entry frame start, signed speed (px/frame), patch
+    (h, w, 3) uint8 BGR texture.
+
+    Its side is log-uniform in VIDEO_SIDES px (width and height at least the smallest) and its aspect ratio in
+    ASPECT_RANGE, like the training shapes."""
+    side = float(np.exp(rng.uniform(*np.log(VIDEO_SIDES))))
+    aspect = float(np.exp(rng.uniform(*np.log(ASPECT_RANGE))))
+    w = max(round(VIDEO_SIDES[0]), round(side * np.sqrt(aspect)))
+    h = min(h_img, max(round(VIDEO_SIDES[0]), round(side / np.sqrt(aspect))))
     c = int(rng.integers(len(CLASS_NAMES)))
-    return {"c": c, "mask": shape_mask(c, h, w), "y": int(rng.integers(0, h_img - h)),
-            "start": int(rng.integers(-n_frames // 2, n_frames // 2)),
-            "speed": float(rng.uniform(2, 6)) * (1 if rng.random() < 0.5 else -1),
-            "color": rng.uniform(30, 230, 3).astype(np.uint8)}
+    mask = shape_mask(c, h, w)
+    patch = np.zeros((h, w, 3), np.uint8)
+    _paint(rng, patch, 0, 0, mask)  # textured like the training shapes
+    return {"c": c, "mask": mask, "y": 0, "start": int(rng.integers(-n_frames // 2, n_frames // 2)),
+            "speed": float(rng.uniform(2, 6)) * (1 if rng.random() < 0.5 else -1), "patch": patch}
+
+
+def _place(rng: np.random.Generator, objects: list[dict], new: dict, w_img: int, h_img: int) -> None:
+    """Give new a row y in a lane of its own: no object in view at the same time comes within VIDEO_GAP px of it
+    vertically (shapes never hide each other). Appends it to objects, or leaves it out after PLACEMENT_TRIES."""
+    h = new["mask"].shape[0]
+
+    def frames_in_view(o: dict) -> tuple[float, float]:
+        return o["start"], o["start"] + (w_img + o["mask"].shape[1]) / abs(o["speed"])
+
+    first, last = frames_in_view(new)
+    for _attempt in range(PLACEMENT_TRIES):
+        y = int(rng.integers(0, h_img - h + 1))
+        if all(y + h + VIDEO_GAP <= o["y"] or o["y"] + o["mask"].shape[0] + VIDEO_GAP <= y
+               for o in objects if frames_in_view(o)[0] < last and first < frames_in_view(o)[1]):
+            objects.append({**new, "y": y})
+            return
 
 
 def _video_frame(still: np.ndarray, objects: list[dict], i: int) -> tuple[np.ndarray, list, list]:
@@ -330,7 +361,7 @@ def _video_frame(still: np.ndarray, objects: list[dict], i: int) -> tuple[np.nda
         drawn.append([x0, o["y"], max(x0, x1), o["y"] + h])
         if x0 < x1:
             mask = o["mask"][:, x0 - x : x1 - x]  # (h, x1 - x0): the part in view
-            frame[o["y"] : o["y"] + h, x0:x1][mask] = o["color"]
+            frame[o["y"] : o["y"] + h, x0:x1][mask] = o["patch"][:, x0 - x : x1 - x][mask]
             owner[o["y"] : o["y"] + h, x0:x1][mask] = k
     shown = np.bincount(owner[owner >= 0], minlength=len(objects))
     labeled = [k for k, o in enumerate(objects) if shown[k] >= VIDEO_MIN_VISIBLE * o["mask"].sum()]

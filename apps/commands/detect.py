@@ -1,0 +1,150 @@
+"""`edgepipe detect --model M --source S`: real-time detection from a camera, video, stream, image or folder."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import threading
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from apps.modelargs import add_model_args, load_model
+
+log = logging.getLogger("edgepipe.detect")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("detect", help="detect objects in a camera, video, stream, image or folder of images",
+                       description="Detect objects with a detection ONNX model; write JSON Lines, an annotated video "
+                       "or images, show a window, or serve a live view to the browser.")
+    add_arguments(p)
+    p.set_defaults(func=run)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", type=Path, required=True, help="a detection .onnx (edgepipe or Ultralytics export)")
+    p.add_argument("--source", required=True,
+                   help="camera index (0), /dev/videoN, video file, image, folder, glob ('imgs/*.jpg') or stream URL")
+    p.add_argument("--conf", type=float, default=0.25, help="score threshold (default 0.25)")
+    p.add_argument("--iou", type=float, default=0.45, help="NMS IoU threshold (default 0.45)")
+    p.add_argument("--classes", nargs="+", default=[], metavar="CLASS", help="keep only these class ids or names")
+    p.add_argument("--max-det", type=int, default=300, help="detections kept per frame (default 300)")
+    add_model_args(p)
+    p.add_argument("--show", action=argparse.BooleanOptionalAction, default=None,
+                   help="show a window (default: when a display is present)")
+    p.add_argument("--save", type=Path, help="annotated video (.mp4, .avi, .mkv), or a folder for image sources")
+    p.add_argument("--jsonl", type=Path, help="write detections as JSON Lines, one line per frame")
+    p.add_argument("--serve", metavar="HOST:PORT", help="live view in the browser, e.g. 127.0.0.1:8080")
+    p.add_argument("--retries", type=int, default=5, help="reconnect attempts for a lost camera or stream")
+    p.add_argument("--max-frames", type=int, default=0, help="stop after this many frames (0: no limit)")
+    p.add_argument("--summary", type=Path, help="write the run's summary as JSON")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    summary = detect(args)
+    if args.summary:
+        args.summary.write_text(json.dumps(asdict(summary), indent=1))
+    if args.json:
+        print(json.dumps(asdict(summary)))
+    else:
+        print("\n".join(summary.lines()))
+        for path in (args.save, args.jsonl):
+            if path:
+                print(f"wrote {path}")
+    return 0
+
+
+def detect(args: argparse.Namespace) -> Any:
+    """Build the pipeline from the options and run it. Returns apps.detect.app.Summary."""
+    from apps.detect import app
+    from apps.detect.pipeline import Detector, parse_classes
+    from apps.sources import Capture, parse_source
+
+    if args.max_frames < 0 or args.retries < 0:
+        raise ValueError(f"--max-frames and --retries must be >= 0, but got {args.max_frames} and {args.retries}")
+    spec = parse_source(args.source)
+    model = load_model(args.model, args)
+    classes = parse_classes(args.classes, model.meta.class_names) if args.classes else []
+    detector = Detector(model, args.conf, args.iou, args.max_det, classes)
+    check_outputs(args, spec.kind)
+    capture = Capture(spec, prepare=detector.prepare, retries=args.retries).open()
+    try:
+        worker = make_sinks(args, spec.kind == "images", capture.fps)
+    except BaseException:
+        capture.close()
+        raise
+    stop = threading.Event()
+    for sink in worker.sinks:
+        if hasattr(sink, "stop_requested"):
+            stop = sink.stop_requested  # q in the window ends the run like SIGTERM does
+    log.info("detecting in %s with %s on %s", spec.describe(), Path(model.name).name, model.providers[0])
+    with stop_on_sigterm(stop):
+        return app.run(capture, detector, worker, stop, args.max_frames)
+
+
+def check_outputs(args: argparse.Namespace, kind: str) -> None:
+    """Every output path writable, before the capture starts."""
+    from apps.detect.sinks import VIDEO_CODECS, check_writable
+
+    images = kind == "images"
+    if args.jsonl:
+        check_writable(args.jsonl, "--jsonl")
+    if args.save:
+        as_video = args.save.suffix.lower() in VIDEO_CODECS
+        if not images and not as_video:
+            raise ValueError(f"--save must end in one of {', '.join(VIDEO_CODECS)} for a {kind} source, but got "
+                             f"{args.save.name!r}")
+        check_writable(args.save, "--save", folder=images and not as_video)
+
+
+def make_sinks(args: argparse.Namespace, images: bool, fps: float) -> Any:
+    """The sinks the options ask for, in a SinkWorker (apps.detect.sinks)."""
+    from apps.detect.sinks import (
+        VIDEO_CODECS,
+        ImageSink,
+        JsonlSink,
+        SinkWorker,
+        VideoSink,
+        ViewSink,
+        WindowSink,
+        display_available,
+    )
+
+    sinks: list[Any] = []
+    if args.jsonl:
+        sinks.append(JsonlSink(args.jsonl))
+    if args.save:
+        as_video = not images or args.save.suffix.lower() in VIDEO_CODECS
+        sinks.append(VideoSink(args.save, fps if not images else 2.0) if as_video else ImageSink(args.save))
+    if args.serve:
+        from apps.web import LiveView, parse_address
+
+        host, port = parse_address(args.serve)
+        view = LiveView(host, port, title=f"edgepipe detect: {args.model.name}")
+        view.start()
+        log.info("live view at %s", view.url)
+        sinks.append(ViewSink(view))
+    show = display_available() if args.show is None else args.show
+    if show and not display_available():
+        log.warning("--show: no display here (DISPLAY is not set): running without a window")
+    elif show:
+        sinks.append(WindowSink(f"edgepipe detect: {args.model.name}"))
+    return SinkWorker(sinks)
+
+
+@contextmanager
+def stop_on_sigterm(stop: threading.Event):
+    """SIGTERM sets stop (the run ends cleanly, outputs flushed) while inside; the old handler comes back after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -1,0 +1,120 @@
+"""The detection app's loop: capture thread -> detector -> sink thread, stopped cleanly, summarised at the end."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from apps.detect.pipeline import Detector
+from apps.detect.sinks import Item, SinkWorker
+from apps.sources import Capture
+
+log = logging.getLogger("edgepipe.detect")
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What a run did. counts: detections per class over the run; peak: most of a class in one frame;
+    timeline: per second of source time, the most of each class seen in one frame then. fps: frames processed per
+    wall-clock second. infer_ms / post_ms: medians per frame. stopped: why the run ended."""
+
+    source: str
+    frames: int
+    dropped: int
+    skipped: tuple[str, ...]
+    reconnects: int
+    seconds: float
+    fps: float
+    infer_ms: float
+    post_ms: float
+    counts: dict[str, int]
+    peak: dict[str, int]
+    timeline: list[dict] = field(default_factory=list)
+    stopped: str = "end of source"
+
+    def lines(self) -> list[str]:
+        """The summary as printed at the end of a run."""
+        out = [f"{self.frames} frames from {self.source} in {self.seconds:.1f} s: {self.fps:.1f} FPS, model "
+               f"{self.infer_ms:.2f} ms + postprocess {self.post_ms:.2f} ms per frame (medians); {self.stopped}"]
+        if self.dropped:
+            out.append(f"{self.dropped} frames dropped (the live source was faster than the model)")
+        if self.reconnects:
+            out.append(f"{self.reconnects} reconnect(s)")
+        out += [f"skipped {s}" for s in self.skipped]
+        for name, n in sorted(self.counts.items(), key=lambda kv: -kv[1]):
+            out.append(f"  {name:<12} {n:>7} detections, at most {self.peak[name]} in one frame")
+        return out
+
+
+class FpsMeter:
+    """Frames per second over the last `window` frames."""
+
+    def __init__(self, window: int = 30) -> None:
+        self._times: deque[float] = deque(maxlen=window)
+
+    def tick(self) -> float:
+        self._times.append(time.perf_counter())
+        if len(self._times) < 2:
+            return 0.0
+        return (len(self._times) - 1) / max(self._times[-1] - self._times[0], 1e-9)
+
+
+def run(
+    capture: Capture,
+    detector: Detector,
+    worker: SinkWorker,
+    stop: threading.Event,
+    max_frames: int = 0,
+) -> Summary:
+    """Process frames until the source ends, stop is set, or max_frames (0: no limit) are done.
+
+    The capture must have been made with prepare=detector.prepare. The sinks are closed (files flushed and
+    playable) however the run ends; a source lost for good raises after that.
+    """
+    counts: Counter[str] = Counter()
+    peak: Counter[str] = Counter()
+    timeline: dict[int, Counter[str]] = {}
+    infer, post = [], []
+    meter = FpsMeter()
+    frames, stopped = 0, "end of source"
+    t0 = time.perf_counter()
+    try:
+        for frame in capture.frames(stop):
+            (result,) = detector.infer(frame.prepared)
+            det = result.detections
+            fps = meter.tick()
+            infer.append(result.infer_ms)
+            post.append(result.post_ms)
+            in_frame = Counter(det.class_name(int(c)) for c in det.class_ids)
+            counts.update(in_frame)
+            second = timeline.setdefault(int(frame.time), Counter())
+            for name, n in in_frame.items():
+                peak[name] = max(peak[name], n)
+                second[name] = max(second[name], n)
+            stats = {"fps": round(fps, 1), "latency_ms": round(result.infer_ms + result.post_ms, 2),
+                     "counts": dict(in_frame), "frame": frame.index}
+            status = f"{fps:.1f} FPS  model {result.infer_ms:.1f} ms"
+            worker.submit(Item(frame, det, status, stats))
+            frames += 1
+            if max_frames and frames >= max_frames:
+                stopped = f"stopped after {max_frames} frames"
+                break
+        if stop.is_set():
+            stopped = "stopped"
+    except KeyboardInterrupt:
+        stopped = "interrupted"
+    finally:
+        capture.close()
+        worker.close()
+    seconds = time.perf_counter() - t0
+    return Summary(
+        capture.spec.describe(), frames, capture.stats.dropped, tuple(capture.stats.skipped),
+        capture.stats.reconnects, seconds, frames / max(seconds, 1e-9),
+        float(np.median(infer)) if infer else 0.0, float(np.median(post)) if post else 0.0,
+        dict(counts), dict(peak), [{"second": s, "counts": dict(c)} for s, c in sorted(timeline.items())], stopped,
+    )

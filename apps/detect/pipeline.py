@@ -1,0 +1,122 @@
+"""The detection pipeline: frames -> the runtime's preprocess -> onnxruntime -> decode + NMS -> frame pixels."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from postprocess.boxes import Transform
+from postprocess.decode import HEADS, decode
+from postprocess.detections import Detections
+from runtime.metadata import ModelMeta
+from runtime.preprocess import Preprocessed, preprocess
+from runtime.session import Model
+
+
+@dataclass(frozen=True)
+class Result:
+    """One frame's detections (original-frame pixels) and the milliseconds spent in inference and postprocess."""
+
+    detections: Detections
+    infer_ms: float
+    post_ms: float
+
+
+class Detector:
+    """A detection model with its decoding settings. prepare(image) makes the network input (any thread);
+    infer(prepared) runs the model and decodes; detector(images) does both for a list of frames.
+
+    conf, iou: score and NMS thresholds. max_det: detections kept per frame. classes: class ids kept (empty: all).
+    """
+
+    def __init__(
+        self, model: Model, conf: float = 0.25, iou: float = 0.45, max_det: int = 300, classes: Sequence[int] = ()
+    ) -> None:
+        meta = model.meta
+        name = Path(model.name).name
+        if meta.task != "detect":
+            raise ValueError(f"{name} is a {meta.task!r} model (metadata task), not a detector: give a detection "
+                             "model (task 'detect'), or describe it with --meta task=detect --meta head=...")
+        if meta.head not in HEADS:
+            raise ValueError(f"{name} names no detection head its metadata (head {meta.head!r}); expected one of "
+                             f"{tuple(HEADS)}: describe it with --meta head=yolov8 (or a sidecar {name}.json)")
+        if len(model.inputs) != 1 or len(model.outputs) != 1:
+            raise ValueError(f"{name} has {len(model.inputs)} inputs and {len(model.outputs)} outputs; a detector "
+                             "takes one image batch and gives one raw head output (export without --nms)")
+        _check_input_size(model)
+        n = len(meta.class_names)
+        bad = [c for c in classes if c < 0 or (n and c >= n)]
+        if bad:
+            raise ValueError(f"classes must be ids >= 0 (and < {n} for {name}: {', '.join(meta.class_names)}), "
+                             f"but got {bad}")
+        self.model = model
+        self.spec = model.spec
+        self.meta = meta
+        self.settings = {"conf_threshold": conf, "iou_threshold": iou, "max_det": max_det,
+                         "class_names": meta.class_names}
+        if meta.head == "yolo-course":
+            self.settings.update(anchors=meta.anchors, anchor_units=meta.anchor_units)
+        self.classes = tuple(int(c) for c in classes)
+        decode(meta.head, _empty_output(meta), [_identity(self.spec.input_size)], **self.settings)  # checks now
+
+    def prepare(self, image: np.ndarray) -> Preprocessed:
+        """image: (H, W, 3) uint8 BGR -> the network input (1, C, h, w) and its Transform."""
+        return preprocess(image, self.spec)
+
+    def infer(self, prepared: Preprocessed) -> list[Result]:
+        """Run one prepared batch and decode it: one Result per frame."""
+        t0 = time.perf_counter()
+        (raw,) = self.model.run(prepared.batch)
+        t1 = time.perf_counter()
+        dets = decode(self.meta.head, raw, prepared.transforms, **self.settings)
+        if self.classes:
+            dets = [d.filter(classes=self.classes) for d in dets]
+        t2 = time.perf_counter()
+        n = len(dets)
+        return [Result(d, (t1 - t0) * 1e3 / n, (t2 - t1) * 1e3 / n) for d in dets]
+
+    def __call__(self, images: np.ndarray | Sequence[np.ndarray]) -> list[Detections]:
+        """Frames (one (H, W, 3) uint8 BGR or a list) -> one Detections per frame, in frame pixels."""
+        return [r.detections for r in self.infer(preprocess(images, self.spec))]
+
+
+def parse_classes(items: Sequence[str], names: Sequence[str]) -> list[int]:
+    """--classes values (ids or names, comma- or space-separated) -> class ids; unknown names raise ValueError."""
+    out = []
+    for token in (t.strip() for item in items for t in item.split(",")):
+        if not token:
+            continue
+        if token.lstrip("-").isdigit():
+            out.append(int(token))
+        elif token in names:
+            out.append(list(names).index(token))
+        else:
+            raise ValueError(f"--classes: unknown class {token!r}; the model's classes are {', '.join(names)}")
+    return out
+
+
+def _check_input_size(model: Model) -> None:
+    """A fixed-size model whose metadata (or --imgsz) names another size: a clear error instead of a bad feed."""
+    fixed = tuple(model.inputs[0].shape[2:])
+    size = model.meta.preprocess.input_size
+    if len(fixed) == 2 and all(isinstance(d, int) for d in fixed) and fixed != tuple(size):
+        raise ValueError(f"{Path(model.name).name} has a fixed input size {fixed[0]}x{fixed[1]}, but --imgsz or its "
+                         f"metadata asks for {size[0]}x{size[1]}: leave --imgsz out, or export with a dynamic size")
+
+
+def _identity(size: tuple[int, int]) -> Transform:
+    return Transform(1.0, 1.0, 0.0, 0.0, size, size)
+
+
+def _empty_output(meta: ModelMeta) -> np.ndarray:
+    """A head output with no candidates, to check the decoding settings (thresholds, anchors) at construction."""
+    c = len(meta.class_names) or 1
+    if meta.head == "yolo-course":
+        return np.full((1, max(len(meta.anchors), 1) * (5 + c), 1, 1), -20.0, np.float32)
+    if meta.head == "yolov5":
+        return np.zeros((1, 0, 5 + c), np.float32)
+    return np.zeros((1, 4 + c, 0), np.float32)

@@ -1,0 +1,45 @@
+"""The apps' overlay: boxes with class names and scores in stable per-class colors, and a status line."""
+
+from __future__ import annotations
+
+import colorsys
+
+import cv2
+import numpy as np
+
+from postprocess.detections import Detections
+
+FONT = cv2.FONT_HERSHEY_SIMPLEX
+
+
+def class_color(class_id: int) -> tuple[int, int, int]:
+    """A BGR color for a class id: the same id always gets the same color, neighbours get distant hues."""
+    hue = (int(class_id) * 0.618033988749895) % 1.0  # golden-ratio steps spread hues evenly
+    r, g, b = colorsys.hsv_to_rgb(hue, 0.85, 0.95)
+    return int(b * 255), int(g * 255), int(r * 255)
+
+
+def draw_detections(image: np.ndarray, det: Detections, status: str = "") -> np.ndarray:
+    """A copy of image (H, W, 3) uint8 BGR with det's boxes (original-image pixels), labels and a status line."""
+    out = image.copy()
+    thickness = max(1, round(min(out.shape[:2]) / 320))
+    scale = max(0.4, min(out.shape[:2]) / 900)
+    for box, score, cid in zip(det.xyxy, det.scores, det.class_ids, strict=True):
+        color = class_color(int(cid))
+        x1, y1, x2, y2 = (round(float(v)) for v in box)
+        cv2.rectangle(out, (x1, y1), (x2, y2), color, thickness, cv2.LINE_AA)
+        label(out, f"{det.class_name(int(cid))} {float(score):.2f}", (x1, y1), color, scale)
+    if status:
+        label(out, status, (0, 0), (40, 40, 40), scale, below=True)
+    return out
+
+
+def label(image: np.ndarray, text: str, corner: tuple[int, int], color: tuple[int, int, int], scale: float,
+          below: bool = False) -> None:
+    """Draw text on a filled box at corner (x, y): above it, or below it when it would leave the image."""
+    (w, h), base = cv2.getTextSize(text, FONT, scale, 1)
+    x, y = corner
+    top = y if below or y - h - base - 4 < 0 else y - h - base - 4
+    cv2.rectangle(image, (x, top), (x + w + 4, top + h + base + 4), color, -1)
+    ink = (0, 0, 0) if sum(color) > 380 else (255, 255, 255)
+    cv2.putText(image, text, (x + 2, top + h + 2), FONT, scale, ink, 1, cv2.LINE_AA)

@@ -1,0 +1,340 @@
+"""Frame sources for the camera apps: cameras, streams, video files, images, folders and globs, read in a thread."""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+log = logging.getLogger("edgepipe.source")
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm")
+STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
+SOURCE_HELP = "a camera index (0), /dev/videoN, a video file, an image, a folder or glob of images, or a stream URL"
+
+
+class SourceError(ValueError):
+    """A source that cannot be opened, or a live source lost for good (after its reconnect attempts)."""
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """What a SOURCE argument names. kind: "camera" | "stream" | "video" | "images".
+
+    target: the camera index (int), device path, URL or video path; paths: the image files for "images".
+    live: cameras and streams (keep only the newest frame, reconnect when lost); files are read in full, in order.
+    """
+
+    kind: str
+    target: int | str
+    paths: tuple[str, ...] = ()
+
+    @property
+    def live(self) -> bool:
+        return self.kind in ("camera", "stream")
+
+    def describe(self) -> str:
+        if self.kind == "images":
+            return f"{len(self.paths)} image(s) from {self.target}"
+        return f"{self.kind} {self.target}"
+
+
+def parse_source(text: str | int) -> SourceSpec:
+    """Name a source from its command-line text; files and folders must exist (FileNotFoundError otherwise)."""
+    text = str(text).strip()
+    if not text:
+        raise ValueError(f"source is empty: expected {SOURCE_HELP}")
+    if text.isdigit():
+        return SourceSpec("camera", int(text))
+    if text.startswith("/dev/video"):
+        return SourceSpec("camera", text)
+    if text.lower().startswith(STREAM_SCHEMES):
+        return SourceSpec("stream", text)
+    path = Path(text)
+    if path.is_dir():
+        files = sorted(str(p) for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise ValueError(f"folder {path} holds no images (expected files ending in {', '.join(IMAGE_SUFFIXES)})")
+        return SourceSpec("images", text, tuple(files))
+    if any(c in text for c in "*?["):
+        files = sorted(p for p in glob.glob(text, recursive=True) if Path(p).suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise ValueError(f"glob {text!r} matches no images (expected files ending in {', '.join(IMAGE_SUFFIXES)})")
+        return SourceSpec("images", text, tuple(files))
+    if not path.is_file():
+        raise FileNotFoundError(f"source {text!r} not found: expected {SOURCE_HELP}")
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        return SourceSpec("images", text, (text,))
+    return SourceSpec("video", text)
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One captured frame. index: 0-based, in source order (live sources count frames captured, dropped ones too).
+
+    time: seconds, the video position for files (index / fps), since the start for live sources and images.
+    image: (H, W, 3) uint8 BGR. name: the file name for image sources, else "". prepared: what the app's prepare
+    callable made of the image in the capture thread (e.g. the network input), or None without one.
+    """
+
+    index: int
+    time: float
+    image: np.ndarray
+    name: str = ""
+    prepared: Any = None
+
+
+@dataclass
+class CaptureStats:
+    """Counts kept by the capture thread: frames read, dropped (live sources, the consumer too slow), skipped
+    images (unreadable, with the reason), and reconnects."""
+
+    read: int = 0
+    dropped: int = 0
+    reconnects: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+
+Opener = Callable[[int | str], Any]  # returns an object with isOpened(), read() -> (ok, image), get(prop), release()
+
+
+def open_video(target: int | str) -> cv2.VideoCapture:
+    """OpenCV's capture for a camera index, device path, URL or video file (OpenCV's own warnings silenced: the
+    capture reports what failed)."""
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    try:
+        return cv2.VideoCapture(target)
+    finally:
+        cv2.utils.logging.setLogLevel(level)
+
+
+class Capture:
+    """Read a source in its own thread; iterate frames() in the consumer.
+
+    Live sources keep only the newest frame (a slow consumer drops frames, counted in stats.dropped) and are
+    reopened with exponential backoff when they stop delivering (retries attempts, backoff..max_backoff seconds),
+    then give up with a SourceError. Files are read in full, in order, through a bounded queue; the end of the file
+    ends the iteration. Unreadable images are skipped and listed in stats.skipped. prepare(image) runs in the
+    capture thread (e.g. preprocessing), so it overlaps the consumer's work.
+    """
+
+    def __init__(
+        self,
+        spec: SourceSpec,
+        prepare: Callable[[np.ndarray], Any] | None = None,
+        retries: int = 5,
+        backoff: float = 0.5,
+        max_backoff: float = 8.0,
+        queue_size: int = 4,
+        opener: Opener = open_video,
+    ) -> None:
+        if retries < 0 or backoff < 0 or max_backoff < backoff or queue_size < 1:
+            raise ValueError(f"need retries >= 0, 0 <= backoff <= max_backoff, queue_size >= 1, but got "
+                             f"{retries}, {backoff}, {max_backoff}, {queue_size}")
+        self.spec = spec
+        self.prepare = prepare
+        self.retries, self.backoff, self.max_backoff = retries, backoff, max_backoff
+        self.opener = opener
+        self.stats = CaptureStats()
+        self.fps = 0.0
+        self._stop = threading.Event()
+        self._queue: queue.Queue[Frame | None] = queue.Queue(maxsize=1 if spec.live else queue_size)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="capture", daemon=True)
+        self._cap: Any = None
+        self._t0 = time.perf_counter()
+
+    def open(self) -> Capture:
+        """Open the source now (a file or camera that cannot be opened raises here, before any work) and start."""
+        if self.spec.kind != "images":
+            self._cap = self._open_video()
+            fps = float(self._cap.get(cv2.CAP_PROP_FPS) or 0.0)
+            self.fps = fps if 0 < fps < 1000 else 30.0
+        self._t0 = time.perf_counter()
+        self._thread.start()
+        return self
+
+    def __enter__(self) -> Capture:
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the thread and release the device or file (idempotent)."""
+        self._stop.set()
+        while True:  # unblock a producer waiting on a full queue
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None
+
+    def frames(self, stop: threading.Event | None = None) -> Iterator[Frame]:
+        """Frames in order until the source ends, close() is called or stop is set (checked every 0.1 s while
+        waiting). A source lost for good, or a failing prepare, raises after the frames read before it."""
+        while stop is None or not stop.is_set():
+            try:
+                frame = self._queue.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            if frame is None:
+                break
+            yield frame
+        if self._error is not None:
+            raise self._error
+
+    # The capture thread.
+
+    def _run(self) -> None:
+        try:
+            if self.spec.kind == "images":
+                self._read_images()
+            else:
+                self._read_video()
+        except BaseException as exc:  # handed to the consumer, raised from frames()
+            self._error = exc
+        finally:
+            self._put_end()
+
+    def _put(self, frame: Frame) -> None:
+        """Hand a frame over: live sources replace an unread one (counted as dropped), files wait for room."""
+        if self.spec.live:
+            try:
+                self._queue.get_nowait()
+                self.stats.dropped += 1
+            except queue.Empty:
+                pass
+            self._queue.put(frame)
+            return
+        while not self._stop.is_set():
+            try:
+                self._queue.put(frame, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def _put_end(self) -> None:
+        while True:
+            try:
+                self._queue.put(None, timeout=0.1)
+                return
+            except queue.Full:
+                with contextlib.suppress(queue.Empty):
+                    self._queue.get_nowait()  # stopping: the unread frame is not needed
+
+    def _frame(self, index: int, image: np.ndarray, t: float, name: str = "") -> Frame:
+        prepared = self.prepare(image) if self.prepare is not None else None
+        return Frame(index, t, image, name, prepared)
+
+    def _read_images(self) -> None:
+        for index, path in enumerate(self.spec.paths):
+            if self._stop.is_set():
+                return
+            image = cv2.imread(path, cv2.IMREAD_COLOR)
+            if image is None:
+                reason = f"{path}: not an image OpenCV can read (corrupt or unsupported), skipped"
+                log.warning(reason)
+                self.stats.skipped.append(reason)
+                continue
+            self.stats.read += 1
+            self._put(self._frame(index, image, time.perf_counter() - self._t0, Path(path).name))
+
+    def _read_video(self) -> None:
+        index = 0
+        while not self._stop.is_set():
+            ok, image = self._cap.read()
+            if not ok or image is None:
+                if not self.spec.live:
+                    return  # the end of the file
+                self._reconnect()
+                continue
+            image = _as_bgr(image)
+            t = index / self.fps if not self.spec.live else time.perf_counter() - self._t0
+            self.stats.read += 1
+            self._put(self._frame(index, image, t))
+            index += 1
+
+    def _open_video(self) -> Any:
+        cap = self.opener(self.spec.target)
+        if cap is None or not cap.isOpened():
+            if cap is not None:
+                cap.release()
+            raise SourceError(_open_error(self.spec))
+        return cap
+
+    def _reconnect(self) -> None:
+        """Reopen a lost live source with exponential backoff; SourceError after self.retries failed attempts."""
+        self._cap.release()
+        delay = self.backoff
+        for attempt in range(1, self.retries + 1):
+            log.warning("%s stopped delivering frames: reconnecting in %.1f s (attempt %d of %d)",
+                        self.spec.describe(), delay, attempt, self.retries)
+            if self._stop.wait(delay):
+                return
+            cap = self.opener(self.spec.target)
+            if cap is not None and cap.isOpened():
+                ok, image = cap.read()
+                if ok and image is not None:
+                    log.info("%s reconnected", self.spec.describe())
+                    self.stats.reconnects += 1
+                    self._cap = _Primed(cap, image)
+                    return
+            if cap is not None:
+                cap.release()
+            delay = min(delay * 2, self.max_backoff)
+        raise SourceError(f"{self.spec.describe()} stopped delivering frames and did not come back after "
+                          f"{self.retries} reconnect attempt(s): check the camera or stream, or raise --retries")
+
+
+class _Primed:
+    """A reopened capture whose first frame was already read to test it: read() returns that frame first."""
+
+    def __init__(self, cap: Any, first: np.ndarray) -> None:
+        self._cap, self._first = cap, first
+
+    def read(self) -> tuple[bool, np.ndarray | None]:
+        if self._first is not None:
+            first, self._first = self._first, None
+            return True, first
+        return self._cap.read()
+
+    def get(self, prop: int) -> float:
+        return self._cap.get(prop)
+
+    def release(self) -> None:
+        self._cap.release()
+
+
+def _as_bgr(image: np.ndarray) -> np.ndarray:
+    """A captured image as (H, W, 3) uint8 BGR (gray cameras give (H, W), some give BGRA)."""
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    if image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    return image
+
+
+def _open_error(spec: SourceSpec) -> str:
+    if spec.kind == "video":
+        return (f"cannot read video {spec.target}: not a video OpenCV can decode (corrupt, or an unsupported "
+                "codec); convert it (e.g. ffmpeg -i IN -c:v libx264 OUT.mp4) or give another source")
+    if spec.kind == "camera":
+        return (f"cannot open camera {spec.target}: is it connected, and not used by another program? "
+                "(list cameras with: ls /dev/video*)")
+    return f"cannot open stream {spec.target}: check the URL and that the stream is up"

@@ -1,0 +1,123 @@
+"""Benchmark of the detection app: the whole pipeline against bare session.run on the same frames, in one run.
+
+Run from the project root: python -m benchmarks.detect [--quick] [--provider cpu|cuda] [--model M.onnx].
+On a generated 640x480 video, for the small YOLO (tests/assets/yolo-small.onnx, 160x160) and the zoo's larger
+YOLO exported at 640x640 (fresh weights: speed does not depend on them, and at confidence 0.001 they give many
+candidates), repeated and interleaved:
+  bare       session.run on frames decoded and preprocessed beforehand (the ceiling);
+  app+jsonl  the app (capture thread with preprocessing, inference, decode + NMS, JSONL sink thread);
+  app+video  the same with the annotated-video sink on as well;
+and the postprocess (decode + NMS + mapping back) per frame at confidence 0.25 and 0.001. Prints medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from apps.detect import app
+from apps.detect.pipeline import Detector
+from apps.detect.sinks import JsonlSink, SinkWorker, VideoSink
+from apps.sources import Capture, parse_source
+from export.data.detection import make_video
+from runtime import load
+
+SMALL = Path(__file__).resolve().parents[1] / "tests" / "assets" / "yolo-small.onnx"
+
+
+def large_model(folder: Path, size: int) -> Path:
+    """The zoo's yolo-large exported at size x size (needs the train extra)."""
+    from export.onnx.export import export_onnx, load_source
+
+    return export_onnx(load_source("yolo-large", (size, size), samples=2), folder / f"yolo-large-{size}.onnx").path
+
+
+def decoded_frames(video: Path) -> list[np.ndarray]:
+    cap = cv2.VideoCapture(str(video))
+    frames = []
+    while (got := cap.read())[0]:
+        frames.append(got[1])
+    return frames
+
+
+def bare_fps(detector: Detector, ready: list[np.ndarray]) -> float:
+    session, name = detector.model.session, detector.model.inputs[0].name
+    t0 = time.perf_counter()
+    for x in ready:
+        session.run(None, {name: x})
+    return len(ready) / (time.perf_counter() - t0)
+
+
+def app_fps(detector: Detector, video: Path, out: Path, with_video: bool, frames: int) -> float:
+    capture = Capture(parse_source(str(video)), prepare=detector.prepare).open()
+    sinks = [JsonlSink(out / "bench.jsonl")] + ([VideoSink(out / "annotated.mp4", capture.fps)] if with_video else [])
+    summary = app.run(capture, detector, SinkWorker(sinks), threading.Event(), max_frames=frames)
+    return summary.fps
+
+
+def post_ms(detector: Detector, ready: list, conf: float) -> float:
+    """Median ms of decode + NMS + mapping back per frame at this confidence threshold."""
+    raws = [detector.model.run(p.batch)[0] for p in ready]
+    from postprocess.decode import decode
+
+    settings = {**detector.settings, "conf_threshold": conf}
+    times = []
+    for raw, p in zip(raws, ready, strict=True):
+        t0 = time.perf_counter()
+        decode(detector.meta.head, raw, p.transforms, **settings)
+        times.append((time.perf_counter() - t0) * 1e3)
+    return float(np.median(times))
+
+
+def bench(name: str, model_path: Path, video: Path, out: Path, provider: str, threads: int, repeats: int,
+          frames: int) -> None:
+    model = load(model_path, providers=provider, intra_op_threads=threads)
+    detector = Detector(model, conf=0.25, iou=0.45)
+    images = decoded_frames(video)[:frames]
+    prepared = [detector.prepare(f) for f in images]
+    ready = [p.batch for p in prepared]
+    rows: dict[str, list[float]] = {"bare": [], "app+jsonl": [], "app+video": []}
+    for _ in range(repeats):
+        rows["bare"].append(bare_fps(detector, ready))
+        rows["app+jsonl"].append(app_fps(detector, video, out, False, frames))
+        rows["app+video"].append(app_fps(detector, video, out, True, frames))
+    med = {k: float(np.median(v)) for k, v in rows.items()}
+    h, w = detector.spec.input_size
+    print(f"\n{name} ({h}x{w}) on {model.providers[0]}, {len(images)} frames of 640x480, {repeats} repeats "
+          f"(median FPS; ratio to bare):")
+    for key, fps in med.items():
+        print(f"  {key:<10} {fps:8.1f} FPS  {fps / med['bare']:.2f}x")
+    for conf in (0.25, 0.001):
+        print(f"  postprocess at conf {conf}: {post_ms(detector, prepared[:100], conf):.3f} ms per frame (median)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer frames and repeats")
+    parser.add_argument("--provider", default="cpu")
+    parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--model", type=Path, default=SMALL, help="the small detector (default: the test asset)")
+    parser.add_argument("--large-size", type=int, default=640)
+    parser.add_argument("--skip-large", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        video = out / "bench.mp4"
+        make_video(video, n_frames=100 if args.quick else 300, size=(480, 640), seed=0)
+        small_frames = 100 if args.quick else 300
+        bench("small YOLO", args.model, video, out, args.provider, args.threads, 3 if args.quick else 5,
+              small_frames)
+        if not args.skip_large:
+            big = large_model(out, args.large_size)
+            bench("large YOLO", big, video, out, args.provider, args.threads, 2 if args.quick else 3,
+                  20 if args.quick else 40)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,276 @@
+"""The detection app: sources, capture thread, sinks, faults, and recall on a generated video with the trained YOLO."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from apps.cli import main
+from apps.detect.truth import match, read_jsonl
+from apps.draw import class_color
+from apps.sources import Capture, SourceError, SourceSpec, parse_source
+from export.data.detection import make_video
+from runtime.metadata import from_flat, to_metadata_props
+from tests.onnx_graphs import conv_model, save
+
+ROOT = Path(__file__).resolve().parents[1]
+YOLO = ROOT / "tests" / "assets" / "yolo-small.onnx"
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory) -> Path:
+    """A generated 640x480 test video (mp4) with ground truth beside it."""
+    path = tmp_path_factory.mktemp("video") / "shapes.mp4"
+    make_video(path, n_frames=120, seed=3)
+    return path
+
+
+def detect(*args: str) -> int:
+    return main(["detect", "--model", str(YOLO), "--provider", "cpu", "--no-show", *args])
+
+
+# Sources.
+
+def test_parse_source_kinds(tmp_path, video):
+    assert parse_source("0") == SourceSpec("camera", 0)
+    assert parse_source("/dev/video2") == SourceSpec("camera", "/dev/video2")
+    assert parse_source("rtsp://cam.local/stream").kind == "stream"
+    assert parse_source(str(video)) == SourceSpec("video", str(video))
+    for name in ("b.png", "a.jpg", "notes.txt"):
+        (tmp_path / name).write_bytes(b"x")
+    folder = parse_source(str(tmp_path))
+    assert folder.kind == "images" and [Path(p).name for p in folder.paths] == ["a.jpg", "b.png"]
+    assert [Path(p).name for p in parse_source(str(tmp_path / "*.png")).paths] == ["b.png"]
+    assert parse_source(str(tmp_path / "a.jpg")).paths == (str(tmp_path / "a.jpg"),)
+
+
+@pytest.mark.parametrize(("text", "error", "message"), [
+    ("missing.mp4", FileNotFoundError, "not found: expected a camera index"),
+    ("", ValueError, "source is empty"),
+    ("nothing-*.png", ValueError, "matches no images"),
+])
+def test_parse_source_errors(text, error, message):
+    with pytest.raises(error, match=message):
+        parse_source(text)
+
+
+class FakeCamera:
+    """A cv2.VideoCapture stand-in: delivers `frames` numbered frames, then read() fails (an unplugged camera)."""
+
+    def __init__(self, frames: int, start: int = 0, delay: float = 0.0) -> None:
+        self.left, self.next, self.delay = frames, start, delay
+
+    def isOpened(self) -> bool:
+        return True
+
+    def read(self):
+        time.sleep(self.delay)
+        if self.left == 0:
+            return False, None
+        self.left -= 1
+        self.next += 1
+        return True, np.full((8, 8, 3), self.next - 1, np.uint8)
+
+    def get(self, prop):
+        return 30.0
+
+    def release(self):
+        pass
+
+
+class Closed(FakeCamera):
+    def isOpened(self) -> bool:
+        return False
+
+
+def test_live_source_reconnects_then_gives_up():
+    opened = []
+
+    def opener(target):
+        opened.append(target)
+        return FakeCamera(5) if len(opened) == 1 else Closed(0)
+
+    capture = Capture(SourceSpec("camera", 0), retries=3, backoff=0.01, max_backoff=0.02, opener=opener).open()
+    got = []
+    with pytest.raises(SourceError, match="did not come back after 3 reconnect attempt"):
+        got.extend(f.image[0, 0, 0] for f in capture.frames())
+    capture.close()
+    assert len(opened) == 4  # the first open and three attempts
+    assert len(got) >= 1 and got == sorted(got)
+
+
+def test_live_source_comes_back_after_a_drop():
+    cameras = [FakeCamera(3), Closed(0), FakeCamera(4, start=100)]
+    capture = Capture(SourceSpec("stream", "rtsp://x"), retries=3, backoff=0.01,
+                      opener=lambda t: cameras.pop(0) if cameras else Closed(0))
+    capture.open()
+    seen = []
+    with pytest.raises(SourceError):
+        for f in capture.frames():
+            seen.append(int(f.image[0, 0, 0]))
+            time.sleep(0.01)
+    assert capture.stats.reconnects == 1
+    assert 100 in seen or 103 in seen  # frames from the reopened stream arrived
+
+
+def test_live_source_keeps_only_the_newest_frame():
+    capture = Capture(SourceSpec("camera", 0), retries=0, opener=lambda t: FakeCamera(200, delay=0.001)).open()
+    indices = []
+    with pytest.raises(SourceError):
+        for f in capture.frames():
+            indices.append(f.index)
+            time.sleep(0.02)  # a slow model
+    assert capture.stats.dropped > 50
+    assert indices == sorted(indices) and len(indices) + capture.stats.dropped == capture.stats.read
+    assert max(np.diff(indices)) > 1  # frames were skipped, not queued
+
+
+def test_file_source_delivers_every_frame_in_order(video):
+    capture = Capture(parse_source(str(video)), queue_size=2).open()
+    indices = []
+    for f in capture.frames():
+        indices.append(f.index)
+        time.sleep(0.002)
+    capture.close()
+    assert indices == list(range(120)) and capture.stats.dropped == 0
+
+
+def test_stop_event_ends_a_stalled_live_source():
+    stop = threading.Event()
+    capture = Capture(SourceSpec("camera", 0), opener=lambda t: FakeCamera(10**9, delay=0.5)).open()
+    threading.Timer(0.3, stop.set).start()
+    t0 = time.perf_counter()
+    frames = list(capture.frames(stop))  # a frame each 0.5 s: at most one before the stop
+    capture.close()
+    assert len(frames) <= 1 and time.perf_counter() - t0 < 2.0
+
+
+# The app end to end on the trained small YOLO.
+
+def test_recall_on_generated_video_and_same_detections_for_every_sink(tmp_path, video):
+    assert detect("--source", str(video), "--jsonl", str(tmp_path / "a.jsonl")) == 0
+    predicted = read_jsonl(tmp_path / "a.jsonl")
+    result = match(predicted, read_jsonl(video.with_suffix(".jsonl")), iou=0.5)
+    assert result.truth > 200 and result.recall >= 0.9, result
+    assert detect("--source", str(video), "--jsonl", str(tmp_path / "b.jsonl"), "--save", str(tmp_path / "out.avi"),
+                  "--serve", "127.0.0.1:0") == 0
+    assert read_jsonl(tmp_path / "b.jsonl") == predicted
+    out = cv2.VideoCapture(str(tmp_path / "out.avi"))
+    assert int(out.get(cv2.CAP_PROP_FRAME_COUNT)) == 120
+    ok, first = out.read()
+    original = cv2.VideoCapture(str(video)).read()[1]
+    assert ok and first.shape == original.shape and np.abs(first.astype(int) - original).max() > 100  # overlay drawn
+
+
+def test_jsonl_lines_are_original_frame_pixels(tmp_path, video):
+    assert detect("--source", str(video), "--jsonl", str(tmp_path / "d.jsonl"), "--max-frames", "5") == 0
+    records = read_jsonl(tmp_path / "d.jsonl")
+    assert [r["frame"] for r in records] == list(range(5))
+    assert records[1]["time"] == pytest.approx(1 / 30, abs=1e-3)
+    for r in records:
+        for d in r["detections"]:
+            assert set(d) == {"xyxy", "score", "class_id", "class_name"}
+            x1, y1, x2, y2 = d["xyxy"]
+            assert 0 <= x1 < x2 <= 640 and 0 <= y1 < y2 <= 480 and d["class_name"] in ("circle", "square", "triangle")
+
+
+def test_class_filter_and_summary_counts(tmp_path, video, capsys):
+    assert detect("--source", str(video), "--jsonl", str(tmp_path / "c.jsonl"), "--classes", "circle",
+                  "--summary", str(tmp_path / "s.json")) == 0
+    names = {d["class_name"] for r in read_jsonl(tmp_path / "c.jsonl") for d in r["detections"]}
+    assert names == {"circle"}
+    summary = json.loads((tmp_path / "s.json").read_text())
+    n = sum(len(r["detections"]) for r in read_jsonl(tmp_path / "c.jsonl"))
+    assert summary["counts"] == {"circle": n} and summary["frames"] == 120
+    assert "circle" in capsys.readouterr().out
+
+
+def test_folder_with_a_corrupt_image(tmp_path, video, capsys):
+    cap = cv2.VideoCapture(str(video))
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(folder / f"{i}.jpg"), cap.read()[1])
+    (folder / "1b.jpg").write_bytes(b"not a jpeg")
+    assert detect("--source", str(folder), "--jsonl", str(tmp_path / "f.jsonl"), "--save", str(tmp_path / "ann")) == 0
+    records = read_jsonl(tmp_path / "f.jsonl")
+    assert [r["image"] for r in records] == ["0.jpg", "1.jpg", "2.jpg"]
+    assert sorted(p.name for p in (tmp_path / "ann").iterdir()) == ["0.jpg", "1.jpg", "2.jpg"]
+    assert "skipped" in capsys.readouterr().out
+
+
+def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "apps.detect", "--model", str(YOLO), "--provider", "cpu", *args],
+                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
+
+
+def test_unreadable_video_file(tmp_path):
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(b"\x00" * 1000)
+    r = run_cli("--source", str(bad), "--no-show")
+    assert r.returncode == 2 and "cannot read video" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_model_that_is_not_a_detector(tmp_path, video):
+    props = to_metadata_props(from_flat({"task": "classify", "imgsz": [32, 32], "names": ["a", "b"]}, "edgepipe"))
+    path = save(conv_model(props=props)[0], tmp_path / "classifier.onnx")
+    r = subprocess.run([sys.executable, "-m", "apps.detect", "--model", str(path), "--source", str(video),
+                        "--provider", "cpu", "--no-show"], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert r.returncode == 2 and "not a detector" in r.stderr, r.stderr
+
+
+def test_unwritable_output_fails_before_capture_starts(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    # camera 99 does not exist: the error must be about the output, found before the capture is opened
+    r = run_cli("--source", "99", "--jsonl", str(blocker / "out.jsonl"), "--no-show")
+    assert r.returncode == 2 and "--jsonl" in r.stderr and "camera" not in r.stderr, r.stderr
+    r = run_cli("--source", "99", "--save", str(tmp_path / "out.txt"), "--no-show")
+    assert r.returncode == 2 and "--save must end in" in r.stderr
+
+
+def test_missing_display_runs_without_a_window(tmp_path, video):
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    r = run_cli("--source", str(video), "--show", "--max-frames", "10", "--jsonl", str(tmp_path / "w.jsonl"), env=env)
+    assert r.returncode == 0 and "no display" in r.stderr
+    assert len(read_jsonl(tmp_path / "w.jsonl")) == 10
+
+
+def test_sigterm_stops_cleanly_with_outputs_playable(tmp_path):
+    long_video = tmp_path / "long.avi"
+    make_video(long_video, n_frames=3000, size=(240, 320), seed=1)
+    proc = subprocess.Popen([sys.executable, "-m", "apps.detect", "--model", str(YOLO), "--provider", "cpu",
+                             "--source", str(long_video), "--no-show", "--save", str(tmp_path / "out.mp4"),
+                             "--jsonl", str(tmp_path / "t.jsonl")], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and (not (tmp_path / "t.jsonl").exists() or (tmp_path / "t.jsonl").stat().st_size
+                                      < 2000):
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "stopped" in out
+    records = read_jsonl(tmp_path / "t.jsonl")  # every line complete JSON
+    assert 0 < len(records) < 3000
+    saved = cv2.VideoCapture(str(tmp_path / "out.mp4"))
+    frames = 0
+    while saved.read()[0]:
+        frames += 1
+    assert frames == len(records)
+
+
+def test_class_colors_are_stable_and_distinct():
+    assert class_color(3) == class_color(3)
+    colors = {class_color(i) for i in range(20)}
+    assert len(colors) == 20
