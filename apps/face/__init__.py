@@ -1,0 +1,1 @@
+"""The face-check kiosk: its durable gallery of enrolled people."""
