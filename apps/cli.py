@@ -10,7 +10,8 @@ from importlib.metadata import PackageNotFoundError, version
 
 # Subcommand modules. Each defines `register(subparsers)`, which adds its parser and sets `func(args) -> int`.
 # None of them imports torch at module level: `export` is imported inside the commands that train or export.
-COMMANDS: tuple[str, ...] = ("demo", "models", "train", "eval", "export", "info", "bench", "select", "detect")
+COMMANDS: tuple[str, ...] = ("demo", "models", "train", "eval", "export", "info", "bench", "select", "detect", "kiosk",
+                             "face")
 
 log = logging.getLogger("edgepipe")
 

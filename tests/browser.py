@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import tempfile
@@ -9,6 +10,18 @@ from pathlib import Path
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 INSTALL_HINT = "install it with: apt-get install -y --no-install-recommends chromium"
+
+
+def require_chromium() -> str:
+    """Chromium's path; skips the test when there is none, or fails it when EDGEPIPE_REQUIRE_BROWSER=1 (CI)."""
+    import pytest
+
+    path = find_chromium()
+    if path is None:
+        if os.environ.get("EDGEPIPE_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"EDGEPIPE_REQUIRE_BROWSER=1 but no chromium on PATH: {INSTALL_HINT}")
+        pytest.skip(f"no chromium on PATH ({INSTALL_HINT}; EDGEPIPE_REQUIRE_BROWSER=1 makes this a failure)")
+    return path
 
 
 def find_chromium() -> str | None:

@@ -1,12 +1,12 @@
-"""The edgepipe command line: version, help, and the demo's detections against its generated ground truth."""
+"""The edgepipe command line: version, help, one-line errors, and the demo end to end on a tiny training run."""
 
 import json
 
-import numpy as np
 import pytest
 
 from apps.cli import main
-from postprocess import box_iou
+from export.train.loop import fit
+from export.train.recipes import make_recipe
 
 
 def test_version_and_help(capsys):
@@ -18,21 +18,21 @@ def test_version_and_help(capsys):
     assert "usage: edgepipe" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("seed", range(5))
-def test_demo_finds_every_generated_object_once(capsys, seed):
-    assert main(["demo", "--json", "--objects", "6", "--seed", str(seed)]) == 0
-    out = json.loads(capsys.readouterr().out)
-    det = np.array([d["xyxy"] for d in out["detections"]]).reshape(-1, 4)
-    truth = np.array(out["truth"]).reshape(-1, 4)
-    iou = box_iou(det, truth)
-    # One detection per object (the duplicates were suppressed), each on its own object.
-    assert len(det) == len(truth) == 6
-    assert sorted(iou.argmax(axis=1).tolist()) == list(range(6))
-    assert iou.max(axis=1).min() > 0.95
+def test_demo_end_to_end_reuses_a_checkpoint(tmp_path, capsys):
+    fit(make_recipe("yolo-small", tmp_path / "data", tiny=True), tmp_path / "yolo", progress=False)
+    args = ["demo", "--json", "--out", str(tmp_path / "demo"), "--checkpoint", str(tmp_path / "yolo" / "best.pt"),
+            "--data", str(tmp_path / "data"), "--frames", "20", "--provider", "cpu"]
+    assert main(args) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    for key in ("model", "video", "annotated_video", "detections"):
+        assert (tmp_path / "demo" / result[key].split("/")[-1]).exists(), key
+    assert len((tmp_path / "demo" / "detections.jsonl").read_text().splitlines()) == 20
+    assert len(list((tmp_path / "demo" / "annotated-images").glob("*.png"))) == 8
+    assert 0.0 <= result["recall"] <= 1.0 and result["objects"] > 0
 
 
 def test_bad_option_is_one_line_error(capsys):
-    assert main(["demo", "--conf", "2"]) == 2
+    assert main(["demo", "--frames", "0", "--checkpoint", "missing.pt"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("edgepipe demo: error: conf_threshold must be in [0, 1], but got 2.0")
+    assert err.startswith("edgepipe demo: error: --frames must be >= 1, but got 0")
     assert "Traceback" not in err

@@ -159,18 +159,19 @@ def test_make_kiosk_video_errors(tmp_path, faces, kwargs, error, match):
 
 
 def test_enrollment_images_one_face_on_a_plain_background(faces):
-    photos = enrollment_images(faces[0], 3, seed=1)
+    plain = np.full((480, 640, 3), (200, 190, 180), np.uint8)
+    photos = enrollment_images(faces[0], 3, seed=1, background=plain)
     assert len(photos) == 3 * N_ENROLLED
     for p in photos:
-        assert p.shape == (256, 256, 3) and p.dtype == np.uint8
+        assert p.shape == (480, 640, 3) and p.dtype == np.uint8
         wall = p[0, 0]
         for corner in (p[:16, :16], p[:16, -16:], p[-16:, :16], p[-16:, -16:]):
             assert (corner == wall).all()  # a plain background
         face = (p != wall).any(axis=2)
         x1, y1, x2, y2 = loop_bbox(face)
-        assert 140 <= x2 - x1 <= 190 and 140 <= y2 - y1 <= 190  # one face, near the center
-        assert abs((x1 + x2) / 2 - 128) <= 12 and abs((y1 + y2) / 2 - 128) <= 12
-    again = enrollment_images(faces[0], 3, seed=1)
+        assert 140 <= x2 - x1 <= 200 and 140 <= y2 - y1 <= 200  # one face, near the center
+        assert abs((x1 + x2) / 2 - 320) <= 12 and abs((y1 + y2) / 2 - 240) <= 12
+    again = enrollment_images(faces[0], 3, seed=1, background=plain)
     assert all(np.array_equal(a, b) for a, b in zip(photos, again, strict=True))
     assert not np.array_equal(photos[0], enrollment_images(faces[0], 3, seed=2)[0])
     assert enrollment_images(np.zeros((0, 25, 25), np.uint8), 2) == []
@@ -190,7 +191,8 @@ def test_each_drawn_face_is_its_identity(tmp_path):
             assert (level < 100) == (face["identity"] == 0), (t["frame"], level)
             seen.add(face["identity"])
     assert seen == {0, 1}
-    photos = enrollment_images(np.concatenate([dark, bright]), 3, seed=0)
+    photos = enrollment_images(np.concatenate([dark, bright]), 3, seed=0,
+                               background=np.full((480, 640, 3), (200, 190, 180), np.uint8))
     levels = [np.median(cv2.cvtColor(p, cv2.COLOR_BGR2GRAY)[(p != p[0, 0]).any(axis=2)]) for p in photos]
     assert [lv < 100 for lv in levels] == [True] * 3 + [False] * 3  # identity-major
 

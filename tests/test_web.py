@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import socket
 import struct
@@ -18,7 +17,7 @@ import numpy as np
 import pytest
 
 from apps.web import LiveView, parse_address
-from tests.browser import INSTALL_HINT, dump_dom, find_chromium, screenshot
+from tests.browser import dump_dom, require_chromium, screenshot
 
 H, W = 480, 640
 
@@ -272,12 +271,7 @@ def test_close_ends_an_open_stream():
 
 @pytest.fixture(scope="module")
 def chromium() -> str:
-    path = find_chromium()
-    if path is None:
-        if os.environ.get("EDGEPIPE_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"EDGEPIPE_REQUIRE_BROWSER=1 but no chromium on PATH: {INSTALL_HINT}")
-        pytest.skip(f"no chromium on PATH ({INSTALL_HINT}; EDGEPIPE_REQUIRE_BROWSER=1 makes this a failure)")
-    return path
+    return require_chromium()
 
 
 def test_page_in_headless_chromium(chromium, view, tmp_path):

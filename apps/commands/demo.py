@@ -1,74 +1,107 @@
-"""`edgepipe demo`: decode a generated course-YOLO output with known objects and print the detections."""
+"""`edgepipe demo`: generate data, train (or reuse) the small YOLO, export it, and run `detect` on a demo video."""
 
 from __future__ import annotations
 
 import argparse
 import json
-
-import numpy as np
-
-from postprocess import Transform, assign_targets, box_iou, decode
-
-CLASS_NAMES = ("circle", "square", "triangle")
-ANCHORS = ((1.0, 1.0), (2.0, 3.0), (3.5, 2.0), (5.0, 5.0), (9.0, 8.0))  # grid cells
-INPUT_SIZE = (416, 416)
-GRID = 13
+import time
+from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="run the postprocess pipeline on a generated detector output")
-    p.add_argument("--objects", type=int, default=5, help="objects in the generated scene")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--conf", type=float, default=0.25, help="score threshold")
-    p.add_argument("--iou", type=float, default=0.45, help="NMS IoU threshold")
-    p.add_argument("--json", action="store_true", help="print the detections as JSON")
+    p = sub.add_parser("demo", help="end to end: data -> train the small YOLO -> ONNX -> detect on a demo video",
+                       description="Generate the shapes data set, train the small YOLO (about 10 minutes on two "
+                       "cores the first time; later runs reuse the checkpoint), export it to ONNX, write a demo "
+                       "video with known objects and run `edgepipe detect` on it, then score it against the "
+                       "video's ground truth.")
+    p.add_argument("--out", type=Path, default=Path("runs/demo"), help="where the demo's files go (runs/demo)")
+    p.add_argument("--checkpoint", type=Path, default=Path("runs/yolo-small/best.pt"),
+                   help="reused when it exists, else trained there (runs/yolo-small/best.pt)")
+    p.add_argument("--data", type=Path, default=Path("runs/data"), help="where generated data sets live")
+    p.add_argument("--epochs", type=int, help="override the recipe's 40 epochs when training")
+    p.add_argument("--frames", type=int, default=300, help="frames in the demo video (default 300, 10 s)")
+    p.add_argument("--seed", type=int, default=0, help="the demo video's seed")
+    p.add_argument("--provider", default="auto", help="auto, cuda or cpu for detection (default auto)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=run)
 
 
-def generated_scene(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """n objects in a 640x480 frame. Returns boxes (n, 4) float32 xyxy pixels and class ids (n,) int64."""
-    centers = rng.uniform([60, 60], [580, 420], (n, 2))
-    sizes = rng.uniform(30, 160, (n, 2))
-    boxes = np.concatenate([centers - sizes / 2, centers + sizes / 2], axis=1)
-    return np.clip(boxes, 0, [640, 480, 640, 480]).astype(np.float32), rng.integers(0, len(CLASS_NAMES), n)
-
-
-def synthetic_output(boxes_in: np.ndarray, class_ids: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """What a trained course YOLO would output for these objects: (1, A*(5+C), S, S).
-
-    boxes_in: (N, 4) float32 xyxy network-input pixels. Each object's responsible cell and anchor (the course's
-    assignment) gets a confident prediction; the anchor next to it a weaker, shifted duplicate for NMS to remove.
-    """
-    a, c = len(ANCHORS), len(CLASS_NAMES)
-    raw = np.zeros((a, 5 + c, GRID, GRID), dtype=np.float32)
-    raw[:, 4] = -9.0  # background: objectness ~ 1e-4
-    t = assign_targets(boxes_in, np.array(ANCHORS), GRID, INPUT_SIZE)
-    offsets = np.clip(t.offsets, 0.02, 0.98)
-    for i in range(len(boxes_in)):
-        for k, (conf, jitter) in ((t.anchor_ids[i], (4.0, 0.0)), ((t.anchor_ids[i] + 1) % a, (1.0, 0.15))):
-            cell = raw[k, :, t.rows[i], t.cols[i]]
-            cell[:2] = np.log(offsets[i] / (1 - offsets[i])) + rng.normal(0, jitter, 2)
-            cell[2:4] = np.log((boxes_in[i, 2:] - boxes_in[i, :2]) / (np.array(ANCHORS[k]) * 32))
-            cell[4] = conf
-            cell[5 + class_ids[i]] = 5.0
-    return raw.reshape(1, a * (5 + c), GRID, GRID)
-
-
 def run(args: argparse.Namespace) -> int:
-    rng = np.random.default_rng(args.seed)
-    truth, truth_classes = generated_scene(rng, args.objects)
-    scale = min(INPUT_SIZE[0] / 480, INPUT_SIZE[1] / 640)  # 640x480 letterboxed into 416x416
-    transform = Transform(scale, scale, 0.0, (INPUT_SIZE[0] - 480 * scale) / 2, (480, 640), INPUT_SIZE)
-    boxes_in = truth * scale + np.array([0, transform.pad_y, 0, transform.pad_y], dtype=np.float32)
-    raw = synthetic_output(boxes_in, truth_classes, rng)
-    det = decode("yolo-course", raw, [transform], args.conf, args.iou, class_names=CLASS_NAMES, anchors=ANCHORS)[0]
+    from apps.cli import build_parser
+    from apps.commands.detect import detect
+    from apps.detect.truth import match, read_jsonl
+    from export.data.detection import make_video
+
+    if args.frames < 1:
+        raise ValueError(f"--frames must be >= 1, but got {args.frames}")
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt = train_or_reuse(args.checkpoint, args.data, args.epochs)
+    model = export_if_stale(ckpt, out / "yolo-small.onnx")
+    video = out / "shapes.mp4"
+    truth = make_video(video, n_frames=args.frames, seed=args.seed)
+    common = ["--model", str(model), "--provider", args.provider, "--no-show"]
+    summary = detect(build_parser().parse_args(["detect", *common, "--source", str(video), "--save",
+                                                str(out / "annotated.mp4"), "--jsonl", str(out / "detections.jsonl")]))
+    score = match(read_jsonl(out / "detections.jsonl"), read_jsonl(truth), iou=0.5)
+    stills = write_test_images(out / "test-images", args.seed)
+    detect(build_parser().parse_args(["detect", *common, "--source", str(stills), "--save",
+                                      str(out / "annotated-images")]))
+    result = {"model": str(model), "video": str(video), "annotated_video": str(out / "annotated.mp4"),
+              "detections": str(out / "detections.jsonl"), "annotated_images": str(out / "annotated-images"),
+              "recall": round(score.recall, 4), "precision": round(score.precision, 4), "objects": score.truth,
+              "fps": round(summary.fps, 1), "counts": summary.counts}
     if args.json:
-        print(json.dumps({"detections": det.to_dicts(), "truth": truth.round(1).tolist()}))
+        print(json.dumps(result))
         return 0
-    print(f"generated {len(truth)} objects in a 640x480 frame; decoded {raw.shape} course-YOLO output "
-          f"({GRID}x{GRID} grid, {len(ANCHORS)} anchors, {len(CLASS_NAMES)} classes) with NMS at IoU {args.iou}")
-    best_iou = box_iou(det.xyxy, truth).max(axis=1) if len(truth) else np.zeros(len(det))
-    for d, iou in zip(det.to_dicts(), best_iou, strict=True):
-        print(f"  {d['class_name']:<9} score {d['score']:.3f}  xyxy {d['xyxy']}  IoU with truth {iou:.3f}")
-    print(f"{len(det)} detections for {len(truth)} objects")
+    print("\n".join(summary.lines()))
+    print(f"against the video's ground truth (IoU 0.5): recall {score.recall:.3f}, precision {score.precision:.3f} "
+          f"({score.found} of {score.truth} objects found)")
+    print(f"annotated test images: {out / 'annotated-images'}")
+    print(f"annotated video: {out / 'annotated.mp4'}")
     return 0
+
+
+def train_or_reuse(ckpt: Path, data: Path, epochs: int | None) -> Path:
+    """The small YOLO's checkpoint: ckpt when it exists, else trained into ckpt's folder (the yolo-small recipe)."""
+    if ckpt.is_file():
+        print(f"reusing {ckpt} (delete it to train again)")
+        return ckpt
+    from export.train.loop import fit
+    from export.train.recipes import make_recipe
+
+    recipe = make_recipe("yolo-small", data)
+    if epochs is not None:
+        if epochs < 1:
+            raise ValueError(f"--epochs must be >= 1, but got {epochs}")
+        recipe.epochs = epochs
+    print(f"training the small YOLO for {recipe.epochs} epochs into {ckpt.parent} (about 15 s an epoch on two cores)")
+    t0 = time.perf_counter()
+    result = fit(recipe, ckpt.parent)
+    print(f"trained in {time.perf_counter() - t0:.0f} s: dev mAP@0.5 {result.best_metrics.get('map50', 0):.3f}")
+    return result.out_dir / "best.pt"
+
+
+def export_if_stale(ckpt: Path, onnx_path: Path) -> Path:
+    """Export ckpt to onnx_path unless onnx_path is newer than ckpt already."""
+    if onnx_path.is_file() and onnx_path.stat().st_mtime >= ckpt.stat().st_mtime:
+        return onnx_path
+    from export.onnx.export import export_onnx, load_source
+
+    result = export_onnx(load_source(ckpt), onnx_path)
+    print(f"exported {onnx_path} (max |ONNX - PyTorch| {result.max_abs_diff:.1e})")
+    return onnx_path
+
+
+def write_test_images(folder: Path, seed: int, n: int = 8) -> Path:
+    """n generated 640x480 test scenes (seeds unlike the training set's) as PNG files in folder."""
+    import cv2
+    import numpy as np
+
+    from export.data.detection import render_scene
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        scene = render_scene(np.random.default_rng([seed, 9000 + i]), (480, 640), min_size=64)
+        cv2.imwrite(str(folder / f"scene-{i}.png"), scene.image)
+    return folder

@@ -24,8 +24,8 @@ WALK_S = (0.8, 1.2)  # seconds to walk in, and again to walk out
 STAY_S = (1.0, 2.0)  # seconds near the center
 GAP_S = (0.5, 1.5)  # seconds of empty frames before each visit and after the last
 MIN_VIDEO = (240, 320)  # (height, width): the largest face fits with room to move
-ENROLL_SIZE = 256  # side of an enrollment photo
-ENROLL_FACE_PX = (140, 190)  # face side in an enrollment photo
+ENROLL_SIZE = (480, 640)  # (height, width) of an enrollment photo: a kiosk camera frame
+ENROLL_FACE_PX = (140, 200)  # face side in an enrollment photo: a visitor standing at the kiosk
 
 
 @dataclass(frozen=True)
@@ -200,25 +200,30 @@ def _kiosk_frame(
     return frame, [{"box": box, "identity": v.identity, "enrolled": v.enrolled}], k
 
 
-def enrollment_images(faces: np.ndarray, n: int, seed: int = 0) -> list[np.ndarray]:
-    """n enrollment photos per identity: one face view (as the kiosk video draws faces) on a plain background.
+def enrollment_images(
+    faces: np.ndarray, n: int, seed: int = 0, background: np.ndarray | None = None
+) -> list[np.ndarray]:
+    """n enrollment photos per identity: one face view (as the kiosk video draws faces) in a room.
 
-    faces: (K, h, w) uint8 gray. Each photo: ENROLL_SIZE x ENROLL_SIZE, a light flat color, one face of
-    ENROLL_FACE_PX near the center. Returns K * n (256, 256, 3) BGR uint8 images, identity-major (photos
-    k * n .. k * n + n - 1 show faces[k]). Deterministic per seed.
+    faces: (K, h, w) uint8 gray. Each photo: ENROLL_SIZE (height, width), a random_background (or a copy of
+    background, (*ENROLL_SIZE, 3) uint8), one face of ENROLL_FACE_PX near the center. Returns K * n
+    (*ENROLL_SIZE, 3) BGR uint8 images, identity-major (photos k * n .. k * n + n - 1 show faces[k]).
+    Deterministic per seed.
     """
     arr = _check_faces(faces, "faces", 0)
     if int(n) != n or n < 1:
         raise ValueError(f"n must be an integer >= 1 (photos per identity), but got {n!r}")
+    if background is not None and (background.shape != (*ENROLL_SIZE, 3) or background.dtype != np.uint8):
+        raise ValueError(f"background must be {(*ENROLL_SIZE, 3)} uint8, but got {background.shape} {background.dtype}")
     rng = np.random.default_rng(seed)
     photos = []
     for face in arr:
         for _ in range(int(n)):
-            photo = np.empty((ENROLL_SIZE, ENROLL_SIZE, 3), np.uint8)
-            photo[:] = rng.integers(150, 236) + rng.integers(-12, 13, 3)  # a light wall, slightly tinted
+            # a camera frame: some room behind the person
+            photo = random_background(rng, ENROLL_SIZE) if background is None else background.copy()
             s = int(rng.integers(ENROLL_FACE_PX[0], ENROLL_FACE_PX[1] + 1))
             view, mask = _oval_face(rng, face, s)
-            x, y = (int((ENROLL_SIZE - s) / 2 + rng.integers(-10, 11)) for _ in range(2))
+            y, x = (int((side - s) / 2 + rng.integers(-10, 11)) for side in ENROLL_SIZE)
             photo[y : y + s, x : x + s][mask] = view[mask]
             photos.append(photo)
     return photos

@@ -1,0 +1,195 @@
+"""The face-check kiosk: detect -> crop -> embed -> identify per frame, a decision once per visit, an audit log."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+
+from apps.detect.app import FpsMeter
+from apps.detect.sinks import Item, SinkWorker
+from apps.face.db import FaceDB
+from apps.face.pipeline import FaceAnalyzer, Faces
+from apps.sources import Capture
+from postprocess.detections import Detections
+from postprocess.embeddings import UNKNOWN, identify
+
+log = logging.getLogger("edgepipe.kiosk")
+
+NOBODY, CLOSER, PARTIAL = "", "step closer", "partly in view"
+VERDICTS = {"welcome": "Welcome, {name}", "unknown": "Unknown person", "closer": "Step closer", "none": ""}
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What one frame shows at the kiosk: the largest face's label (a name, "unknown", CLOSER for a face too small
+    to check, PARTIAL for a face cut by the frame's edge, NOBODY without a face) and its best distance (inf when
+    there is none)."""
+
+    label: str
+    distance: float = float("inf")
+
+
+@dataclass(frozen=True)
+class Event:
+    """A decision: kind "welcome" (name set) or "unknown", at frame / time (seconds), with the best distance."""
+
+    kind: str
+    name: str
+    frame: int
+    time: float
+    distance: float
+
+
+@dataclass
+class Decider:
+    """Turns per-frame observations into one decision per visit.
+
+    A visit lasts while a face is in view; it ends once no face was seen for cooldown seconds (so a person who
+    stays logs one event, and one who comes back later is welcomed again). Within a visit, the first label (a name
+    or "unknown") to win confirm consecutive frames is decided, once. verdict: what the screen shows now
+    ("welcome", "unknown", "closer" for a face too small, "none").
+    """
+
+    confirm: int = 3
+    cooldown: float = 2.0
+    verdict: str = "none"
+    name: str = ""
+    _label: str = NOBODY
+    _streak: int = 0
+    _last_face: float = float("-inf")
+    _decided: bool = False
+
+    def __post_init__(self) -> None:
+        if self.confirm < 1 or self.cooldown < 0:
+            raise ValueError(f"confirm must be >= 1 frame and cooldown >= 0 s, but got {self.confirm}, {self.cooldown}")
+
+    def update(self, obs: Observation, frame: int, t: float) -> Event | None:
+        """Feed one frame's observation (t: seconds); returns the decision this frame made, if any."""
+        if obs.label == NOBODY:
+            if t - self._last_face > self.cooldown:
+                self._decided, self.verdict, self.name = False, "none", ""  # the visit is over
+            self._label, self._streak = NOBODY, 0
+            return None
+        self._last_face = t
+        self._streak = self._streak + 1 if obs.label == self._label else 1
+        self._label = obs.label
+        if self._decided:
+            return None
+        if obs.label in (CLOSER, PARTIAL):
+            self.verdict = "closer" if obs.label == CLOSER else self.verdict
+            return None
+        if self._streak < self.confirm:
+            return None
+        self._decided = True
+        kind = "unknown" if obs.label == UNKNOWN else "welcome"
+        self.verdict, self.name = kind, "" if kind == "unknown" else obs.label
+        return Event(kind, self.name, frame, t, obs.distance)
+
+    @property
+    def text(self) -> str:
+        return VERDICTS[self.verdict].format(name=self.name)
+
+
+@dataclass(frozen=True)
+class KioskSummary:
+    """A kiosk run: frames, events, per-frame latency medians (ms) of detection, embedding + identification."""
+
+    frames: int
+    seconds: float
+    events: list[Event]
+    detect_ms: float
+    recognize_ms: float
+    frame_ms: float
+    stopped: str
+
+    def lines(self) -> list[str]:
+        counts = Counter(e.kind for e in self.events)
+        out = [f"{self.frames} frames in {self.seconds:.1f} s; per frame (medians): detect {self.detect_ms:.2f} ms, "
+               f"embed + identify {self.recognize_ms:.2f} ms, total {self.frame_ms:.2f} ms; {self.stopped}",
+               f"{counts['welcome']} welcome(s), {counts['unknown']} unknown person event(s)"]
+        out += [f"  frame {e.frame:>6} t={e.time:7.2f}s  {e.kind:<8} {e.name} (distance {e.distance:.3f})"
+                for e in self.events]
+        return out
+
+
+def observe(faces: Faces, db_matrix, threshold: float, metric: str) -> Observation:
+    """The largest face's label and distance (Faces are largest first)."""
+    if not len(faces):
+        return Observation(NOBODY)
+    if faces.cut[0]:
+        return Observation(PARTIAL)
+    if not faces.embedded[0]:
+        return Observation(CLOSER)
+    match = identify(faces.embeddings[:1], db_matrix.gallery, db_matrix.labels, threshold, metric=metric)[0]
+    return Observation(match.label, match.distance)
+
+
+def run(
+    capture: Capture,
+    analyzer: FaceAnalyzer,
+    db: FaceDB,
+    threshold: float,
+    decider: Decider,
+    worker: SinkWorker,
+    stop: threading.Event,
+    source: str = "kiosk",
+    max_frames: int = 0,
+) -> KioskSummary:
+    """The kiosk loop until the source ends, stop is set or max_frames. Each decision goes to the audit log."""
+    detector, metric = analyzer.detector, analyzer.encoder.distance
+    events: list[Event] = []
+    det_ms, rec_ms, frame_ms = [], [], []
+    meter = FpsMeter()
+    frames, stopped, t0 = 0, "end of source", time.perf_counter()
+    try:
+        for frame in capture.frames(stop):
+            t1 = time.perf_counter()
+            (result,) = detector.infer(frame.prepared)
+            t2 = time.perf_counter()
+            faces = analyzer.analyze(frame.image, result.detections)
+            obs = observe(faces, db.matrix(), threshold, metric)
+            t3 = time.perf_counter()
+            event = decider.update(obs, frame.index, frame.time)
+            if event is not None:
+                events.append(event)
+                db.log(source, event.kind, event.distance, event.name)
+                log.info("%s: %s (distance %.3f)", event.kind, event.name or "unknown person", event.distance)
+            det_ms.append((t2 - t1) * 1e3)
+            rec_ms.append((t3 - t2) * 1e3)
+            frame_ms.append((time.perf_counter() - t1) * 1e3)
+            fps = meter.tick()
+            stats = {"fps": round(fps, 1), "latency_ms": round(frame_ms[-1], 2), "verdict": decider.text,
+                     "verdict_kind": decider.verdict if decider.verdict != "closer" else "info",
+                     "counts": {"faces": len(faces)}}
+            worker.submit(Item(frame, _labeled(faces, obs), f"{decider.text}  {fps:.1f} FPS".strip(), stats))
+            frames += 1
+            if max_frames and frames >= max_frames:
+                stopped = f"stopped after {max_frames} frames"
+                break
+        if stop.is_set():
+            stopped = "stopped"
+    except KeyboardInterrupt:
+        stopped = "interrupted"
+    finally:
+        capture.close()
+        worker.close()
+    return KioskSummary(frames, time.perf_counter() - t0, events, _median(det_ms), _median(rec_ms),
+                        _median(frame_ms), stopped)
+
+
+def _labeled(faces: Faces, obs: Observation) -> Detections:
+    """Faces as Detections for the overlay: the largest labeled with its identity, the others "face"."""
+    names = ("face", obs.label if obs.label not in (NOBODY,) else "face")
+    ids = np.zeros(len(faces), np.int64)
+    if len(faces):
+        ids[0] = 1
+    return Detections(faces.boxes, faces.scores, ids, names)
+
+
+def _median(values: list[float]) -> float:
+    return float(np.median(values)) if values else 0.0
