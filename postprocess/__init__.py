@@ -15,9 +15,11 @@ from postprocess.decode import HEADS, decode, decode_course, decode_yolov5, deco
 from postprocess.detections import Detections
 from postprocess.embeddings import (
     Calibration,
+    Gallery,
     Identification,
     Roc,
     Verification,
+    calibrate,
     distance,
     distance_matrix,
     equal_error_rate,
@@ -36,6 +38,7 @@ __all__ = [
     "AnchorResult",
     "Calibration",
     "Detections",
+    "Gallery",
     "Identification",
     "Roc",
     "SoftNMSResult",
@@ -50,6 +53,7 @@ __all__ = [
     "box_iou_pairwise",
     "boxes_to_input",
     "boxes_to_original",
+    "calibrate",
     "clip_boxes",
     "decode",
     "decode_course",

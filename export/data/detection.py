@@ -8,7 +8,7 @@ x1 = 3, x2 = 8. Objects may overlap, but a new object is drawn only if every ear
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -23,6 +23,7 @@ ASPECT_RANGE = (0.5, 2.0)  # width / height of the shapes
 PLACEMENT_TRIES = 20  # attempts to place one object before giving up on it
 VIDEO_CODECS = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "HFYU"}  # HFYU (HuffYUV) is lossless: exact frames
 VIDEO_SIDES = (64.0, 240.0)  # video objects' side range in px (log-uniform): 16..60 px in a 160x160 input
+SPLITS = ("train", "dev", "test")  # in this order: split i draws from the generator seeded [config.seed, i]
 VIDEO_GAP = 16  # px kept free between the lanes of video objects in view at the same time
 VIDEO_MIN_VISIBLE = 0.5  # a video object is labeled while at least this fraction of its pixels is in view
 
@@ -209,16 +210,13 @@ def make_detection_dataset(root: str | Path, config: DatasetConfig = DatasetConf
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     (root / "config.json").unlink(missing_ok=True)  # an interrupted run is never mistaken for a complete one
-    sizes = {"train": config.n_train, "dev": config.n_dev, "test": config.n_test}
-    for offset, (split, n) in enumerate(sizes.items()):
-        rng = np.random.default_rng([config.seed, offset])
+    for split in SPLITS:
         folder = root / split
         folder.mkdir(exist_ok=True)
         for stale in folder.glob("*.png"):
             stale.unlink()
         scenes = []
-        for i in range(n):
-            scene = render_scene(rng, config.image_size, config.max_objects, config.min_size)
+        for i, scene in enumerate(split_scenes(config, split)):
             name = f"{split}/{i:05d}.png"
             if not cv2.imwrite(str(root / name), scene.image):
                 raise ValueError(f"cannot write {root / name}: is the folder writable?")
@@ -226,6 +224,16 @@ def make_detection_dataset(root: str | Path, config: DatasetConfig = DatasetConf
         (root / f"{split}.json").write_text(json.dumps(coco_dict(scenes, config.image_size)))
     (root / "config.json").write_text(json.dumps(asdict(config)))
     return root
+
+
+def split_scenes(config: DatasetConfig, split: str) -> Iterator[Scene]:
+    """The scenes of one split, in order, as make_detection_dataset writes them (generated in memory)."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, but got {split!r}")
+    n = {"train": config.n_train, "dev": config.n_dev, "test": config.n_test}[split]
+    rng = np.random.default_rng([config.seed, SPLITS.index(split)])
+    for _ in range(n):
+        yield render_scene(rng, config.image_size, config.max_objects, config.min_size)
 
 
 def ensure_detection_dataset(root: str | Path, config: DatasetConfig = DatasetConfig()) -> Path:
