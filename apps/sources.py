@@ -23,6 +23,17 @@ STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp:
 SOURCE_HELP = "a camera index (0), /dev/videoN, a video file, an image, a folder or glob of images, or a stream URL"
 
 
+def read_image(path: str | Path) -> np.ndarray:
+    """An image file as (H, W, 3) uint8 BGR; a clear error for a missing or unreadable file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"image {path} not found")
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise ValueError(f"{path} is not an image OpenCV can read (corrupt, or not jpg/png/bmp/...)")
+    return image
+
+
 class SourceError(ValueError):
     """A source that cannot be opened, or a live source lost for good (after its reconnect attempts)."""
 

@@ -281,8 +281,10 @@ def _check_options(device_id: int, cudnn_search: str, gpu_mem_limit: int | None,
 
 
 def _session_options(graph_opt: str, intra_op_threads: int, inter_op_threads: int,
-                     optimized_path: str | Path | None) -> ort.SessionOptions:
+                     optimized_path: str | Path | None, spin: bool) -> ort.SessionOptions:
     options = ort.SessionOptions()
+    if not spin:  # idle worker threads sleep instead of spinning: leaves the cores to a pipeline's other threads
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.graph_optimization_level = GRAPH_OPT[graph_opt]
     options.intra_op_num_threads = intra_op_threads
     options.inter_op_num_threads = inter_op_threads
@@ -316,6 +318,7 @@ def load(
     optimized_path: str | Path | None = None,
     warmup: int = 1,
     overrides: dict[str, Any] | None = None,
+    spin: bool = True,
 ) -> Model:
     """Load an ONNX model into one onnxruntime session and read its metadata.
 
@@ -326,11 +329,13 @@ def load(
     intra_op_threads / inter_op_threads: CPU threads (0: onnxruntime's default). graph_opt: "disable" | "basic" |
     "extended" | "all". optimized_path: save the optimized graph there. warmup: zero-input runs at load (skipped
     when dynamic dims cannot be filled). overrides: flat metadata keys (command-line options) over the file's own.
+    spin: let idle CPU worker threads spin (onnxruntime's default; fastest alone, but steals cycles from the
+    capture and sink threads of a pipelined app).
     """
     _check_options(device_id, cudnn_search, gpu_mem_limit, intra_op_threads, inter_op_threads, graph_opt, warmup)
     data, name = _read_model(path_or_bytes)
     wanted = resolve_providers(providers, allow_fallback)
-    options = _session_options(graph_opt, intra_op_threads, inter_op_threads, optimized_path)
+    options = _session_options(graph_opt, intra_op_threads, inter_op_threads, optimized_path, spin)
     provider_options = [_provider_options(p, device_id, cudnn_search, gpu_mem_limit) for p in wanted]
     if CUDA in wanted and hasattr(ort, "preload_dlls"):
         ort.preload_dlls()  # CUDA and cuDNN from the nvidia-* wheels, when installed that way

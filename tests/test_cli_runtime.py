@@ -114,7 +114,7 @@ def test_bench_preprocess_measures_the_runtime_overhead(models, capsys, tmp_path
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--preprocess", "MISSING"], "image not found: "),  # no image there
+        (["--preprocess", "MISSING"], "none.png not found"),  # no image there
         (["--preprocess", "TEXT"], "is not an image OpenCV can read"),  # not an image
         (["--batch", "0"], "--batch sizes must be >= 1, but got 0"),  # no batch
         (["--runs", "0"], "runs must be >= 1, but got 0"),  # nothing to time

@@ -7,10 +7,10 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from apps.cli import UserError
+from apps.sources import read_image
 
 BARE, FULL = "bare session.run", "model(images)"
 
@@ -67,16 +67,6 @@ def torch_runner(source: str, inputs: list[np.ndarray]) -> Callable[[], object]:
             return module(*tensors)
 
     return call
-
-
-def read_image(path: Path) -> np.ndarray:
-    """A BGR uint8 frame from an image file; clear errors for a missing or unreadable file."""
-    if not path.is_file():
-        raise FileNotFoundError(f"image not found: {path}")
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise ValueError(f"{path} is not an image OpenCV can read (jpg, png, bmp, ...)")
-    return image
 
 
 def batch_functions(args: argparse.Namespace, model, other, batch: int, rng: np.random.Generator

@@ -20,10 +20,10 @@ import numpy as np
 
 from apps.detect.pipeline import Detector
 from apps.face.db import DecisionThreshold, EncoderId, FaceDB, Person, check_name
-from apps.face.pipeline import Encoder, FaceAnalyzer, read_image
+from apps.face.pipeline import Encoder, FaceAnalyzer
 from apps.face.roc import save_roc
 from apps.modelargs import add_model_args, load_model
-from apps.sources import IMAGE_SUFFIXES, Capture, parse_source
+from apps.sources import IMAGE_SUFFIXES, Capture, parse_source, read_image
 from postprocess.embeddings import UNKNOWN, calibrate, distance, identify, roc_curve, verify
 
 log = logging.getLogger("edgepipe.face")

@@ -6,13 +6,14 @@ import logging
 import threading
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from apps.detect.pipeline import Detector
 from apps.detect.sinks import Item, SinkWorker
-from apps.sources import Capture
+from apps.sources import Capture, Frame
 
 log = logging.getLogger("edgepipe.detect")
 
@@ -64,42 +65,16 @@ class FpsMeter:
         return (len(self._times) - 1) / max(self._times[-1] - self._times[0], 1e-9)
 
 
-def run(
-    capture: Capture,
-    detector: Detector,
-    worker: SinkWorker,
-    stop: threading.Event,
-    max_frames: int = 0,
-) -> Summary:
-    """Process frames until the source ends, stop is set, or max_frames (0: no limit) are done.
-
-    The capture must have been made with prepare=detector.prepare. The sinks are closed (files flushed and
-    playable) however the run ends; a source lost for good raises after that.
-    """
-    counts: Counter[str] = Counter()
-    peak: Counter[str] = Counter()
-    timeline: dict[int, Counter[str]] = {}
-    infer, post = [], []
-    meter = FpsMeter()
+def drive(
+    capture: Capture, worker: SinkWorker, stop: threading.Event, max_frames: int, step: Callable[[Frame], Item]
+) -> tuple[int, str]:
+    """The apps' loop: step(frame) for each captured frame, its Item to the sinks, until the source ends, stop is
+    set, Ctrl-C, or max_frames (0: no limit). The capture and the sinks are closed however it ends (files flushed
+    and playable); a source lost for good raises after that. Returns (frames processed, why it stopped)."""
     frames, stopped = 0, "end of source"
-    t0 = time.perf_counter()
     try:
         for frame in capture.frames(stop):
-            (result,) = detector.infer(frame.prepared)
-            det = result.detections
-            fps = meter.tick()
-            infer.append(result.infer_ms)
-            post.append(result.post_ms)
-            in_frame = Counter(det.class_name(int(c)) for c in det.class_ids)
-            counts.update(in_frame)
-            second = timeline.setdefault(int(frame.time), Counter())
-            for name, n in in_frame.items():
-                peak[name] = max(peak[name], n)
-                second[name] = max(second[name], n)
-            stats = {"fps": round(fps, 1), "latency_ms": round(result.infer_ms + result.post_ms, 2),
-                     "counts": dict(in_frame), "frame": frame.index}
-            status = f"{fps:.1f} FPS  model {result.infer_ms:.1f} ms"
-            worker.submit(Item(frame, det, status, stats))
+            worker.submit(step(frame))
             frames += 1
             if max_frames and frames >= max_frames:
                 stopped = f"stopped after {max_frames} frames"
@@ -111,6 +86,44 @@ def run(
     finally:
         capture.close()
         worker.close()
+    return frames, stopped
+
+
+def run(
+    capture: Capture,
+    detector: Detector,
+    worker: SinkWorker,
+    stop: threading.Event,
+    max_frames: int = 0,
+) -> Summary:
+    """Detect in frames until the source ends, stop is set, or max_frames (0: no limit) are done.
+
+    The capture must have been made with prepare=detector.prepare.
+    """
+    counts: Counter[str] = Counter()
+    peak: Counter[str] = Counter()
+    timeline: dict[int, Counter[str]] = {}
+    infer, post = [], []
+    meter = FpsMeter()
+
+    def step(frame: Frame) -> Item:
+        (result,) = detector.infer(frame.prepared)
+        det = result.detections
+        fps = meter.tick()
+        infer.append(result.infer_ms)
+        post.append(result.post_ms)
+        in_frame = Counter(det.class_name(int(c)) for c in det.class_ids)
+        counts.update(in_frame)
+        second = timeline.setdefault(int(frame.time), Counter())
+        for name, n in in_frame.items():
+            peak[name] = max(peak[name], n)
+            second[name] = max(second[name], n)
+        stats = {"fps": round(fps, 1), "latency_ms": round(result.infer_ms + result.post_ms, 2),
+                 "counts": dict(in_frame), "frame": frame.index}
+        return Item(frame, det, f"{fps:.1f} FPS  model {result.infer_ms:.1f} ms", stats)
+
+    t0 = time.perf_counter()
+    frames, stopped = drive(capture, worker, stop, max_frames, step)
     seconds = time.perf_counter() - t0
     return Summary(
         capture.spec.describe(), frames, capture.stats.dropped, tuple(capture.stats.skipped),

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from apps.detect.app import FpsMeter
+from apps.detect.app import FpsMeter, drive
 from apps.detect.sinks import Item, SinkWorker
 from apps.face.db import FaceDB
 from apps.face.pipeline import FaceAnalyzer, Faces
-from apps.sources import Capture
+from apps.sources import Capture, Frame
 from postprocess.detections import Detections
 from postprocess.embeddings import UNKNOWN, identify
 
@@ -145,39 +145,30 @@ def run(
     events: list[Event] = []
     det_ms, rec_ms, frame_ms = [], [], []
     meter = FpsMeter()
-    frames, stopped, t0 = 0, "end of source", time.perf_counter()
-    try:
-        for frame in capture.frames(stop):
-            t1 = time.perf_counter()
-            (result,) = detector.infer(frame.prepared)
-            t2 = time.perf_counter()
-            faces = analyzer.analyze(frame.image, result.detections)
-            obs = observe(faces, db.matrix(), threshold, metric)
-            t3 = time.perf_counter()
-            event = decider.update(obs, frame.index, frame.time)
-            if event is not None:
-                events.append(event)
-                db.log(source, event.kind, event.distance, event.name)
-                log.info("%s: %s (distance %.3f)", event.kind, event.name or "unknown person", event.distance)
-            det_ms.append((t2 - t1) * 1e3)
-            rec_ms.append((t3 - t2) * 1e3)
-            frame_ms.append((time.perf_counter() - t1) * 1e3)
-            fps = meter.tick()
-            stats = {"fps": round(fps, 1), "latency_ms": round(frame_ms[-1], 2), "verdict": decider.text,
-                     "verdict_kind": decider.verdict if decider.verdict != "closer" else "info",
-                     "counts": {"faces": len(faces)}}
-            worker.submit(Item(frame, _labeled(faces, obs), f"{decider.text}  {fps:.1f} FPS".strip(), stats))
-            frames += 1
-            if max_frames and frames >= max_frames:
-                stopped = f"stopped after {max_frames} frames"
-                break
-        if stop.is_set():
-            stopped = "stopped"
-    except KeyboardInterrupt:
-        stopped = "interrupted"
-    finally:
-        capture.close()
-        worker.close()
+
+    def step(frame: Frame) -> Item:
+        t1 = time.perf_counter()
+        (result,) = detector.infer(frame.prepared)
+        t2 = time.perf_counter()
+        faces = analyzer.analyze(frame.image, result.detections)
+        obs = observe(faces, db.matrix(), threshold, metric)
+        t3 = time.perf_counter()
+        event = decider.update(obs, frame.index, frame.time)
+        if event is not None:
+            events.append(event)
+            db.log(source, event.kind, event.distance, event.name)
+            log.info("%s: %s (distance %.3f)", event.kind, event.name or "unknown person", event.distance)
+        det_ms.append((t2 - t1) * 1e3)
+        rec_ms.append((t3 - t2) * 1e3)
+        frame_ms.append((time.perf_counter() - t1) * 1e3)
+        fps = meter.tick()
+        stats = {"fps": round(fps, 1), "latency_ms": round(frame_ms[-1], 2), "verdict": decider.text,
+                 "verdict_kind": decider.verdict if decider.verdict != "closer" else "info",
+                 "counts": {"faces": len(faces)}}
+        return Item(frame, _labeled(faces, obs), f"{decider.text}  {fps:.1f} FPS".strip(), stats)
+
+    t0 = time.perf_counter()
+    frames, stopped = drive(capture, worker, stop, max_frames, step)
     return KioskSummary(frames, time.perf_counter() - t0, events, _median(det_ms), _median(rec_ms),
                         _median(frame_ms), stopped)
 

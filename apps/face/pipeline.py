@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from apps.detect.pipeline import Detector
@@ -97,13 +96,3 @@ class FaceAnalyzer:
         embeddings[embedded] = self.encoder([c for c, e in zip(crops, embedded, strict=True) if e])
         return Faces(boxes, det.scores[order], sizes, cut, embedded, embeddings, crops)
 
-
-def read_image(path: str | Path) -> np.ndarray:
-    """An image file as (H, W, 3) uint8 BGR; a clear error for a missing or unreadable file."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"image {path} not found")
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise ValueError(f"{path} is not an image OpenCV can read (corrupt or unsupported format)")
-    return image
