@@ -5,6 +5,7 @@ On a generated 640x480 video, for the small YOLO (tests/assets/yolo-small.onnx, 
 YOLO exported at 640x640 (fresh weights: speed does not depend on them, and at confidence 0.001 they give many
 candidates), repeated and interleaved:
   bare       session.run on frames decoded and preprocessed beforehand (the ceiling);
+  sequential a naive one-thread loop: read, preprocess, run, decode + NMS (no sinks);
   app+jsonl  the app (capture thread with preprocessing, inference, decode + NMS, JSONL sink thread);
   app+video  the same with the annotated-video sink on as well;
 and the postprocess (decode + NMS + mapping back) per frame at confidence 0.25 and 0.001. Prints medians.
@@ -54,6 +55,16 @@ def bare_fps(detector: Detector, ready: list[np.ndarray]) -> float:
     return len(ready) / (time.perf_counter() - t0)
 
 
+def sequential_fps(detector: Detector, video: Path, frames: int) -> float:
+    """A naive loop in one thread: read a frame, preprocess, run, decode + NMS; nothing overlaps, no sinks."""
+    cap = cv2.VideoCapture(str(video))
+    t0, n = time.perf_counter(), 0
+    while n < frames and (got := cap.read())[0]:
+        detector.infer(detector.prepare(got[1]))
+        n += 1
+    return n / (time.perf_counter() - t0)
+
+
 def app_fps(detector: Detector, video: Path, out: Path, with_video: bool, frames: int) -> float:
     capture = Capture(parse_source(str(video)), prepare=detector.prepare).open()
     sinks = [JsonlSink(out / "bench.jsonl")] + ([VideoSink(out / "annotated.mp4", capture.fps)] if with_video else [])
@@ -82,9 +93,10 @@ def bench(name: str, model_path: Path, video: Path, out: Path, provider: str, th
     images = decoded_frames(video)[:frames]
     prepared = [detector.prepare(f) for f in images]
     ready = [p.batch for p in prepared]
-    rows: dict[str, list[float]] = {"bare": [], "app+jsonl": [], "app+video": []}
+    rows: dict[str, list[float]] = {"bare": [], "sequential": [], "app+jsonl": [], "app+video": []}
     for _ in range(repeats):
         rows["bare"].append(bare_fps(detector, ready))
+        rows["sequential"].append(sequential_fps(detector, video, frames))
         rows["app+jsonl"].append(app_fps(detector, video, out, False, frames))
         rows["app+video"].append(app_fps(detector, video, out, True, frames))
     med = {k: float(np.median(v)) for k, v in rows.items()}

@@ -91,6 +91,6 @@ def run_kiosk(scenario: Scenario, *extra: str):
     args = build_parser().parse_args([
         "kiosk", "--source", str(scenario.video), "--gallery", str(scenario.gallery), "--detector", str(DETECTOR),
         "--encoder", str(ENCODER), "--detector-provider", "cpu", "--encoder-provider", "cpu", "--no-show",
-        "--cooldown", "0.4", *extra,
+        *extra,
     ])
     return kiosk(args)

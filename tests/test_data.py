@@ -35,6 +35,7 @@ from export.data.faces import (
     face_views,
     identity_batch,
     identity_splits,
+    kiosk_face_views,
     make_face_scene,
     paste_faces,
 )
@@ -513,3 +514,17 @@ def test_make_face_scene_is_deterministic():
 def test_face_arguments_are_checked(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_kiosk_face_views_are_tinted_oval_crops_and_deterministic():
+    face = np.full((40, 40), 128, np.uint8)
+    views = kiosk_face_views(face, 6, np.random.default_rng(0), size=32, p=1.0)
+    assert views.shape == (6, 32, 32, 3) and views.dtype == np.uint8
+    center = views[:, 12:20, 12:20].reshape(-1, 3).astype(float)  # inside the oval: the tinted face
+    assert center[:, 0].mean() < center[:, 2].mean()  # skin tint: less blue than red (a gray face has B == R)
+    again = kiosk_face_views(face, 6, np.random.default_rng(0), size=32, p=1.0)
+    assert np.array_equal(views, again)
+    plain = kiosk_face_views(face, 4, np.random.default_rng(1), size=32, p=0.0)
+    assert (plain[..., 0] == plain[..., 2]).all()  # p = 0: plain gray face_views
+    with pytest.raises(ValueError, match="p must be a probability"):
+        kiosk_face_views(face, 1, np.random.default_rng(0), p=1.5)

@@ -16,12 +16,15 @@ import cv2
 import numpy as np
 
 from export.data.backgrounds import random_background
+from runtime.faces import face_crop
 
 SPLIT_SEED = 0
 N_FACES = 100  # lfw_subset rows 0..99 are faces
 SPLITS = {"train": 60, "dev": 20, "test": 20}
 MIN_FACE = 24  # smallest face side in a scene, pixels
 SKIN_GAIN = ((0.70, 0.80, 0.95), (0.95, 1.00, 1.15))  # B, G, R gain ranges that tint a gray face skin-like
+KIOSK_BOX_JITTER = 0.06  # a detector box edge is off by up to this share of the face side
+KIOSK_MARGIN = (0.0, 0.25)  # face_crop margins the kiosk apps use (0.0 in FaceAnalyzer, 0.2 by default)
 
 
 @lru_cache(maxsize=1)
@@ -108,14 +111,15 @@ def identity_batch(
 
 
 def paste_faces(
-    rng: np.random.Generator, faces: np.ndarray, background: np.ndarray, max_faces: int = 3
+    rng: np.random.Generator, faces: np.ndarray, background: np.ndarray, max_faces: int = 3,
+    face_px: tuple[int, int] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Paste 1..max_faces face views onto a copy of background, for a one-class face detector.
 
-    Each face: a random crop of faces (K, h, w) uint8, a square of MIN_FACE px to half the short side
-    (log-uniform), skin-tinted, cut to its inscribed ellipse, not overlapping another face. background:
-    (H, W, 3) BGR uint8, not modified. Returns image (H, W, 3) BGR uint8 and boxes (N, 4) float32 xyxy pixel edges
-    (the square each face was pasted into).
+    Each face: a random crop of faces (K, h, w) uint8, a square whose side is log-uniform in face_px (smallest,
+    largest) pixels (None: MIN_FACE to half the short side), skin-tinted, cut to its inscribed ellipse, not
+    overlapping another face. background: (H, W, 3) BGR uint8, not modified. Returns image (H, W, 3) BGR uint8 and
+    boxes (N, 4) float32 xyxy pixel edges (the square each face was pasted into).
     """
     bg = np.asarray(background)
     if bg.ndim != 3 or bg.shape[2] != 3 or bg.dtype != np.uint8 or min(bg.shape[:2]) < 2 * MIN_FACE:
@@ -123,12 +127,13 @@ def paste_faces(
                          f"but got shape {bg.shape} dtype {bg.dtype}")
     if max_faces < 1 or len(faces) < 1:
         raise ValueError(f"max_faces and len(faces) must be >= 1, but got {max_faces} and {len(faces)}")
-    image = bg.copy()
     h_img, w_img = bg.shape[:2]
+    low, high = _face_px_range(face_px, (h_img, w_img))
+    image = bg.copy()
     boxes: list[tuple[int, int, int, int]] = []
     for _ in range(int(rng.integers(1, max_faces + 1))):
         for _attempt in range(20):
-            s = int(np.exp(rng.uniform(np.log(MIN_FACE), np.log(min(h_img, w_img) / 2))))
+            s = int(np.exp(rng.uniform(np.log(low), np.log(high))))
             x, y = int(rng.integers(0, w_img - s + 1)), int(rng.integers(0, h_img - s + 1))
             if any(x < b[2] and b[0] < x + s and y < b[3] and b[1] < y + s for b in boxes):
                 continue
@@ -142,8 +147,57 @@ def paste_faces(
     return image, np.array(boxes, np.float32).reshape(-1, 4)
 
 
+def _face_px_range(face_px: tuple[int, int] | None, size: tuple[int, int]) -> tuple[float, float]:
+    """paste_faces' (smallest, largest) face side in an image of size (height, width), checked."""
+    if face_px is None:
+        return MIN_FACE, min(size) / 2
+    if len(face_px) != 2 or not 1 <= face_px[0] <= face_px[1] <= min(size):
+        raise ValueError(f"face_px must be (smallest, largest) sides with 1 <= smallest <= largest <= {min(size)} "
+                         f"(the image's short side), but got {face_px!r}: e.g. (40, 240) in a 480x640 frame")
+    return face_px[0], face_px[1]
+
+
 def make_face_scene(
-    rng: np.random.Generator, faces: np.ndarray, image_size: tuple[int, int] = (256, 256), max_faces: int = 3
+    rng: np.random.Generator, faces: np.ndarray, image_size: tuple[int, int] = (256, 256), max_faces: int = 3,
+    face_px: tuple[int, int] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """paste_faces on a random_background of image_size (height, width): image (H, W, 3) BGR uint8, boxes (N, 4)."""
-    return paste_faces(rng, faces, random_background(rng, image_size), max_faces)
+    """paste_faces (faces of face_px sides) on a random_background of image_size (height, width): image (H, W, 3)
+    BGR uint8, boxes (N, 4) float32 xyxy."""
+    return paste_faces(rng, faces, random_background(rng, image_size), max_faces, face_px)
+
+
+
+def kiosk_face_views(
+    face: np.ndarray, n: int, rng: np.random.Generator, size: int = 96, p: float = 0.7
+) -> np.ndarray:
+    """n views of one face crop, each with probability p as the kiosk's encoder sees it, else a face_views view.
+
+    A kiosk view: a face_views view of side s (size..2 * size px), skin-tinted (SKIN_GAIN) and cut to its inscribed
+    ellipse over a random_background, as paste_faces and the kiosk video draw faces; then cut by runtime's
+    face_crop around a detector-like box (the face's square, each edge moved by up to KIOSK_BOX_JITTER * s) with a
+    margin in KIOSK_MARGIN, resized to size x size. face: (h, w) uint8 gray. Returns: (n, size, size, 3) BGR uint8.
+    """
+    arr = np.asarray(face)
+    if arr.ndim != 2 or arr.dtype != np.uint8:
+        raise ValueError(f"face must be an (h, w) uint8 gray crop, but got shape {arr.shape} dtype {arr.dtype}")
+    if n < 0 or size < 8:
+        raise ValueError(f"n must be >= 0 and size >= 8, but got n={n}, size={size}")
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"p must be a probability in [0, 1], but got {p}: 0.7 makes 70% of the views kiosk crops")
+    views = np.empty((n, size, size, 3), np.uint8)
+    for i in range(n):
+        views[i] = _kiosk_view(arr, rng, size) if rng.random() < p else face_views(arr, 1, rng, size)[0]
+    return views
+
+
+def _kiosk_view(face: np.ndarray, rng: np.random.Generator, size: int) -> np.ndarray:
+    """One kiosk crop of face (h, w) uint8 gray (see kiosk_face_views). Returns (size, size, 3) BGR uint8."""
+    s = int(rng.integers(size, 2 * size + 1))
+    tinted = np.clip(face_views(face, 1, rng, s)[0] * rng.uniform(*SKIN_GAIN), 0, 255).astype(np.uint8)  # (s, s, 3)
+    oval = cv2.ellipse(np.zeros((s, s), np.uint8), (s * 8 - 8, s * 8 - 8), (s * 8 - 8, s * 8 - 8), 0, 0, 360,
+                       1, -1, cv2.LINE_8, 4).astype(bool)  # inscribed ellipse, center and axes (s-1)/2
+    pad = s // 2  # room around the face for the margin and the box jitter
+    canvas = random_background(rng, (s + 2 * pad, s + 2 * pad))  # (s + 2 pad, s + 2 pad, 3)
+    canvas[pad : pad + s, pad : pad + s][oval] = tinted[oval]
+    box = np.array([pad, pad, pad + s, pad + s], np.float64) + rng.uniform(-1, 1, 4) * KIOSK_BOX_JITTER * s  # xyxy
+    return face_crop(canvas, box, (size, size), rng.uniform(*KIOSK_MARGIN))
