@@ -136,8 +136,9 @@ class Capture:
     Live sources keep only the newest frame (a slow consumer drops frames, counted in stats.dropped) and are
     reopened with exponential backoff when they stop delivering (retries attempts, backoff..max_backoff seconds),
     then give up with a SourceError. Files are read in full, in order, through a bounded queue; the end of the file
-    ends the iteration. Unreadable images are skipped and listed in stats.skipped. prepare(image) runs in the
-    capture thread (e.g. preprocessing), so it overlaps the consumer's work.
+    ends the iteration, or starts the file over with loop (frame numbers and times go on). Unreadable images are
+    skipped and listed in stats.skipped. prepare(image) runs in the capture thread (e.g. preprocessing), so it
+    overlaps the consumer's work.
     """
 
     def __init__(
@@ -149,6 +150,7 @@ class Capture:
         max_backoff: float = 8.0,
         queue_size: int = 4,
         opener: Opener = open_video,
+        loop: bool = False,
     ) -> None:
         if retries < 0 or backoff < 0 or max_backoff < backoff or queue_size < 1:
             raise ValueError(f"need retries >= 0, 0 <= backoff <= max_backoff, queue_size >= 1, but got "
@@ -157,6 +159,7 @@ class Capture:
         self.prepare = prepare
         self.retries, self.backoff, self.max_backoff = retries, backoff, max_backoff
         self.opener = opener
+        self.loop = loop and spec.kind == "video"
         self.stats = CaptureStats()
         self.fps = 0.0
         self._stop = threading.Event()
@@ -271,6 +274,10 @@ class Capture:
         while not self._stop.is_set():
             ok, image = self._cap.read()
             if not ok or image is None:
+                if self.loop and index > 0:
+                    self._cap.release()
+                    self._cap = self._open_video()  # play the file again, frame numbers going on
+                    continue
                 if not self.spec.live:
                     return  # the end of the file
                 self._reconnect()

@@ -1,7 +1,7 @@
 """Soak run of the detection app: 10,000 frames through every sink, resident memory sampled along the way.
 
 Run from the project root: python -m benchmarks.soak [--frames 10000] [--model M.onnx].
-A generated 640x480 clip is looped by the capture thread until --frames frames; the app writes JSON Lines, an
+A generated 640x480 clip is played in a loop (Capture(loop=True)) until --frames frames; the app writes JSON Lines, an
 annotated video and serves the browser view (one client reading the stream). Prints the resident set size (RSS)
 every 1,000 frames and its growth after the warm-up (the first 1,000 frames): the target is at most 5%.
 """
@@ -13,8 +13,6 @@ import tempfile
 import threading
 import urllib.request
 from pathlib import Path
-
-import cv2
 
 from apps.detect import app
 from apps.detect.pipeline import Detector
@@ -31,34 +29,6 @@ PAGE = 4096
 def rss_mb() -> float:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * PAGE / 2**20
-
-
-class Looped:
-    """A cv2.VideoCapture of a clip that starts over at its end, until `total` frames were read."""
-
-    def __init__(self, path: str, total: int) -> None:
-        self.path, self.left = path, total
-        self.cap = cv2.VideoCapture(path)
-
-    def isOpened(self) -> bool:
-        return self.cap.isOpened()
-
-    def read(self):
-        if self.left <= 0:
-            return False, None
-        ok, image = self.cap.read()
-        if not ok:
-            self.cap.release()
-            self.cap = cv2.VideoCapture(self.path)
-            ok, image = self.cap.read()
-        self.left -= 1
-        return ok, image
-
-    def get(self, prop: int) -> float:
-        return self.cap.get(prop)
-
-    def release(self) -> None:
-        self.cap.release()
 
 
 class MemorySink:
@@ -98,15 +68,14 @@ def main() -> None:
         clip = out / "clip.mp4"
         make_video(clip, n_frames=300, seed=0)
         detector = Detector(load(args.model, providers="cpu"))
-        capture = Capture(SourceSpec("video", str(clip)), prepare=detector.prepare,
-                          opener=lambda target: Looped(str(target), args.frames)).open()
+        capture = Capture(SourceSpec("video", str(clip)), prepare=detector.prepare, loop=True).open()
         view = LiveView("127.0.0.1", 0, title="soak").start()
         stop = threading.Event()
         reader = threading.Thread(target=read_stream, args=(view.url, stop), daemon=True)
         reader.start()
         memory = MemorySink(1000)
         sinks = [JsonlSink(out / "soak.jsonl"), VideoSink(out / "soak.avi", 30.0), ViewSink(view), memory]
-        summary = app.run(capture, detector, SinkWorker(sinks), threading.Event())
+        summary = app.run(capture, detector, SinkWorker(sinks), threading.Event(), max_frames=args.frames)
         stop.set()
     print(f"{summary.frames} frames in {summary.seconds:.0f} s ({summary.fps:.0f} FPS), sinks: JSONL, video, browser")
     for index, mb in memory.samples:

@@ -4,6 +4,7 @@ threshold calibrated on held-out identities, and the kiosk run on it (the traine
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
@@ -86,11 +87,11 @@ def make_scenario(folder: Path, n_enrolled: int = 4, n_unknown: int = 3, photos:
     return Scenario(video, gallery, visits, names, cal.threshold, eer)
 
 
-def run_kiosk(scenario: Scenario, *extra: str):
-    """The kiosk command on the scenario's video. Returns apps.face.kiosk.KioskSummary."""
+def run_kiosk(scenario: Scenario, *extra: str, stop: threading.Event | None = None):
+    """The kiosk command on the scenario's video (until stop, when given). Returns apps.face.kiosk.KioskSummary."""
     args = build_parser().parse_args([
         "kiosk", "--source", str(scenario.video), "--gallery", str(scenario.gallery), "--detector", str(DETECTOR),
         "--encoder", str(ENCODER), "--detector-provider", "cpu", "--encoder-provider", "cpu", "--no-show",
         *extra,
     ])
-    return kiosk(args)
+    return kiosk(args, stop)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -145,6 +146,18 @@ def test_file_source_delivers_every_frame_in_order(video):
     assert indices == list(range(120)) and capture.stats.dropped == 0
 
 
+def test_loop_plays_a_file_again_with_frame_numbers_going_on(video):
+    capture = Capture(parse_source(str(video)), loop=True).open()
+    frames = []
+    for f in capture.frames():
+        frames.append(f)
+        if len(frames) == 250:
+            break
+    capture.close()
+    assert [f.index for f in frames] == list(range(250))  # the 120-frame clip, twice and then some
+    assert np.array_equal(frames[0].image, frames[120].image) and frames[120].time == pytest.approx(4.0)
+
+
 def test_stop_event_ends_a_stalled_live_source():
     stop = threading.Event()
     capture = Capture(SourceSpec("camera", 0), opener=lambda t: FakeCamera(10**9, delay=0.5)).open()
@@ -274,3 +287,39 @@ def test_class_colors_are_stable_and_distinct():
     assert class_color(3) == class_color(3)
     colors = {class_color(i) for i in range(20)}
     assert len(colors) == 20
+
+
+def test_http_stream_that_drops_reconnects_then_gives_up(tmp_path, capsys, caplog, video):
+    """A real MJPEG stream over HTTP (edgepipe's own live view as the camera): it goes down, comes back on the
+    same port (the app reconnects), goes down for good (the app gives up after --retries, outputs kept)."""
+    from apps.web import LiveView
+
+    caplog.set_level(logging.INFO, "edgepipe.source")
+    frames = []
+    cap = cv2.VideoCapture(str(video))
+    while len(frames) < 30 and (got := cap.read())[0]:
+        frames.append(got[1])
+    first = LiveView("127.0.0.1", 0).start()
+    port = first.port  # the port it bound
+
+    def camera() -> None:
+        view = first
+        for session in range(2):
+            for i in range(60):
+                view.publish(frames[i % len(frames)], {})
+                time.sleep(0.02)
+            view.close()  # the stream drops
+            if session == 0:
+                time.sleep(0.3)
+                view = LiveView("127.0.0.1", port).start()  # and comes back
+
+    thread = threading.Thread(target=camera, daemon=True)
+    thread.start()
+    code = detect("--source", f"http://127.0.0.1:{port}/stream.mjpg", "--jsonl", str(tmp_path / "s.jsonl"),
+                  "--retries", "2")
+    thread.join()
+    err = capsys.readouterr().err
+    assert code == 2 and "did not come back after 2 reconnect attempt(s)" in err, err
+    assert "reconnected" in caplog.text
+    records = read_jsonl(tmp_path / "s.jsonl")  # written up to the end, every line complete
+    assert len(records) > 10 and [r["frame"] for r in records] == sorted(r["frame"] for r in records)

@@ -92,9 +92,9 @@ def test_kiosk_page_in_headless_chromium(scenario, tmp_path):
     browser.require_chromium()
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
-    result = {}
+    result, stop = {}, threading.Event()
     thread = threading.Thread(target=lambda: result.update(summary=run_kiosk(
-        scenario, "--serve", f"127.0.0.1:{port}", "--cooldown", "60")), daemon=True)
+        scenario, "--serve", f"127.0.0.1:{port}", "--cooldown", "60", "--loop", stop=stop)), daemon=True)
     thread.start()
     verdict, deadline = "", time.time() + 60
     while time.time() < deadline and not verdict and thread.is_alive():
@@ -105,9 +105,12 @@ def test_kiosk_page_in_headless_chromium(scenario, tmp_path):
         except OSError:
             continue  # not serving yet
     assert verdict, "the kiosk page showed no decision"
-    dom = browser.dump_dom(url, timeout_s=90)  # the kiosk keeps both cores busy meanwhile
-    png = browser.screenshot(url, tmp_path / "kiosk.png", timeout_s=90)
-    thread.join(timeout=120)
+    try:
+        dom = browser.dump_dom(url, timeout_s=90)  # the kiosk keeps both cores busy meanwhile
+        png = browser.screenshot(url, tmp_path / "kiosk.png", timeout_s=90)
+    finally:
+        stop.set()
+        thread.join(timeout=60)
     assert re.search(r'id="verdict"[^>]*>(Welcome, \w+|Unknown person)<', dom), dom[-2000:]
     shot = cv2.imread(str(png), cv2.IMREAD_COLOR)
     colors = len(np.unique(shot.reshape(-1, 3), axis=0))

@@ -41,6 +41,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--serve", metavar="HOST:PORT", help="live view in the browser, e.g. 127.0.0.1:8080")
     p.add_argument("--retries", type=int, default=5, help="reconnect attempts for a lost camera or stream")
     p.add_argument("--max-frames", type=int, default=0, help="stop after this many frames (0: no limit)")
+    p.add_argument("--loop", action="store_true", help="play a video file again and again (demos, soak runs)")
     p.add_argument("--summary", type=Path, help="write the run's summary as JSON")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
@@ -72,7 +73,7 @@ def detect(args: argparse.Namespace) -> Any:
     classes = parse_classes(args.classes, model.meta.class_names) if args.classes else []
     detector = Detector(model, args.conf, args.iou, args.max_det, classes)
     check_outputs(args, spec.kind)
-    capture = Capture(spec, prepare=detector.prepare, retries=args.retries).open()
+    capture = Capture(spec, prepare=detector.prepare, retries=args.retries, loop=args.loop).open()
     try:
         worker = make_sinks(args, spec.kind == "images", capture.fps)
     except BaseException:
@@ -81,7 +82,7 @@ def detect(args: argparse.Namespace) -> Any:
     stop = threading.Event()
     for sink in worker.sinks:
         if hasattr(sink, "stop_requested"):
-            stop = sink.stop_requested  # q in the window ends the run like SIGTERM does
+            sink.stop_requested = stop  # q in the window ends the run like SIGTERM does
     log.info("detecting in %s with %s on %s", spec.describe(), Path(model.name).name, model.providers[0])
     with stop_on_sigterm(stop):
         return app.run(capture, detector, worker, stop, args.max_frames)

@@ -40,6 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--save", type=Path, help="write the annotated video (.mp4, .avi, .mkv)")
     p.add_argument("--retries", type=int, default=5, help="reconnect attempts for a lost camera or stream")
     p.add_argument("--max-frames", type=int, default=0, help="stop after this many frames (0: no limit)")
+    p.add_argument("--loop", action="store_true", help="play a video file again and again (demos, soak runs)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=run)
 
@@ -53,8 +54,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def kiosk(args: argparse.Namespace) -> Any:
-    """Build the kiosk from the options and run it. Returns apps.face.kiosk.KioskSummary."""
+def kiosk(args: argparse.Namespace, stop: threading.Event | None = None) -> Any:
+    """Build the kiosk from the options and run it until the source ends or stop is set (SIGTERM and q in the
+    window set it too). Returns apps.face.kiosk.KioskSummary."""
     from apps.commands.detect import stop_on_sigterm
     from apps.commands.face import build_analyzer, decision_threshold, open_gallery
     from apps.detect.sinks import SinkWorker, VideoSink, ViewSink, WindowSink, check_writable, display_available
@@ -77,7 +79,7 @@ def kiosk(args: argparse.Namespace) -> Any:
             log.warning("gallery %s is empty: everyone will be 'Unknown person'", args.gallery)
         if args.save:
             check_writable(args.save, "--save")
-        capture = Capture(spec, prepare=analyzer.detector.prepare, retries=args.retries).open()
+        capture = Capture(spec, prepare=analyzer.detector.prepare, retries=args.retries, loop=args.loop).open()
         sinks: list[Any] = [VideoSink(args.save, capture.fps)] if args.save else []
         if args.serve:
             from apps.web import LiveView, parse_address
@@ -90,7 +92,10 @@ def kiosk(args: argparse.Namespace) -> Any:
             log.warning("--show: no display here (DISPLAY is not set): running without a window")
         elif show:
             sinks.append(WindowSink("edgepipe kiosk"))
-        stop = next((s.stop_requested for s in sinks if hasattr(s, "stop_requested")), threading.Event())
+        stop = stop or threading.Event()
+        for sink in sinks:
+            if hasattr(sink, "stop_requested"):
+                sink.stop_requested = stop  # q in the window ends the run like SIGTERM does
         with stop_on_sigterm(stop):
             return run(capture, analyzer, db, threshold, decider, SinkWorker(sinks), stop, str(args.source),
                        args.max_frames)
