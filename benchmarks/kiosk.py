@@ -36,13 +36,16 @@ def main() -> None:
     parser.add_argument("--enrolled", type=int, default=5)
     parser.add_argument("--unknown", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--far", type=float, default=1e-2, help="target false-accept rate of the threshold")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        scenario = make_scenario(Path(tmp), args.enrolled, args.unknown, seed=args.seed)
-        print(f"threshold {scenario.threshold:.4f} calibrated at FAR 1e-2 on the dev identities (their EER "
+        scenario = make_scenario(Path(tmp), args.enrolled, args.unknown, seed=args.seed, far=args.far)
+        print(f"threshold {scenario.threshold:.4f} calibrated at FAR {args.far:g} on the dev identities (their EER "
               f"{scenario.eer:.3f})")
         held_out(scenario.threshold)
         summary = run_kiosk(scenario)
+    for event in summary.events:
+        print(f"  frame {event.frame:>5} {event.kind:<8} {event.name:<8} distance {event.distance:.3f}")
     score = score_visits(summary.events, scenario.visits, scenario.names)
     print(f"kiosk video: {summary.frames} frames, {len(scenario.visits)} visits")
     print(f"  enrolled visits welcomed once by the right name: {score.welcomed} of {score.enrolled_visits}; "

@@ -40,9 +40,14 @@ class Faces:
 
 
 class Encoder:
-    """A face encoder (metadata task "embed"): crops -> (N, D) float32 L2-normalized embeddings."""
+    """A face encoder (metadata task "embed"): crops -> (N, D) float32 L2-normalized embeddings.
 
-    def __init__(self, model: Model) -> None:
+    mirror: embed each crop and its mirror image in one batch and average the two (test-time augmentation; on the
+    held-out identities' kiosk crops it raised TAR at FAR 1e-2 from 0.687 to 0.731, docs/kiosk.md). Enrollment
+    and queries go through the same Encoder, so they always agree.
+    """
+
+    def __init__(self, model: Model, mirror: bool = True) -> None:
         meta = model.meta
         name = Path(model.name).name
         if meta.task != "embed" or meta.embedding_size < 1:
@@ -54,16 +59,20 @@ class Encoder:
         self.size = meta.preprocess.input_size
         self.embedding_size = meta.embedding_size
         self.distance = meta.distance or "squared_l2"
+        self.mirror = mirror
 
     def __call__(self, crops: list[np.ndarray]) -> np.ndarray:
         """crops: (h, w, 3) uint8 BGR, any size (resized by the encoder's preprocessing). Returns (N, D) float32."""
         if not crops:
             return np.zeros((0, self.embedding_size), np.float32)
-        (out,) = self.model.run(preprocess(crops, self.spec).batch)
-        out = np.asarray(out, np.float32).reshape(len(crops), -1)
+        views = crops + [np.ascontiguousarray(c[:, ::-1]) for c in crops] if self.mirror else crops
+        (out,) = self.model.run(preprocess(views, self.spec).batch)
+        out = np.asarray(out, np.float32).reshape(len(views), -1)
         if out.shape[1] != self.embedding_size:
             raise ValueError(f"{Path(self.model.name).name} gives {out.shape[1]}-d embeddings, but its metadata says "
                              f"{self.embedding_size}: fix embedding_size (--encoder-meta embedding_size=...)")
+        if self.mirror:
+            out = l2_normalize(out[: len(crops)]) + l2_normalize(out[len(crops) :])
         return l2_normalize(out)
 
 
