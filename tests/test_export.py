@@ -10,7 +10,7 @@ import runtime
 from apps.cli import main
 from export.onnx.export import export_onnx, load_source
 from export.onnx.nms_graph import E2E_OUTPUT, course_postprocess_graph
-from export.onnx.variants import head_nodes, max_relative_diff, to_fp16, to_int8
+from export.onnx.variants import head_nodes, max_relative_diff, stem_nodes, to_fp16, to_int8
 from export.train.loop import fit
 from export.train.recipes import make_recipe
 from postprocess.boxes import Transform
@@ -77,6 +77,12 @@ def test_int8_keeps_the_head_in_fp32_and_runs(tmp_path):
     assert {p.key for p in q.metadata_props} == {"edgepipe"}
     model = runtime.load(tmp_path / "y.int8.onnx", providers="cpu")
     assert model(source.frames)[0][0].shape == (8, 24, 10, 10)
+    stem = stem_nodes(onnx.load(str(fp32)))
+    assert stem == [onnx.load(str(fp32)).graph.node[0].name]  # the conv on the input image
+    first_conv = next(n for n in q.graph.node if n.op_type == "Conv")
+    weights = {w.name: w for w in q.graph.initializer}
+    assert first_conv.input[0] == q.graph.input[0].name  # fed the float image: not quantized
+    assert weights[first_conv.input[1]].data_type == onnx.TensorProto.FLOAT  # and its weights stay fp32
 
 
 def detector_output(rng, batch=3, a=3, c=3, s=10):
