@@ -20,6 +20,10 @@ SOFT_NMS_METHODS = ("linear", "gaussian")
 # Class ids below this are renumbered with np.bincount (O(N + id), at most 512 KiB); larger ones with np.unique (a
 # sort, about 45 us at N = 1,000 against 5 us, measured on 2 cores).
 BINCOUNT_MAX_ID = 2**16
+# Class-aware NMS uses one (C, N) score row per class while C x N stays under this (16 MiB of float32), else one
+# padded batch entry per class. Both are exactly per-class NMS on the original coordinates (torchvision's offset
+# trick would round them differently).
+CLASS_ROWS_MAX = 2**22
 
 
 @dataclass(frozen=True)
@@ -74,11 +78,29 @@ def batched_nms(
     if class_agnostic or len(b) == 0:
         return nms(b, s, thr)
     order, rank = _ranks(s)
-    # Each class present becomes its own batch entry of the kernel, padded to the largest class (padding has
-    # rank 0, dropped by the kernel's score threshold): exactly per-class NMS on the original coordinates (the
-    # offset trick of torchvision would round them differently), and the kernel scans C x max(class size) scores
-    # instead of C x N. Measured faster than one (C, N) score row per class on clustered boxes.
     dense, n_classes = _dense_class_ids(c)
+    if n_classes * len(b) <= CLASS_ROWS_MAX:
+        kept = _class_rows_nms(b, rank, dense, n_classes, thr)
+    else:
+        kept = _class_batches_nms(b, rank, dense, n_classes, thr)
+    return order[np.sort(len(b) - rank[kept].astype(np.int64))]
+
+
+def _class_rows_nms(b: np.ndarray, rank: np.ndarray, dense: np.ndarray, n_classes: int, thr: float) -> np.ndarray:
+    """Class-aware NMS as one kernel call with a (C, N) score row per class: each box's rank in its class's row,
+    0 elsewhere (dropped by the kernel's score threshold). The boxes go in as they are, with no copy. Returns the
+    kept box indices. Measured 0.8-1.0x plain nms's time on clustered boxes, N = 1,000, 80 classes."""
+    ranks = np.zeros((1, n_classes, len(b)), dtype=np.float32)  # (1, C, N)
+    ranks[0, dense, np.arange(len(b))] = rank
+    return _ort_nms()(b[None], ranks, thr)[:, 2]
+
+
+def _class_batches_nms(
+    b: np.ndarray, rank: np.ndarray, dense: np.ndarray, n_classes: int, thr: float
+) -> np.ndarray:
+    """Class-aware NMS with each class as its own batch entry of the kernel, padded to the largest class (padding
+    has rank 0): C x max(class size) scores instead of C x N, for many classes over many boxes. Returns the kept
+    box indices."""
     by_class = np.argsort(dense, kind="stable")  # (N,) box indices grouped by class
     counts = np.bincount(dense, minlength=n_classes)
     starts = np.cumsum(counts) - counts
@@ -89,8 +111,7 @@ def batched_nms(
     boxes_p[cls, pos] = b[by_class]
     ranks_p[cls, 0, pos] = rank[by_class]
     sel = _ort_nms()(boxes_p, ranks_p, thr)  # (K, 3): class entry, 0, position
-    kept = by_class[starts[sel[:, 0]] + sel[:, 2]]
-    return order[np.sort(len(b) - rank[kept].astype(np.int64))]
+    return by_class[starts[sel[:, 0]] + sel[:, 2]]
 
 
 def _ranks(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
