@@ -39,11 +39,13 @@ class Detector:
         meta = model.meta
         name = Path(model.name).name
         if meta.task != "detect":
-            raise ValueError(f"{name} is a {meta.task!r} model (metadata task), not a detector: give a detection "
-                             "model (task 'detect'), or describe it with --meta task=detect --meta head=...")
+            raise ValueError(f"{name} is not a detector (its metadata says task {meta.task!r}): give a detection model "
+                             f"(task 'detect'), or describe it in a sidecar {name}.json or with the command's --meta "
+                             "(--detector-meta) options: task=detect head=yolov8 ...")
         if meta.head not in HEADS:
-            raise ValueError(f"{name} names no detection head its metadata (head {meta.head!r}); expected one of "
-                             f"{tuple(HEADS)}: describe it with --meta head=yolov8 (or a sidecar {name}.json)")
+            raise ValueError(f"{name} names no detection head in its metadata (head {meta.head!r}); expected one of "
+                             f"{tuple(HEADS)}: describe it in a sidecar {name}.json or with --meta (--detector-meta) "
+                             "head=yolov8")
         if len(model.inputs) != 1 or len(model.outputs) != 1:
             raise ValueError(f"{name} has {len(model.inputs)} inputs and {len(model.outputs)} outputs; a detector "
                              "takes one image batch and gives one raw head output (export without --nms)")

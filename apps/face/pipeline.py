@@ -51,9 +51,9 @@ class Encoder:
         meta = model.meta
         name = Path(model.name).name
         if meta.task != "embed" or meta.embedding_size < 1:
-            raise ValueError(f"{name} is a {meta.task!r} model with embedding size {meta.embedding_size}, not a face "
-                             "encoder: give an encoder (task 'embed'), or describe it with --encoder-meta task=embed "
-                             "--encoder-meta embedding_size=128")
+            raise ValueError(f"{name} is not a face encoder (its metadata says task {meta.task!r}, embedding size "
+                             f"{meta.embedding_size}): give an encoder (task 'embed'), or describe it with "
+                             "--encoder-meta task=embed --encoder-meta embedding_size=128")
         self.model = model
         self.spec = model.spec
         self.size = meta.preprocess.input_size
