@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import cv2
@@ -323,3 +326,43 @@ def test_http_stream_that_drops_reconnects_then_gives_up(tmp_path, capsys, caplo
     assert "reconnected" in caplog.text
     records = read_jsonl(tmp_path / "s.jsonl")  # written up to the end, every line complete
     assert len(records) > 10 and [r["frame"] for r in records] == sorted(r["frame"] for r in records)
+
+
+def test_live_view_in_headless_chromium_shows_annotated_frames(tmp_path, video):
+    from apps.cli import build_parser
+    from apps.commands.detect import detect as run_detect
+    from tests import browser
+
+    browser.require_chromium()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/"
+    args = build_parser().parse_args(["detect", "--model", str(YOLO), "--provider", "cpu", "--no-show", "--source",
+                                      str(video), "--loop", "--serve", f"127.0.0.1:{port}"])
+    stop, result = threading.Event(), {}
+    thread = threading.Thread(target=lambda: result.update(summary=run_detect(args, stop)), daemon=True)
+    thread.start()
+    deadline, stats = time.time() + 60, {}
+    while time.time() < deadline and not stats.get("counts") and thread.is_alive():
+        time.sleep(0.05)
+        try:
+            with urllib.request.urlopen(url + "stats.json", timeout=5) as r:
+                stats = json.loads(r.read())
+        except OSError:
+            continue  # not serving yet
+    try:
+        assert stats.get("counts"), "the live view never showed detections"
+        with urllib.request.urlopen(url + "frame.jpg", timeout=5) as r:
+            served = cv2.imdecode(np.frombuffer(r.read(), np.uint8), cv2.IMREAD_COLOR)
+        dom = browser.dump_dom(url, timeout_s=90)
+        png = browser.screenshot(url, tmp_path / "live.png", timeout_s=90)
+    finally:
+        stop.set()
+        thread.join(timeout=60)
+    assert re.search(r'id="fps"[^>]*>\d', dom) and re.search(r'id="counts"[^>]*><li>(circle|square|triangle): ', dom)
+    status = cv2.cvtColor(served[2:14, 2:60], cv2.COLOR_BGR2GRAY)  # the overlay's status line: "NN.N FPS  model ..."
+    assert abs(int(np.median(status)) - 40) < 20 and (status > 180).sum() > 10  # dark box, white text
+    shot = cv2.imread(str(png), cv2.IMREAD_COLOR)
+    assert len(np.unique(shot.reshape(-1, 3), axis=0)) > 2000, f"no video frame on the screenshot {png}"
+    assert result["summary"].frames > 120  # it looped past the clip's end

@@ -60,8 +60,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def detect(args: argparse.Namespace) -> Any:
-    """Build the pipeline from the options and run it. Returns apps.detect.app.Summary."""
+def detect(args: argparse.Namespace, stop: threading.Event | None = None) -> Any:
+    """Build the pipeline from the options and run it until the source ends or stop is set (SIGTERM and q in the
+    window set it too). Returns apps.detect.app.Summary."""
     from apps.detect import app
     from apps.detect.pipeline import Detector, parse_classes
     from apps.sources import Capture, parse_source
@@ -79,7 +80,7 @@ def detect(args: argparse.Namespace) -> Any:
     except BaseException:
         capture.close()
         raise
-    stop = threading.Event()
+    stop = stop or threading.Event()
     for sink in worker.sinks:
         if hasattr(sink, "stop_requested"):
             sink.stop_requested = stop  # q in the window ends the run like SIGTERM does
