@@ -12,7 +12,7 @@ import numpy as np
 
 from apps.detect.app import FpsMeter, drive
 from apps.detect.sinks import Item, SinkWorker
-from apps.face.db import FaceDB
+from apps.face.db import Enrolled, FaceDB
 from apps.face.pipeline import FaceAnalyzer, Faces
 from apps.sources import Capture, Frame
 from postprocess.detections import Detections
@@ -51,7 +51,8 @@ class Decider:
 
     A visit lasts while a face is in view; it ends once no face was seen for cooldown seconds (so a person who
     stays logs one event, and one who comes back later is welcomed again). Within a visit, the first label (a name
-    or "unknown") to win confirm consecutive frames is decided, once. verdict: what the screen shows now
+    or "unknown") to win confirm consecutive frames is decided, once; a face too small (CLOSER) or cut by the
+    frame's edge (PARTIAL) keeps the visit going but is never decided. verdict: what the screen shows now
     ("welcome", "unknown", "closer" for a face too small, "none").
     """
 
@@ -117,15 +118,15 @@ class KioskSummary:
         return out
 
 
-def observe(faces: Faces, db_matrix, threshold: float, metric: str) -> Observation:
-    """The largest face's label and distance (Faces are largest first)."""
+def observe(faces: Faces, enrolled: Enrolled, threshold: float, metric: str) -> Observation:
+    """The largest face's label and distance (Faces are largest first), against the enrolled embeddings."""
     if not len(faces):
         return Observation(NOBODY)
     if faces.cut[0]:
         return Observation(PARTIAL)
     if not faces.embedded[0]:
         return Observation(CLOSER)
-    match = identify(faces.embeddings[:1], db_matrix.gallery, db_matrix.labels, threshold, metric=metric)[0]
+    match = identify(faces.embeddings[:1], enrolled.gallery, enrolled.labels, threshold, metric=metric)[0]
     return Observation(match.label, match.distance)
 
 
@@ -175,7 +176,7 @@ def run(
 
 def _labeled(faces: Faces, obs: Observation) -> Detections:
     """Faces as Detections for the overlay: the largest labeled with its identity, the others "face"."""
-    names = ("face", obs.label if obs.label not in (NOBODY,) else "face")
+    names = ("face", obs.label or "face")
     ids = np.zeros(len(faces), np.int64)
     if len(faces):
         ids[0] = 1
