@@ -21,6 +21,7 @@ import pytest
 
 from apps.cli import main
 from apps.detect.truth import match, read_jsonl
+from apps.detect.zones import Zone, parse_zone
 from apps.draw import class_color
 from apps.sources import Capture, SourceError, SourceSpec, parse_source
 from export.data.detection import make_video
@@ -403,3 +404,34 @@ def test_an_ultralytics_style_export_runs_as_it_is(tmp_path):
     (record,) = read_jsonl(tmp_path / "v8.jsonl")
     got = [(d["class_name"], d["score"], d["xyxy"]) for d in record["detections"]]
     assert got == [("car", 0.9, [44.0, 38.0, 84.0, 58.0]), ("person", 0.6, [12.0, 76.0, 28.0, 92.0])]
+
+
+@pytest.mark.parametrize(("text", "zone"), [
+    ("0,0,320,240", Zone("zone1", (0.0, 0.0, 320.0, 240.0))),
+    ("door=10.5,20,30,40", Zone("door", (10.5, 20.0, 30.0, 40.0))),
+])
+def test_parse_zone(text, zone):
+    assert parse_zone(text, 0) == zone
+
+
+@pytest.mark.parametrize("text", ["1,2,3", "a=1,2,x,4", "5,5,5,9", "=1,2,3,4"])
+def test_parse_zone_errors(text):
+    with pytest.raises(ValueError, match="--zone"):
+        parse_zone(text, 0)
+
+
+def test_zone_counts_against_a_loop(tmp_path, video):
+    assert detect("--source", str(video), "--jsonl", str(tmp_path / "z.jsonl"), "--zone", "left=0,0,320,480",
+                  "--zone", "320,0,640,480", "--summary", str(tmp_path / "z.json")) == 0
+    peak = {"left": 0, "zone2": 0}
+    for record in read_jsonl(tmp_path / "z.jsonl"):
+        want = {"left": 0, "zone2": 0}
+        for d in record["detections"]:
+            cx = (d["xyxy"][0] + d["xyxy"][2]) / 2
+            want["left" if cx <= 320 else "zone2"] += 1
+            if cx == 320:
+                want["zone2"] += 1  # on the shared edge: inside both
+        assert record["zones"] == want
+        peak = {k: max(peak[k], want[k]) for k in peak}
+    summary = json.loads((tmp_path / "z.json").read_text())
+    assert {k: v["peak"] for k, v in summary["zones"].items()} == peak and max(peak.values()) >= 1

@@ -39,6 +39,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--save", type=Path, help="annotated video (.mp4, .avi, .mkv), or a folder for image sources")
     p.add_argument("--jsonl", type=Path, help="write detections as JSON Lines, one line per frame")
     p.add_argument("--serve", metavar="HOST:PORT", help="live view in the browser, e.g. 127.0.0.1:8080")
+    p.add_argument("--zone", action="append", default=[], metavar="[NAME=]X1,Y1,X2,Y2",
+                   help="count detections whose center is inside this rectangle of the frame (repeatable)")
     p.add_argument("--retries", type=int, default=5, help="reconnect attempts for a lost camera or stream")
     p.add_argument("--max-frames", type=int, default=0, help="stop after this many frames (0: no limit)")
     p.add_argument("--loop", action="store_true", help="play a video file again and again (demos, soak runs)")
@@ -65,11 +67,15 @@ def detect(args: argparse.Namespace, stop: threading.Event | None = None) -> Any
     window set it too). Returns apps.detect.app.Summary."""
     from apps.detect import app
     from apps.detect.pipeline import Detector, parse_classes
+    from apps.detect.zones import parse_zone
     from apps.sources import Capture, parse_source
 
     if args.max_frames < 0 or args.retries < 0:
         raise ValueError(f"--max-frames and --retries must be >= 0, but got {args.max_frames} and {args.retries}")
     spec = parse_source(args.source)
+    zones = [parse_zone(text, i) for i, text in enumerate(args.zone)]
+    if len({z.name for z in zones}) != len(zones):
+        raise ValueError(f"--zone names must differ, but got {[z.name for z in zones]}")
     model = load_model(args.model, args)
     classes = parse_classes(args.classes, model.meta.class_names) if args.classes else []
     detector = Detector(model, args.conf, args.iou, args.max_det, classes)
@@ -86,7 +92,7 @@ def detect(args: argparse.Namespace, stop: threading.Event | None = None) -> Any
             sink.stop_requested = stop  # q in the window ends the run like SIGTERM does
     log.info("detecting in %s with %s on %s", spec.describe(), Path(model.name).name, model.providers[0])
     with stop_on_sigterm(stop):
-        return app.run(capture, detector, worker, stop, args.max_frames)
+        return app.run(capture, detector, worker, stop, args.max_frames, zones)
 
 
 def check_outputs(args: argparse.Namespace, kind: str) -> None:

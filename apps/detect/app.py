@@ -6,13 +6,14 @@ import logging
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from apps.detect.pipeline import Detector
 from apps.detect.sinks import Item, SinkWorker
+from apps.detect.zones import Zone, count_in_zones
 from apps.sources import Capture, Frame
 
 log = logging.getLogger("edgepipe.detect")
@@ -22,7 +23,8 @@ log = logging.getLogger("edgepipe.detect")
 class Summary:
     """What a run did. counts: detections per class over the run; peak: most of a class in one frame;
     timeline: per second of source time, the most of each class seen in one frame then. fps: frames processed per
-    wall-clock second. infer_ms / post_ms: medians per frame. stopped: why the run ended."""
+    wall-clock second. infer_ms / post_ms: medians per frame. stopped: why the run ended. zones: per --zone, the
+    most detections inside it in one frame ("peak") and the frames with at least one ("frames")."""
 
     source: str
     frames: int
@@ -37,6 +39,7 @@ class Summary:
     peak: dict[str, int]
     timeline: list[dict] = field(default_factory=list)
     stopped: str = "end of source"
+    zones: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def lines(self) -> list[str]:
         """The summary as printed at the end of a run."""
@@ -49,6 +52,8 @@ class Summary:
         out += [f"skipped {s}" for s in self.skipped]
         for name, n in sorted(self.counts.items(), key=lambda kv: -kv[1]):
             out.append(f"  {name:<12} {n:>7} detections, at most {self.peak[name]} in one frame")
+        for name, z in self.zones.items():
+            out.append(f"  zone {name}: at most {z['peak']} inside at once, occupied in {z['frames']} frames")
         return out
 
 
@@ -95,16 +100,19 @@ def run(
     worker: SinkWorker,
     stop: threading.Event,
     max_frames: int = 0,
+    zones: Sequence[Zone] = (),
 ) -> Summary:
     """Detect in frames until the source ends, stop is set, or max_frames (0: no limit) are done.
 
-    The capture must have been made with prepare=detector.prepare.
+    The capture must have been made with prepare=detector.prepare. zones: counted in every frame (the sinks get
+    the counts in stats["zones"]).
     """
     counts: Counter[str] = Counter()
     peak: Counter[str] = Counter()
     timeline: dict[int, Counter[str]] = {}
     infer, post = [], []
     meter = FpsMeter()
+    zone_stats = {z.name: {"peak": 0, "frames": 0} for z in zones}
 
     def step(frame: Frame) -> Item:
         (result,) = detector.infer(frame.prepared)
@@ -120,6 +128,12 @@ def run(
             second[name] = max(second[name], n)
         stats = {"fps": round(fps, 1), "latency_ms": round(result.infer_ms + result.post_ms, 2),
                  "counts": dict(in_frame), "frame": frame.index}
+        if zones:
+            stats["zones"] = count_in_zones(det, zones)
+            for name, n in stats["zones"].items():
+                zone_stats[name]["peak"] = max(zone_stats[name]["peak"], n)
+                zone_stats[name]["frames"] += n > 0
+                stats["counts"][f"zone {name}"] = n  # shown on the browser view beside the classes
         return Item(frame, det, f"{fps:.1f} FPS  model {result.infer_ms:.1f} ms", stats)
 
     t0 = time.perf_counter()
@@ -130,4 +144,5 @@ def run(
         capture.stats.reconnects, seconds, frames / max(seconds, 1e-9),
         float(np.median(infer)) if infer else 0.0, float(np.median(post)) if post else 0.0,
         dict(counts), dict(peak), [{"second": s, "counts": dict(c)} for s, c in sorted(timeline.items())], stopped,
+        zone_stats,
     )

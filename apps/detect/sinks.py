@@ -74,6 +74,8 @@ class JsonlSink:
                   "detections": item.detections.to_dicts()}
         if item.frame.name:
             record["image"] = item.frame.name
+        if "zones" in item.stats:
+            record["zones"] = item.stats["zones"]
         self._file.write(json.dumps(record) + "\n")
 
     def close(self) -> None:
