@@ -80,16 +80,13 @@ def detect(args: argparse.Namespace, stop: threading.Event | None = None) -> Any
     classes = parse_classes(args.classes, model.meta.class_names) if args.classes else []
     detector = Detector(model, args.conf, args.iou, args.max_det, classes)
     check_outputs(args, spec.kind)
+    stop = stop or threading.Event()
     capture = Capture(spec, prepare=detector.prepare, retries=args.retries, loop=args.loop).open()
     try:
-        worker = make_sinks(args, spec.kind == "images", capture.fps)
+        worker = make_sinks(args, spec.kind == "images", capture.fps, stop)
     except BaseException:
         capture.close()
         raise
-    stop = stop or threading.Event()
-    for sink in worker.sinks:
-        if hasattr(sink, "stop_requested"):
-            sink.stop_requested = stop  # q in the window ends the run like SIGTERM does
     log.info("detecting in %s with %s on %s", spec.describe(), Path(model.name).name, model.providers[0])
     with stop_on_sigterm(stop):
         return app.run(capture, detector, worker, stop, args.max_frames, zones)
@@ -110,18 +107,9 @@ def check_outputs(args: argparse.Namespace, kind: str) -> None:
         check_writable(args.save, "--save", folder=images and not as_video)
 
 
-def make_sinks(args: argparse.Namespace, images: bool, fps: float) -> Any:
-    """The sinks the options ask for, in a SinkWorker (apps.detect.sinks)."""
-    from apps.detect.sinks import (
-        VIDEO_CODECS,
-        ImageSink,
-        JsonlSink,
-        SinkWorker,
-        VideoSink,
-        ViewSink,
-        WindowSink,
-        display_available,
-    )
+def make_sinks(args: argparse.Namespace, images: bool, fps: float, stop: threading.Event) -> Any:
+    """The sinks the options ask for, in a SinkWorker (apps.detect.sinks); q in the window sets stop."""
+    from apps.detect.sinks import VIDEO_CODECS, ImageSink, JsonlSink, SinkWorker, VideoSink, screen_sinks
 
     sinks: list[Any] = []
     if args.jsonl:
@@ -129,19 +117,7 @@ def make_sinks(args: argparse.Namespace, images: bool, fps: float) -> Any:
     if args.save:
         as_video = not images or args.save.suffix.lower() in VIDEO_CODECS
         sinks.append(VideoSink(args.save, fps if not images else 2.0) if as_video else ImageSink(args.save))
-    if args.serve:
-        from apps.web import LiveView, parse_address
-
-        host, port = parse_address(args.serve)
-        view = LiveView(host, port, title=f"edgepipe detect: {args.model.name}")
-        view.start()
-        log.info("live view at %s", view.url)
-        sinks.append(ViewSink(view))
-    show = display_available() if args.show is None else args.show
-    if show and not display_available():
-        log.warning("--show: no display here (DISPLAY is not set): running without a window")
-    elif show:
-        sinks.append(WindowSink(f"edgepipe detect: {args.model.name}"))
+    sinks += screen_sinks(args.serve, args.show, f"edgepipe detect: {args.model.name}", stop)
     return SinkWorker(sinks)
 
 

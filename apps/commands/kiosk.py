@@ -59,7 +59,7 @@ def kiosk(args: argparse.Namespace, stop: threading.Event | None = None) -> Any:
     window set it too). Returns apps.face.kiosk.KioskSummary."""
     from apps.commands.detect import stop_on_sigterm
     from apps.commands.face import build_analyzer, decision_threshold, open_gallery
-    from apps.detect.sinks import SinkWorker, VideoSink, ViewSink, WindowSink, check_writable, display_available
+    from apps.detect.sinks import SinkWorker, VideoSink, check_writable, screen_sinks
     from apps.face.kiosk import Decider, run
     from apps.sources import Capture, parse_source
 
@@ -80,22 +80,13 @@ def kiosk(args: argparse.Namespace, stop: threading.Event | None = None) -> Any:
         if args.save:
             check_writable(args.save, "--save")
         capture = Capture(spec, prepare=analyzer.detector.prepare, retries=args.retries, loop=args.loop).open()
-        sinks: list[Any] = [VideoSink(args.save, capture.fps)] if args.save else []
-        if args.serve:
-            from apps.web import LiveView, parse_address
-
-            view = LiveView(*parse_address(args.serve), title="edgepipe kiosk").start()
-            log.info("kiosk page at %s", view.url)
-            sinks.append(ViewSink(view))
-        show = display_available() if args.show is None else args.show
-        if show and not display_available():
-            log.warning("--show: no display here (DISPLAY is not set): running without a window")
-        elif show:
-            sinks.append(WindowSink("edgepipe kiosk"))
         stop = stop or threading.Event()
-        for sink in sinks:
-            if hasattr(sink, "stop_requested"):
-                sink.stop_requested = stop  # q in the window ends the run like SIGTERM does
+        try:
+            sinks: list[Any] = [VideoSink(args.save, capture.fps)] if args.save else []
+            sinks += screen_sinks(args.serve, args.show, "edgepipe kiosk", stop)
+        except BaseException:
+            capture.close()
+            raise
         with stop_on_sigterm(stop):
             return run(capture, analyzer, db, threshold, decider, SinkWorker(sinks), stop, str(args.source),
                        args.max_frames)

@@ -144,9 +144,9 @@ class WindowSink:
 
     overlay = True
 
-    def __init__(self, title: str) -> None:
+    def __init__(self, title: str, stop_requested: threading.Event | None = None) -> None:
         self.title = title
-        self.stop_requested = threading.Event()
+        self.stop_requested = stop_requested or threading.Event()
         self.enabled = True
 
     def write(self, item: Item, annotated: np.ndarray | None) -> None:
@@ -182,6 +182,24 @@ class ViewSink:
 
     def close(self) -> None:
         self.view.close()
+
+
+def screen_sinks(serve: str | None, show: bool | None, title: str, stop: threading.Event) -> list[Sink]:
+    """The browser view (serve: "HOST:PORT") and the window (show: None = when a display is present) the options
+    ask for; q in the window sets stop. The view is started here, so a busy port fails before any work."""
+    sinks: list[Sink] = []
+    if serve:
+        from apps.web import LiveView, parse_address
+
+        view = LiveView(*parse_address(serve), title=title).start()
+        log.info("live view at %s", view.url)
+        sinks.append(ViewSink(view))
+    wanted = display_available() if show is None else show
+    if wanted and not display_available():
+        log.warning("--show: no display here (DISPLAY is not set): running without a window")
+    elif wanted:
+        sinks.append(WindowSink(title, stop))
+    return sinks
 
 
 class SinkWorker:
