@@ -50,7 +50,8 @@ def main() -> None:
     print(f"kiosk video: {summary.frames} frames, {len(scenario.visits)} visits")
     print(f"  enrolled visits welcomed once by the right name: {score.welcomed} of {score.enrolled_visits}; "
           f"wrong welcomes {score.wrong}; repeated {score.repeated}; unknown visits {score.unknown_visits} "
-          f"({score.unknown_events} 'unknown person' decisions)")
+          f"({score.unknown_events} 'unknown person' decisions); decisions during the far-away visit "
+          f"{score.far_decisions}")
     print(f"  per frame on CPU (medians): detect {summary.detect_ms:.2f} ms, embed + identify "
           f"{summary.recognize_ms:.2f} ms, whole frame {summary.frame_ms:.2f} ms; "
           f"{summary.frames / summary.seconds:.0f} FPS end to end")

@@ -77,6 +77,7 @@ def test_enrolled_visitors_are_welcomed_once_per_visit_and_logged(scenario):
     score = score_visits(summary.events, scenario.visits, scenario.names)
     assert score.ok, (score, summary.lines())
     assert score.unknown_visits >= 1 and score.enrolled_visits >= 4
+    assert score.far_decisions == 0  # the visitor who stays far away only hears "Step closer"
     with FaceDB.open(scenario.gallery, readonly=True) as db:
         logged = [(e.decision, e.name) for e in db.events(limit=1000) if e.source == str(scenario.video)]
     assert sorted(logged) == sorted((e.kind, e.name) for e in summary.events)

@@ -27,7 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_model_args(p, "encoder")
     p.add_argument("--conf", type=float, default=0.5, help="face detector score threshold (default 0.5)")
     p.add_argument("--margin", type=float, default=0.0, help="crop margin: share of the face box added (default 0)")
-    p.add_argument("--min-face", type=float, default=50.0, help="smaller faces (px) get 'Step closer' (default 50)")
+    p.add_argument("--min-face", type=float, default=80.0,
+                   help="faces whose detected box is smaller (px) get 'Step closer' (default 80)")
     p.add_argument("--threshold", type=float, help="decision threshold (default: the gallery's calibrated one)")
     p.add_argument("--reencode", action="store_true",
                    help="the gallery was enrolled with another encoder: re-embed its stored face crops first")
