@@ -320,18 +320,19 @@ def test_calibrate_from_a_dataset_matches_a_reference(tmp_path, capsys, photos, 
     # Brute force: the largest distance whose FAR <= 0.05 (there is one: the copies' genuine distance 0).
     threshold = max(t for t in np.concatenate([genuine, impostor]) if np.mean(impostor <= t) <= 0.05)
     assert (report["genuine_pairs"], report["impostor_pairs"]) == (len(genuine), len(impostor))
-    assert report["threshold"] == pytest.approx(threshold, abs=1e-6)
-    assert report["far"] == pytest.approx(np.mean(impostor <= threshold), abs=1e-9)
-    assert report["tar"] == pytest.approx(np.mean(genuine <= threshold), abs=1e-9)
+    cal = report["calibration"]
+    assert cal["threshold"] == pytest.approx(threshold, abs=1e-6)
+    assert cal["far"] == pytest.approx(np.mean(impostor <= threshold), abs=1e-9)
+    assert cal["tar"] == pytest.approx(np.mean(genuine <= threshold), abs=1e-9)
     assert cv2.imread(str(roc)).shape == (480, 640, 3)
     with FaceDB.open(gallery, create=False) as db:
         stored = db.decision_threshold
-    assert (stored.value, stored.far, stored.eer) == (report["threshold"], report["far"], report["eer"])
+    assert (stored.value, stored.far, stored.eer) == (cal["threshold"], cal["far"], cal["eer"])
 
     assert face_json(capsys, "list", "--gallery", gallery)["people"] == []  # calibrating enrolls nobody
     face_json(capsys, "enroll", "--name", "Alice", "--images", photos["Alice"][0], *models(gallery))
     verdict = face_json(capsys, "verify", "--name", "Alice", "--image", photos["Alice"][0], *models(gallery))
-    assert verdict["threshold"] == report["threshold"] and verdict["threshold_from"] == f"gallery {gallery}"
+    assert verdict["threshold"] == cal["threshold"] and verdict["threshold_from"] == f"gallery {gallery}"
 
 
 def test_calibrate_refuses_too_few_people_or_pairs_and_bad_lines(tmp_path, capsys, photos):
@@ -361,7 +362,8 @@ def test_calibrate_from_pairs_relative_to_the_file(tmp_path, capsys, photos):
     report = face_json(capsys, "calibrate", "--pairs", tmp_path / "pairs.txt", *models(gallery))
     # Same-person pairs at 0 and every different-person pair above it: 0 is the largest threshold with FAR 0.
     assert (report["genuine_pairs"], report["impostor_pairs"]) == (10, 10)
-    assert (report["threshold"], report["far"], report["tar"], report["eer"], report["auc"]) == (0, 0, 1, 0, 1)
+    cal = report["calibration"]
+    assert (cal["threshold"], cal["far"], cal["tar"], cal["eer"], cal["auc"]) == (0, 0, 1, 0, 1)
 
 
 def curve_near(image: np.ndarray, xy: tuple[int, int], radius: int = 2) -> bool:

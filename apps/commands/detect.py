@@ -68,11 +68,9 @@ def detect(args: argparse.Namespace, stop: threading.Event | None = None) -> Any
     from apps.detect import app
     from apps.detect.pipeline import Detector, parse_classes
     from apps.detect.zones import parse_zone
-    from apps.sources import Capture, parse_source
+    from apps.sources import Capture
 
-    if args.max_frames < 0 or args.retries < 0:
-        raise ValueError(f"--max-frames and --retries must be >= 0, but got {args.max_frames} and {args.retries}")
-    spec = parse_source(args.source)
+    spec = source_spec(args)
     zones = [parse_zone(text, i) for i, text in enumerate(args.zone)]
     if len({z.name for z in zones}) != len(zones):
         raise ValueError(f"--zone names must differ, but got {[z.name for z in zones]}")
@@ -90,6 +88,15 @@ def detect(args: argparse.Namespace, stop: threading.Event | None = None) -> Any
     log.info("detecting in %s with %s on %s", spec.describe(), Path(model.name).name, model.providers[0])
     with stop_on_sigterm(stop):
         return app.run(capture, detector, worker, stop, args.max_frames, zones)
+
+
+def source_spec(args: argparse.Namespace) -> Any:
+    """The --source the options name (apps.sources.SourceSpec), after checking --max-frames and --retries."""
+    from apps.sources import parse_source
+
+    if args.max_frames < 0 or args.retries < 0:
+        raise ValueError(f"--max-frames and --retries must be >= 0, but got {args.max_frames} and {args.retries}")
+    return parse_source(args.source)
 
 
 def check_outputs(args: argparse.Namespace, kind: str) -> None:

@@ -19,12 +19,12 @@ from typing import Any
 import numpy as np
 
 from apps.detect.pipeline import Detector
-from apps.face.db import DecisionThreshold, EncoderId, FaceDB, Person, check_name
+from apps.face.db import DecisionThreshold, EncoderId, FaceDB, Person, check_name, export_encoder
 from apps.face.pipeline import Encoder, FaceAnalyzer
 from apps.face.roc import save_roc
 from apps.modelargs import add_model_args, load_model
 from apps.sources import IMAGE_SUFFIXES, Capture, parse_source, read_image
-from postprocess.embeddings import UNKNOWN, calibrate, distance, identify, roc_curve, verify
+from postprocess.embeddings import UNKNOWN, Calibration, calibrate, distance, identify, roc_curve, verify
 
 log = logging.getLogger("edgepipe.face")
 
@@ -137,27 +137,22 @@ class Change:
 
 @dataclass(frozen=True)
 class CalibrationReport:
-    """A calibration saved to the gallery: the pairs used, the images skipped (each with the reason), the threshold
-    for target_far with the FAR and TAR it reaches, the equal error rate, the ROC's AUC and the ROC image ("")."""
+    """A calibration saved to the gallery: the pairs used, the images skipped (each with the reason), the
+    postprocess Calibration (threshold for target_far, the FAR and TAR it reaches, EER, AUC), the ROC image ("")."""
 
     gallery: str
     genuine_pairs: int
     impostor_pairs: int
     skipped: tuple[str, ...]
-    threshold: float
-    far: float
-    tar: float
-    target_far: float
-    eer: float
-    eer_threshold: float
-    auc: float
+    calibration: Calibration
     roc: str
 
     def lines(self) -> list[str]:
+        c = self.calibration
         out = [f"{self.genuine_pairs} same-person and {self.impostor_pairs} different-person pairs "
                f"({len(self.skipped)} image(s) skipped)",
-               f"threshold {self.threshold:.4f} for FAR <= {self.target_far:g}: FAR {self.far:.4f}, TAR {self.tar:.4f}",
-               f"EER {self.eer:.4f} at {self.eer_threshold:.4f}, AUC {self.auc:.4f}",
+               f"threshold {c.threshold:.4f} for FAR <= {c.target_far:g}: FAR {c.far:.4f}, TAR {c.tar:.4f}",
+               f"EER {c.eer:.4f} at {c.eer_threshold:.4f}, AUC {c.auc:.4f}",
                f"saved as the threshold of gallery {self.gallery}"]
         return out + ([f"wrote {self.roc}"] if self.roc else [])
 
@@ -515,7 +510,7 @@ def run_import(args: argparse.Namespace) -> int:
     """Import into the gallery; a missing gallery is created for the file's encoder (and removed again when the
     import fails, so a later import is not refused for a wrong encoder)."""
     created = not args.gallery.exists()
-    db = FaceDB.open(args.gallery, exported_encoder(args.file) if created else None, create=created)
+    db = FaceDB.open(args.gallery, export_encoder(args.file) if created else None, create=created)
     try:
         people = db.import_json(args.file, replace=args.replace)
     except BaseException:
@@ -528,21 +523,6 @@ def run_import(args: argparse.Namespace) -> int:
     emit(args, Change("imported", str(args.gallery), tuple(p.name for p in people),
                       sum(p.n_embeddings for p in people), str(args.file)))
     return 0
-
-
-def exported_encoder(path: Path) -> EncoderId:
-    """The encoder recorded in a file of `edgepipe face export`, to create a gallery for it."""
-    if not path.is_file():
-        raise FileNotFoundError(f"gallery export {path} not found: check the path")
-    try:
-        doc = json.loads(path.read_bytes())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path} is not a gallery export: not valid JSON ({exc})") from exc
-    encoder = doc.get("encoder") if isinstance(doc, dict) else None
-    if not isinstance(encoder, dict):
-        raise ValueError(f"{path} is not a gallery export: it names no encoder; write one with "
-                         "`edgepipe face export FILE`")
-    return EncoderId(encoder.get("sha256"), encoder.get("embedding_size"), encoder.get("name"))
 
 
 # calibrate
@@ -575,8 +555,7 @@ def calibrate_gallery(args: argparse.Namespace) -> CalibrationReport:
         if args.roc:
             save_roc(args.roc, roc_curve(genuine, impostor), cal)
         db.set_threshold(cal.threshold, far=cal.far, eer=cal.eer)
-    return CalibrationReport(str(args.gallery), len(genuine), len(impostor), skipped, cal.threshold, cal.far,
-                             cal.tar, cal.target_far, cal.eer, cal.eer_threshold, cal.auc, str(args.roc or ""))
+    return CalibrationReport(str(args.gallery), len(genuine), len(impostor), skipped, cal, str(args.roc or ""))
 
 
 def read_pairs(path: Path) -> list[Pair]:

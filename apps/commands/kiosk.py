@@ -58,15 +58,13 @@ def run(args: argparse.Namespace) -> int:
 def kiosk(args: argparse.Namespace, stop: threading.Event | None = None) -> Any:
     """Build the kiosk from the options and run it until the source ends or stop is set (SIGTERM and q in the
     window set it too). Returns apps.face.kiosk.KioskSummary."""
-    from apps.commands.detect import stop_on_sigterm
+    from apps.commands.detect import source_spec, stop_on_sigterm
     from apps.commands.face import build_analyzer, decision_threshold, open_gallery
     from apps.detect.sinks import SinkWorker, VideoSink, check_writable, screen_sinks
     from apps.face.kiosk import Decider, run
-    from apps.sources import Capture, parse_source
+    from apps.sources import Capture
 
-    if args.max_frames < 0 or args.retries < 0:
-        raise ValueError(f"--max-frames and --retries must be >= 0, but got {args.max_frames} and {args.retries}")
-    spec = parse_source(args.source)
+    spec = source_spec(args)
     if spec.kind == "images":
         raise ValueError(f"the kiosk reads a camera, stream or video, but got {spec.describe()}: use "
                          "`edgepipe face identify --image FILE` for photos")

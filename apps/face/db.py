@@ -768,6 +768,12 @@ def _write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
+def export_encoder(path: str | os.PathLike) -> EncoderId:
+    """The encoder recorded in a file written by export_json (to create a gallery to import it into)."""
+    path = Path(path)
+    return _parse_encoder(_load_export(path).get("encoder"), path)
+
+
 def _load_export(path: Path) -> dict[str, Any]:
     """Read an export_json file and check its format and schema version."""
     if not path.is_file():
