@@ -109,6 +109,24 @@ def bench(name: str, model_path: Path, video: Path, out: Path, provider: str, th
         print(f"  postprocess at conf {conf}: {post_ms(detector, prepared[:100], conf):.3f} ms per frame (median)")
 
 
+def recall_sweep(model_path: Path, out: Path, seeds: int, provider: str) -> None:
+    """Recall and precision at IoU 0.5 of the app's JSON lines (conf 0.25) on generated videos, one per seed."""
+    from apps.detect.truth import match, read_jsonl
+
+    detector = Detector(load(model_path, providers=provider), conf=0.25, iou=0.45)
+    recalls = []
+    print(f"\nrecall at IoU 0.5, conf 0.25, {model_path.name}, 200-frame 640x480 videos (seeds 100..{99 + seeds}):")
+    for seed in range(100, 100 + seeds):
+        video = out / f"recall-{seed}.mp4"
+        truth = make_video(video, n_frames=200, seed=seed)
+        capture = Capture(parse_source(str(video)), prepare=detector.prepare).open()
+        app.run(capture, detector, SinkWorker([JsonlSink(out / "recall.jsonl")]), threading.Event())
+        m = match(read_jsonl(out / "recall.jsonl"), read_jsonl(truth), iou=0.5)
+        recalls.append(m.recall)
+        print(f"  seed {seed}: {m.found} of {m.truth} objects, recall {m.recall:.3f}, precision {m.precision:.3f}")
+    print(f"  recall min {min(recalls):.3f}, mean {np.mean(recalls):.3f}, max {max(recalls):.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer frames and repeats")
@@ -117,7 +135,13 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=SMALL, help="the small detector (default: the test asset)")
     parser.add_argument("--large-size", type=int, default=640)
     parser.add_argument("--skip-large", action="store_true")
+    parser.add_argument("--recall-seeds", type=int, default=0, metavar="N",
+                        help="only measure recall on N generated videos (no timing)")
     args = parser.parse_args()
+    if args.recall_seeds:
+        with tempfile.TemporaryDirectory() as tmp:
+            recall_sweep(args.model, Path(tmp), args.recall_seeds, args.provider)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         video = out / "bench.mp4"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from apps.face.truth import score_visits
 from export.data.faces import identity_splits
-from postprocess.embeddings import equal_error_rate, threshold_at_far
+from postprocess.embeddings import equal_error_rate, roc_auc, roc_curve, threshold_at_far
 from tests.kiosk_scenario import analyzer, calibration_distances, make_scenario, run_kiosk
 
 
@@ -25,10 +25,12 @@ def held_out(threshold: float) -> None:
     genuine, impostor = calibration_distances(analyzer(), identity_splits()["test"].faces)
     tar, far = float((genuine <= threshold).mean()), float((impostor <= threshold).mean())
     eer = equal_error_rate(genuine, impostor)[0]
+    auc = roc_auc(roc_curve(genuine, impostor))
     own = threshold_at_far(genuine, impostor, 1e-2)
     print(f"held-out test identities: {len(genuine)} genuine and {len(impostor)} impostor pairs")
     print(f"  at the dev-calibrated threshold {threshold:.4f}: TAR {tar:.3f}, FAR {far:.4f}")
-    print(f"  their own EER {eer:.3f}; TAR at FAR 1e-2 {own.tar:.3f} (threshold {own.threshold:.4f})")
+    print(f"  their own ROC AUC {auc:.4f}, EER {eer:.3f}; TAR at FAR 1e-2 {own.tar:.3f} (threshold "
+          f"{own.threshold:.4f})")
 
 
 def main() -> None:
