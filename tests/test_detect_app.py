@@ -435,3 +435,15 @@ def test_zone_counts_against_a_loop(tmp_path, video):
         peak = {k: max(peak[k], want[k]) for k in peak}
     summary = json.loads((tmp_path / "z.json").read_text())
     assert {k: v["peak"] for k, v in summary["zones"].items()} == peak and max(peak.values()) >= 1
+
+
+@pytest.mark.parametrize(("option", "message"), [
+    (["--conf", "2"], "--conf must be in [0, 1], but got 2.0"),
+    (["--iou", "-0.1"], "--iou must be in [0, 1], but got -0.1"),
+    (["--max-det", "0"], "--max-det must be >= 1, but got 0"),
+    (["--classes", "dog"], "--classes: unknown class 'dog'; the model's classes are circle, square, triangle"),
+])
+def test_bad_detection_options_are_one_line_errors(video, capsys, option, message):
+    assert detect("--source", str(video), *option) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err

@@ -9,10 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from postprocess.boxes import Transform
+from postprocess._check import check_unit
 from postprocess.decode import HEADS, decode
 from postprocess.detections import Detections
-from runtime.metadata import ModelMeta
 from runtime.preprocess import Preprocessed, preprocess
 from runtime.session import Model
 
@@ -55,15 +54,16 @@ class Detector:
         if bad:
             raise ValueError(f"classes must be ids >= 0 (and < {n} for {name}: {', '.join(meta.class_names)}), "
                              f"but got {bad}")
+        if max_det < 1:
+            raise ValueError(f"--max-det must be >= 1, but got {max_det}")
         self.model = model
         self.spec = model.spec
         self.meta = meta
-        self.settings = {"conf_threshold": conf, "iou_threshold": iou, "max_det": max_det,
-                         "class_names": meta.class_names}
+        self.settings = {"conf_threshold": check_unit(conf, "--conf"), "iou_threshold": check_unit(iou, "--iou"),
+                         "max_det": int(max_det), "class_names": meta.class_names}
         if meta.head == "yolo-course":
             self.settings.update(anchors=meta.anchors, anchor_units=meta.anchor_units)
         self.classes = tuple(int(c) for c in classes)
-        decode(meta.head, _empty_output(meta), [_identity(self.spec.input_size)], **self.settings)  # checks now
 
     def prepare(self, image: np.ndarray) -> Preprocessed:
         """image: (H, W, 3) uint8 BGR -> the network input (1, C, h, w) and its Transform."""
@@ -109,16 +109,3 @@ def _check_input_size(model: Model) -> None:
         raise ValueError(f"{Path(model.name).name} has a fixed input size {fixed[0]}x{fixed[1]}, but --imgsz or its "
                          f"metadata asks for {size[0]}x{size[1]}: leave --imgsz out, or export with a dynamic size")
 
-
-def _identity(size: tuple[int, int]) -> Transform:
-    return Transform(1.0, 1.0, 0.0, 0.0, size, size)
-
-
-def _empty_output(meta: ModelMeta) -> np.ndarray:
-    """A head output with no candidates, to check the decoding settings (thresholds, anchors) at construction."""
-    c = len(meta.class_names) or 1
-    if meta.head == "yolo-course":
-        return np.full((1, max(len(meta.anchors), 1) * (5 + c), 1, 1), -20.0, np.float32)
-    if meta.head == "yolov5":
-        return np.zeros((1, 0, 5 + c), np.float32)
-    return np.zeros((1, 4 + c, 0), np.float32)
