@@ -106,10 +106,13 @@ def clip_boxes(boxes: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
 
     boxes: (N, 4) float xyxy pixels. image_size: (height, width). Returns: (N, 4) float32 xyxy, a new array.
     """
-    h, w = _check_size(image_size)
-    b = as_boxes(boxes)
-    upper = np.array([w, h, w, h], dtype=np.float32)
-    return np.clip(b, 0.0, upper)
+    return _clip(as_boxes(boxes), _check_size(image_size))
+
+
+def _clip(boxes: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
+    """boxes: (N, 4) float32 xyxy, checked. image_size: (height, width), checked. Returns a new clipped array."""
+    h, w = image_size
+    return np.clip(boxes, 0.0, np.array([w, h, w, h], dtype=np.float32))
 
 
 def boxes_to_original(boxes: np.ndarray, transform: Transform, clip: bool = True) -> np.ndarray:
@@ -122,7 +125,7 @@ def boxes_to_original(boxes: np.ndarray, transform: Transform, clip: bool = True
     scale = np.array([transform.scale_x, transform.scale_y] * 2, dtype=np.float32)
     pad = np.array([transform.pad_x, transform.pad_y] * 2, dtype=np.float32)
     out = (b - pad) / scale
-    return clip_boxes(out, transform.src_size) if clip else out
+    return _clip(out, _check_size(transform.src_size)) if clip else out
 
 
 def boxes_to_input(boxes: np.ndarray, transform: Transform) -> np.ndarray:

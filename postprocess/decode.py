@@ -11,7 +11,7 @@ from postprocess._check import FLOAT_DTYPES, check_unit
 from postprocess.anchors import check_anchors
 from postprocess.boxes import Transform, boxes_to_original
 from postprocess.detections import Detections
-from postprocess.nms import select
+from postprocess.nms import select_indices
 
 # The course head's raw output in two layouts: the convolution's channels, or the course's S x S x A x (5 + C).
 COURSE_LAYOUTS = {"channels": "(B, A*(5+C), S_h, S_w)", "cells": "(B, S_h, S_w, A, 5+C)"}
@@ -34,11 +34,8 @@ class _Selection:
     ) -> Detections:
         """boxes: (K, 4) float32 xyxy network-input pixels. scores: (K,) float32. class_ids: (K,) int64.
         NMS runs in network-input pixels; the kept boxes are then mapped to (and clipped to) the original image."""
-        det = select(
-            boxes, scores, class_ids, self.conf, self.iou,
-            max_det=self.max_det, class_agnostic=self.class_agnostic, class_names=self.class_names,
-        )
-        return Detections(boxes_to_original(det.xyxy, transform), det.scores, det.class_ids, det.class_names)
+        keep = select_indices(boxes, scores, class_ids, self.conf, self.iou, self.max_det, self.class_agnostic)
+        return Detections(boxes_to_original(boxes[keep], transform), scores[keep], class_ids[keep], self.class_names)
 
 
 def _selection(

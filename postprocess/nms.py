@@ -53,11 +53,7 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarr
     """
     b, s = _inputs(boxes, scores)
     thr = check_unit(iou_threshold, "iou_threshold")
-    if len(b) == 0:
-        return np.zeros(0, dtype=np.int64)
-    order, rank = _ranks(s)
-    kept = _ort_nms()(b[None], rank[None, None, :], thr)[:, 2]  # already in descending rank order
-    return order[len(b) - rank[kept].astype(np.int64)]
+    return _kept(b, s, np.zeros(len(b), dtype=np.int64), thr, class_agnostic=True)
 
 
 def batched_nms(
@@ -77,9 +73,18 @@ def batched_nms(
     b, s = _inputs(boxes, scores)
     c = as_class_ids(class_ids, len(b))
     thr = check_unit(iou_threshold, "iou_threshold")
-    if class_agnostic or len(b) == 0:
-        return nms(b, s, thr)
+    return _kept(b, s, c, thr, class_agnostic)
+
+
+def _kept(b: np.ndarray, s: np.ndarray, c: np.ndarray, thr: float, class_agnostic: bool) -> np.ndarray:
+    """batched_nms on checked inputs: b (N, 4) float32 finite xyxy, s (N,) float32, c (N,) int64 >= 0, thr in
+    [0, 1]. The checks cost more than the kernel for a few boxes, so the decoders call this once they checked."""
+    if len(b) == 0:
+        return np.zeros(0, dtype=np.int64)
     order, rank = _ranks(s)
+    if class_agnostic:
+        kept = _ort_nms()(b[None], rank[None, None, :], thr)[:, 2]  # already in descending rank order
+        return order[len(b) - rank[kept].astype(np.int64)]
     top = int(c.max())
     if top < ROWS_BY_ID_MAX and (top + 1) * len(b) <= CLASS_ROWS_MAX:
         kept = _class_rows_nms(b, rank, c, top + 1, thr)  # small ids index the rows as they are
@@ -255,8 +260,20 @@ def select(
     b, s = _inputs(boxes, scores)
     c = as_class_ids(class_ids, len(b))
     conf = check_unit(score_threshold, "score_threshold")
+    thr = check_unit(iou_threshold, "iou_threshold")
     if isinstance(max_det, bool) or not isinstance(max_det, (int, np.integer)) or max_det < 1:
         raise ValueError(f"max_det must be an int >= 1, but got {max_det!r}")
-    idx = np.flatnonzero(s >= conf)
-    keep = idx[batched_nms(b[idx], s[idx], c[idx], iou_threshold, class_agnostic)][:max_det]
+    keep = select_indices(b, s, c, conf, thr, int(max_det), class_agnostic)
     return Detections(b[keep], s[keep], c[keep], tuple(class_names))
+
+
+def select_indices(
+    boxes: np.ndarray, scores: np.ndarray, class_ids: np.ndarray, conf: float, iou: float, max_det: int,
+    class_agnostic: bool,
+) -> np.ndarray:
+    """select's work on inputs the caller has checked (the decoders): boxes (N, 4) float32 finite xyxy, scores (N,)
+    float32, class_ids (N,) int64 >= 0, conf and iou in [0, 1], max_det >= 1.
+    Returns: (K,) int64 indices of the kept boxes, by descending score (ties by lower index).
+    """
+    idx = np.flatnonzero(scores >= conf)
+    return idx[_kept(boxes[idx], scores[idx], class_ids[idx], iou, class_agnostic)][:max_det]
