@@ -5,8 +5,8 @@ Run there (see ../shared/GPU.md for putting onnxruntime-gpu on PYTHONPATH) from 
 It runs on CPU-only machines too (then every "cuda" row is the CPU provider), which is how it is tested here.
 For batch 1 and 32 it prints p50 ms of:
   numpy      session.run with numpy in and out (the host copies every call);
-  bind       IO binding: the input OrtValue on the device updated in place from numpy each call, the output
-             bound to the device and copied back each call;
+  bind       IO binding (runtime's Binding): the bound input on the device updated in place from numpy each
+             call, the output bound to the device and copied back each call;
   resident   the input already on the device and the output left there (the ceiling of a device pipeline).
 and the largest |CUDA - CPU| output difference.
 """
@@ -20,16 +20,16 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from runtime import Model, load
+
 SMALL = Path(__file__).resolve().parents[1] / "tests" / "assets" / "yolo-small.onnx"
 
 
-def session(path: Path, provider: str) -> ort.InferenceSession:
-    if provider == "CUDAExecutionProvider" and hasattr(ort, "preload_dlls"):
-        ort.preload_dlls()
-    providers = [provider] if provider == "CPUExecutionProvider" else [provider, "CPUExecutionProvider"]
-    s = ort.InferenceSession(str(path), providers=providers)
-    print(f"{path.name}: asked {provider}, running on {s.get_providers()[0]}")
-    return s
+def load_on(path: Path, provider: str) -> Model:
+    """The runtime's own load (it calls preload_dlls for CUDA); on a CPU-only machine "cuda" falls back, logged."""
+    model = load(path, providers=provider, allow_fallback=provider == "cuda", warmup=0)
+    print(f"{path.name}: asked {provider}, running on {model.providers[0]}")
+    return model
 
 
 def p50(fn, runs: int) -> float:
@@ -43,25 +43,13 @@ def p50(fn, runs: int) -> float:
     return float(np.median(times))
 
 
-def variants(s: ort.InferenceSession, x: np.ndarray) -> dict:
-    """The three ways of running s on x, as callables."""
-    device = "cuda" if s.get_providers()[0] == "CUDAExecutionProvider" else "cpu"
-    name_in, name_out = s.get_inputs()[0].name, s.get_outputs()[0].name
-    x_dev = ort.OrtValue.ortvalue_from_numpy(x, device, 0)
-    bind = s.io_binding()
-    bind.bind_ortvalue_input(name_in, x_dev)
-    bind.bind_output(name_out, device)
-    resident = s.io_binding()
-    resident.bind_ortvalue_input(name_in, ort.OrtValue.ortvalue_from_numpy(x, device, 0))
-    resident.bind_output(name_out, device)
-
-    def bound() -> list[np.ndarray]:
-        x_dev.update_inplace(x)
-        s.run_with_iobinding(bind)
-        return bind.copy_outputs_to_cpu()
-
-    return {"numpy": lambda: s.run(None, {name_in: x}), "bind": bound,
-            "resident": lambda: s.run_with_iobinding(resident)}
+def variants(model: Model, x: np.ndarray) -> dict:
+    """The three ways of running the model on x, as callables; bind and resident use the runtime's Binding."""
+    name_in = model.inputs[0].name
+    bound, resident = model.bind(len(x)), model.bind(len(x))
+    resident.run(x)
+    return {"numpy": lambda: model.session.run(None, {name_in: x}), "bind": lambda: bound.run(x).outputs(),
+            "resident": resident.run}
 
 
 def main() -> None:
@@ -70,15 +58,15 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=200)
     args = parser.parse_args()
     print("available providers:", ort.get_available_providers())
-    cuda = session(args.model, "CUDAExecutionProvider")
-    cpu = session(args.model, "CPUExecutionProvider")
-    shape = [d if isinstance(d, int) else 1 for d in cuda.get_inputs()[0].shape]
+    cuda = load_on(args.model, "cuda")
+    cpu = load_on(args.model, "cpu")
+    shape = cuda.input_shapes(1)[0]
     rng = np.random.default_rng(0)
     for batch in (1, 32):
         x = rng.random((batch, *shape[1:]), dtype=np.float32)
         fns = variants(cuda, x)
         got = fns["bind"]()[0]
-        want = cpu.run(None, {cpu.get_inputs()[0].name: x})[0]
+        want = cpu.run(x)[0]
         np.testing.assert_allclose(fns["numpy"]()[0], got, rtol=0, atol=1e-5)  # the paths agree exactly enough
         times = {k: p50(f, args.runs) for k, f in fns.items()}
         print(f"batch {batch}: " + ", ".join(f"{k} {v:.3f} ms" for k, v in times.items())

@@ -2,9 +2,10 @@
 
 from runtime.metadata import ModelMeta, from_metadata_props, read_metadata, to_metadata_props
 from runtime.preprocess import Preprocessed, PreprocessSpec, center_crop, letterbox, preprocess, resize
-from runtime.session import Model, TensorSpec, load
+from runtime.session import Binding, Model, TensorSpec, load
 
 __all__ = [
+    "Binding",
     "Model",
     "ModelMeta",
     "PreprocessSpec",

@@ -107,6 +107,7 @@ class Model:
         self.outputs = [_spec(o) for o in session.get_outputs()]
         self.providers: list[str] = session.get_providers()
         self.on_cuda = self.providers[0] == CUDA
+        self.device_id = int(session.get_provider_options().get(CUDA, {}).get("device_id", 0))
         self._names = [i.name for i in self.inputs]
 
     @property
@@ -147,7 +148,8 @@ class Model:
         with numpy in and out, an IO binding was no faster on CUDA (H200, onnxruntime-gpu 1.31: outputs bound
         once 0.99-1.02x of session.run, rebound per call 1.03-1.11x, 2.2x for a 40 MB output) nor on the CPU
         (a reused output buffer copied out: 0.98-1.07x); handing out the reused buffer itself would let the next
-        run overwrite the caller's previous outputs.
+        run overwrite the caller's previous outputs. Where inputs or outputs can stay on the device, use
+        model.bind().
         """
         feeds = self.check_inputs(batches)
         return self.session.run(None, dict(zip(self._names, feeds, strict=True)))
@@ -162,6 +164,11 @@ class Model:
                              "preprocess each and call model.run(...) with one batch per input")
         pre = preprocess(images, self.spec)
         return self.run(pre.batch), pre.transforms
+
+    def bind(self, batch: int = 1, size: tuple[int, int] | None = None) -> Binding:
+        """IO binding for batches of this size (see Binding): input buffers on the model's device, outputs kept
+        there. size: (H, W) for dynamic-size inputs (else the metadata's)."""
+        return Binding(self, batch, size)
 
     def input_shapes(self, batch: int = 1, size: tuple[int, int] | None = None) -> list[tuple[int, ...]]:
         """A concrete shape per input: fixed dims as declared, dynamic ones filled in.
@@ -189,6 +196,54 @@ class Model:
         zeros = [np.zeros(shape, spec.dtype) for shape, spec in zip(self.input_shapes(1), self.inputs, strict=True)]
         for _ in range(runs):
             self.run(*zeros)
+
+
+class Binding:
+    """A model's inputs and outputs bound to buffers on its device (the GPU on CUDA, host memory on CPU).
+
+    run(*batches) copies each batch into its input buffer once (no allocation per call) and runs; the outputs stay
+    on the device until outputs() copies them to the host, so a caller that needs only some of them, or passes them
+    on to another model on the device (device_outputs()), pays no copy. run() with no batches runs again on what
+    the input buffers hold (inputs resident on the device). shapes: the bound input shapes; a batch of another
+    shape is refused (bind again).
+    """
+
+    def __init__(self, model: Model, batch: int = 1, size: tuple[int, int] | None = None) -> None:
+        if any(spec.dtype == object for spec in model.inputs):
+            raise ValueError(f"{Path(model.name).name} has an input type numpy cannot hold: it cannot be bound")
+        self.model = model
+        self.device = "cuda" if model.on_cuda else "cpu"
+        self.shapes = model.input_shapes(batch, size)
+        self.values = [
+            ort.OrtValue.ortvalue_from_shape_and_type(list(shape), spec.dtype, self.device, model.device_id)
+            for shape, spec in zip(self.shapes, model.inputs, strict=True)
+        ]
+        self._binding = model.session.io_binding()
+        for spec, value in zip(model.inputs, self.values, strict=True):
+            self._binding.bind_ortvalue_input(spec.name, value)
+        for spec in model.outputs:
+            self._binding.bind_output(spec.name, self.device, model.device_id)
+
+    def run(self, *batches: np.ndarray) -> Binding:
+        """Copy one checked batch per input into the bound buffers (none: keep what they hold), then run."""
+        if batches:
+            for feed, value, shape, spec in zip(
+                self.model.check_inputs(batches), self.values, self.shapes, self.model.inputs, strict=True
+            ):
+                if feed.shape != shape:
+                    raise ValueError(f"input {spec.name!r} is bound to shape {shape}, but got {feed.shape}: "
+                                     "bind again with model.bind(batch, size) for this shape")
+                value.update_inplace(feed)
+        self.model.session.run_with_iobinding(self._binding)
+        return self
+
+    def outputs(self) -> list[np.ndarray]:
+        """The last run's outputs copied to the host: new arrays, the caller's to keep."""
+        return self._binding.copy_outputs_to_cpu()
+
+    def device_outputs(self) -> list[ort.OrtValue]:
+        """The last run's outputs where they are (on the GPU for CUDA), as onnxruntime OrtValues."""
+        return self._binding.get_outputs()
 
 
 def _spec(node: Any) -> TensorSpec:

@@ -152,6 +152,15 @@ def test_bench_two_input_model(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["results"][0]["batch"] == 4
 
 
+def test_bench_io_binding_rows(tmp_path, capsys):
+    path = save(matmul_model(), tmp_path / "mm.onnx")
+    assert main(["bench", str(path), "--runs", "3", "--batch", "1", "4", "--provider", "cpu", "--io-binding",
+                 "--json"]) == 0
+    rows = [(r["name"], r["batch"]) for r in json.loads(capsys.readouterr().out)["results"]]
+    assert rows == [(name, batch) for batch in (1, 4) for name in
+                    ("mm.onnx", "io binding, copied in and out", "io binding, resident on device")]
+
+
 def test_bench_beside_pytorch(tmp_path, capsys):
     pytest.importorskip("torch")
     path = save(conv_model(channels=1)[0], tmp_path / "gray.onnx")  # LeNet-5's input: (N, 1, 32, 32)

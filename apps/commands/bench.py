@@ -13,6 +13,7 @@ from apps.cli import UserError
 from apps.sources import read_image
 
 BARE, FULL = "bare session.run", "model(images)"
+BOUND, RESIDENT = "io binding, copied in and out", "io binding, resident on device"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,6 +31,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="also time the same model in PyTorch eager on the CPU (needs the train extra)")
     p.add_argument("--preprocess", type=Path, metavar="IMAGE",
                    help="also time the full path, model(images) = preprocess + run, against bare session.run")
+    p.add_argument("--io-binding", action="store_true",
+                   help="also time IO binding: inputs copied into bound device buffers and outputs copied out "
+                        "(bound), and inputs and outputs left on the device (resident)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run)
 
@@ -82,6 +86,10 @@ def batch_functions(args: argparse.Namespace, model, other, batch: int, rng: np.
         fns[f"compare:{args.compare.name}"] = lambda: other.run(*xs)
     if args.torch:
         fns[f"torch:{args.torch}"] = torch_runner(args.torch, xs)
+    if args.io_binding:
+        binding = model.bind(batch, tuple(args.imgsz) if args.imgsz else None)
+        fns[BOUND] = lambda: binding.run(*xs).outputs()
+        fns[RESIDENT] = binding.run
     if args.preprocess:
         from runtime import preprocess
 
