@@ -8,15 +8,19 @@ candidates), repeated and interleaved:
   sequential a naive one-thread loop: read, preprocess, run, decode + NMS (no sinks);
   app+jsonl  the app (capture thread with preprocessing, inference, decode + NMS, JSONL sink thread);
   app+video  the same with the annotated-video sink on as well;
-and the postprocess (decode + NMS + mapping back) per frame at confidence 0.25 and 0.001. Prints medians.
+and the postprocess (decode + NMS + mapping back) per frame at confidence 0.25 and 0.001. Prints medians, with
+the process's CPU time per frame (all threads): FPS can never exceed cores * 1000 / CPU ms per frame.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -72,6 +76,15 @@ def app_fps(detector: Detector, video: Path, out: Path, with_video: bool, frames
     return summary.fps
 
 
+def with_cpu(run: Callable[[], float], frames: int) -> tuple[float, float]:
+    """run() -> FPS; returns (FPS, milliseconds of this process's CPU time, all threads, per frame)."""
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    fps = run()
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return fps, cpu / frames * 1e3
+
+
 def post_ms(detector: Detector, ready: list, conf: float) -> float:
     """Median ms of decode + NMS + mapping back per frame at this confidence threshold."""
     raws = [detector.model.run(p.batch)[0] for p in ready]
@@ -93,18 +106,22 @@ def bench(name: str, model_path: Path, video: Path, out: Path, provider: str, th
     images = decoded_frames(video)[:frames]
     prepared = [detector.prepare(f) for f in images]
     ready = [p.batch for p in prepared]
-    rows: dict[str, list[float]] = {"bare": [], "sequential": [], "app+jsonl": [], "app+video": []}
+    runs: dict[str, Callable[[], float]] = {
+        "bare": lambda: bare_fps(detector, ready),
+        "sequential": lambda: sequential_fps(detector, video, frames),
+        "app+jsonl": lambda: app_fps(detector, video, out, False, frames),
+        "app+video": lambda: app_fps(detector, video, out, True, frames),
+    }
+    rows: dict[str, list[tuple[float, float]]] = {key: [] for key in runs}
     for _ in range(repeats):
-        rows["bare"].append(bare_fps(detector, ready))
-        rows["sequential"].append(sequential_fps(detector, video, frames))
-        rows["app+jsonl"].append(app_fps(detector, video, out, False, frames))
-        rows["app+video"].append(app_fps(detector, video, out, True, frames))
-    med = {k: float(np.median(v)) for k, v in rows.items()}
+        for key, fn in runs.items():
+            rows[key].append(with_cpu(fn, len(ready)))
+    med = {k: (float(np.median([r[0] for r in v])), float(np.median([r[1] for r in v]))) for k, v in rows.items()}
     h, w = detector.spec.input_size
     print(f"\n{name} ({h}x{w}) on {model.providers[0]}, {len(images)} frames of 640x480, {repeats} repeats "
-          f"(median FPS; ratio to bare):")
-    for key, fps in med.items():
-        print(f"  {key:<10} {fps:8.1f} FPS  {fps / med['bare']:.2f}x")
+          f"(median FPS; ratio to bare; CPU time of the process per frame, {os.cpu_count()} cores):")
+    for key, (fps, cpu) in med.items():
+        print(f"  {key:<10} {fps:8.1f} FPS  {fps / med['bare'][0]:.2f}x  CPU {cpu:6.2f} ms/frame")
     for conf in (0.25, 0.001):
         print(f"  postprocess at conf {conf}: {post_ms(detector, prepared[:100], conf):.3f} ms per frame (median)")
 
