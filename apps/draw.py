@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import colorsys
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
@@ -10,6 +11,7 @@ import numpy as np
 from postprocess.detections import Detections
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
+MARK_COLOR = (0, 215, 255)  # BGR amber: counting lines, apart from the class colors
 
 
 def class_color(class_id: int) -> tuple[int, int, int]:
@@ -19,11 +21,21 @@ def class_color(class_id: int) -> tuple[int, int, int]:
     return int(b * 255), int(g * 255), int(r * 255)
 
 
-def draw_detections(image: np.ndarray, det: Detections, status: str = "") -> np.ndarray:
-    """A copy of image (H, W, 3) uint8 BGR with det's boxes (original-image pixels), labels and a status line."""
+def draw_detections(
+    image: np.ndarray,
+    det: Detections,
+    status: str = "",
+    marks: Sequence[tuple[tuple[float, float, float, float], str]] = (),
+) -> np.ndarray:
+    """A copy of image (H, W, 3) uint8 BGR with det's boxes (original-image pixels), labels, a status line, and
+    marks: labeled segments ((x1, y1, x2, y2), text), e.g. counting lines, text at their first end."""
     out = image.copy()
     thickness = max(1, round(min(out.shape[:2]) / 320))
     scale = max(0.4, min(out.shape[:2]) / 900)
+    for (x1, y1, x2, y2), text in marks:
+        p1, p2 = (round(x1), round(y1)), (round(x2), round(y2))
+        cv2.line(out, p1, p2, MARK_COLOR, thickness + 1, cv2.LINE_AA)
+        label(out, text, p1, MARK_COLOR, scale, below=True)
     for box, score, cid in zip(det.xyxy, det.scores, det.class_ids, strict=True):
         color = class_color(int(cid))
         x1, y1, x2, y2 = (round(float(v)) for v in box)

@@ -144,6 +144,26 @@ def recall_sweep(model_path: Path, out: Path, seeds: int, provider: str) -> None
     print(f"  recall min {min(recalls):.3f}, mean {np.mean(recalls):.3f}, max {max(recalls):.3f}")
 
 
+def crossing_sweep(model_path: Path, out: Path, seeds: int, provider: str) -> None:
+    """Objects counted crossing the middle of generated videos (--line, per direction) against their ids."""
+    from apps.cli import build_parser
+    from apps.commands.detect import detect
+    from apps.detect.truth import read_jsonl, truth_crossings
+
+    exact = 0
+    print(f"\nline crossings of x = 320, {model_path.name}, 200-frame 640x480 videos (seeds 100..{99 + seeds}):")
+    for seed in range(100, 100 + seeds):
+        video = out / f"cross-{seed}.mp4"
+        want = truth_crossings(read_jsonl(make_video(video, n_frames=200, seed=seed)), 320)
+        args = build_parser().parse_args(["detect", "--model", str(model_path), "--source", str(video), "--provider",
+                                          provider, "--no-show", "--line", "mid=320,0,320,480"])
+        crossed = detect(args).crossings["mid"]
+        got = {k: crossed[k] for k in want}
+        exact += got == want
+        print(f"  seed {seed}: truth {want}, counted {got}")
+    print(f"  exact on {exact} of {seeds} videos")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer frames and repeats")
@@ -154,7 +174,13 @@ def main() -> None:
     parser.add_argument("--skip-large", action="store_true")
     parser.add_argument("--recall-seeds", type=int, default=0, metavar="N",
                         help="only measure recall on N generated videos (no timing)")
+    parser.add_argument("--crossing-seeds", type=int, default=0, metavar="N",
+                        help="only count line crossings on N generated videos against their truth (no timing)")
     args = parser.parse_args()
+    if args.crossing_seeds:
+        with tempfile.TemporaryDirectory() as tmp:
+            crossing_sweep(args.model, Path(tmp), args.crossing_seeds, args.provider)
+        return
     if args.recall_seeds:
         with tempfile.TemporaryDirectory() as tmp:
             recall_sweep(args.model, Path(tmp), args.recall_seeds, args.provider)

@@ -1,4 +1,4 @@
-"""Postprocessing in numpy: box formats, IoU, NMS, YOLO decoding, anchor boxes, embedding comparison."""
+"""Postprocessing in numpy: box formats, IoU, NMS, YOLO decoding, anchor boxes, tracking, embedding comparison."""
 
 from postprocess.anchors import AnchorResult, TargetAssignment, assign_targets, kmeans_anchors, shape_iou
 from postprocess.boxes import (
@@ -32,6 +32,7 @@ from postprocess.embeddings import (
 )
 from postprocess.iou import box_iou, box_iou_pairwise
 from postprocess.nms import SoftNMSResult, batched_nms, nms, select, soft_nms
+from postprocess.track import IouTracker
 
 __all__ = [
     "HEADS",
@@ -40,6 +41,7 @@ __all__ = [
     "Detections",
     "Gallery",
     "Identification",
+    "IouTracker",
     "Roc",
     "SoftNMSResult",
     "TargetAssignment",

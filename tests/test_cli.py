@@ -29,6 +29,7 @@ def test_demo_end_to_end_reuses_a_checkpoint(tmp_path, capsys):
     assert len((tmp_path / "demo" / "detections.jsonl").read_text().splitlines()) == 20
     assert len(list((tmp_path / "demo" / "annotated-images").glob("*.png"))) == 8
     assert 0.0 <= result["recall"] <= 1.0 and result["objects"] > 0
+    assert set(result["crossings"]) == set(result["crossings_truth"]) == {"left_to_right", "right_to_left"}
 
 
 def test_bad_option_is_one_line_error(capsys):

@@ -26,10 +26,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+# The demo video is 640x480 (make_video's default): its objects are counted crossing the vertical middle line.
+DEMO_LINE_X = 320
+DEMO_LINE = f"middle={DEMO_LINE_X},0,{DEMO_LINE_X},480"
+
+
 def run(args: argparse.Namespace) -> int:
     from apps.cli import build_parser
     from apps.commands.detect import detect
-    from apps.detect.truth import match, read_jsonl
+    from apps.detect.truth import match, read_jsonl, truth_crossings
     from export.data.detection import make_video
 
     if args.frames < 1:
@@ -42,21 +47,27 @@ def run(args: argparse.Namespace) -> int:
     truth = make_video(video, n_frames=args.frames, seed=args.seed)
     common = ["--model", str(model), "--provider", args.provider, "--no-show"]
     summary = detect(build_parser().parse_args(["detect", *common, "--source", str(video), "--save",
-                                                str(out / "annotated.mp4"), "--jsonl", str(out / "detections.jsonl")]))
+                                                str(out / "annotated.mp4"), "--jsonl", str(out / "detections.jsonl"),
+                                                "--line", DEMO_LINE]))
     score = match(read_jsonl(out / "detections.jsonl"), read_jsonl(truth), iou=0.5)
+    crossed = summary.crossings["middle"]
+    crossed_truth = truth_crossings(read_jsonl(truth), DEMO_LINE_X)
     stills = write_test_images(out / "test-images", args.seed)
     detect(build_parser().parse_args(["detect", *common, "--source", str(stills), "--save",
                                       str(out / "annotated-images")]))
     result = {"model": str(model), "video": str(video), "annotated_video": str(out / "annotated.mp4"),
               "detections": str(out / "detections.jsonl"), "annotated_images": str(out / "annotated-images"),
               "recall": round(score.recall, 4), "precision": round(score.precision, 4), "objects": score.truth,
-              "fps": round(summary.fps, 1), "counts": summary.counts}
+              "fps": round(summary.fps, 1), "counts": summary.counts,
+              "crossings": {d: crossed[d] for d in crossed_truth}, "crossings_truth": crossed_truth}
     if args.json:
         print(json.dumps(result))
         return 0
     print("\n".join(summary.lines()))
     print(f"against the video's ground truth (IoU 0.5): recall {score.recall:.3f}, precision {score.precision:.3f} "
           f"({score.found} of {score.truth} objects found)")
+    print("objects crossing the middle line: " + ", ".join(
+        f"{crossed[d]} {d.replace('_', ' ')} (truth {n})" for d, n in crossed_truth.items()))
     print(f"annotated test images: {out / 'annotated-images'}")
     print(f"annotated video: {out / 'annotated.mp4'}")
     return 0

@@ -41,6 +41,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--serve", metavar="HOST:PORT", help="live view in the browser, e.g. 127.0.0.1:8080")
     p.add_argument("--zone", action="append", default=[], metavar="[NAME=]X1,Y1,X2,Y2",
                    help="count detections whose center is inside this rectangle of the frame (repeatable)")
+    p.add_argument("--line", action="append", default=[], metavar="[NAME=]X1,Y1,X2,Y2",
+                   help="count tracked objects whose center crosses this segment, per direction (repeatable)")
+    p.add_argument("--track", action="store_true",
+                   help="give each detection a track id (in the JSON lines), stable while the object stays in view")
     p.add_argument("--retries", type=int, default=5, help="reconnect attempts for a lost camera or stream")
     p.add_argument("--max-frames", type=int, default=0, help="stop after this many frames (0: no limit)")
     p.add_argument("--loop", action="store_true", help="play a video file again and again (demos, soak runs)")
@@ -66,6 +70,7 @@ def detect(args: argparse.Namespace, stop: threading.Event | None = None) -> Any
     """Build the pipeline from the options and run it until the source ends or stop is set (SIGTERM and q in the
     window set it too). Returns apps.detect.app.Summary."""
     from apps.detect import app
+    from apps.detect.lines import parse_line
     from apps.detect.pipeline import Detector, parse_classes
     from apps.detect.zones import parse_zone
     from apps.sources import Capture
@@ -74,6 +79,9 @@ def detect(args: argparse.Namespace, stop: threading.Event | None = None) -> Any
     zones = [parse_zone(text, i) for i, text in enumerate(args.zone)]
     if len({z.name for z in zones}) != len(zones):
         raise ValueError(f"--zone names must differ, but got {[z.name for z in zones]}")
+    lines = [parse_line(text, i) for i, text in enumerate(args.line)]
+    if len({line.name for line in lines}) != len(lines):
+        raise ValueError(f"--line names must differ, but got {[line.name for line in lines]}")
     model = load_model(args.model, args)
     classes = parse_classes(args.classes, model.meta.class_names) if args.classes else []
     detector = Detector(model, args.conf, args.iou, args.max_det, classes)
@@ -87,7 +95,7 @@ def detect(args: argparse.Namespace, stop: threading.Event | None = None) -> Any
         raise
     log.info("detecting in %s with %s on %s", spec.describe(), Path(model.name).name, model.providers[0])
     with stop_on_sigterm(stop):
-        return app.run(capture, detector, worker, stop, args.max_frames, zones)
+        return app.run(capture, detector, worker, stop, args.max_frames, zones, lines, args.track)
 
 
 def source_spec(args: argparse.Namespace) -> Any:

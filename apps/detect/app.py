@@ -11,12 +11,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from apps.detect.lines import Line, LineCounter
 from apps.detect.pipeline import Detector
 from apps.detect.sinks import Item, SinkWorker
 from apps.detect.zones import Zone, count_in_zones
 from apps.sources import Capture, Frame
+from postprocess.track import IouTracker
 
 log = logging.getLogger("edgepipe.detect")
+
+# Crossing directions as the browser view (ARROWS) and the overlay's ASCII font (ASCII_ARROWS) show them.
+ARROWS = {"left_to_right": "→", "right_to_left": "←", "top_to_bottom": "↓", "bottom_to_top": "↑"}
+ASCII_ARROWS = {"left_to_right": ">", "right_to_left": "<", "top_to_bottom": "v", "bottom_to_top": "^"}
+FORWARD = ("left_to_right", "top_to_bottom")
 
 
 @dataclass(frozen=True)
@@ -24,7 +31,8 @@ class Summary:
     """What a run did. counts: detections per class over the run; peak: most of a class in one frame;
     timeline: per second of source time, the most of each class seen in one frame then. fps: frames processed per
     wall-clock second. infer_ms / post_ms: medians per frame. stopped: why the run ended. zones: per --zone, the
-    most detections inside it in one frame ("peak") and the frames with at least one ("frames")."""
+    most detections inside it in one frame ("peak") and the frames with at least one ("frames"). crossings: per
+    --line, the tracked objects that crossed it per direction, and per direction and class ("by_class")."""
 
     source: str
     frames: int
@@ -40,6 +48,7 @@ class Summary:
     timeline: list[dict] = field(default_factory=list)
     stopped: str = "end of source"
     zones: dict[str, dict[str, int]] = field(default_factory=dict)
+    crossings: dict[str, dict] = field(default_factory=dict)
 
     def lines(self) -> list[str]:
         """The summary as printed at the end of a run."""
@@ -54,6 +63,9 @@ class Summary:
             out.append(f"  {name:<12} {n:>7} detections, at most {self.peak[name]} in one frame")
         for name, z in self.zones.items():
             out.append(f"  zone {name}: at most {z['peak']} inside at once, occupied in {z['frames']} frames")
+        for name, c in self.crossings.items():
+            ways = ", ".join(f"{n} {d.replace('_', ' ')}" for d, n in c.items() if d != "by_class")
+            out.append(f"  line {name}: {ways}")
         return out
 
 
@@ -101,12 +113,17 @@ def run(
     stop: threading.Event,
     max_frames: int = 0,
     zones: Sequence[Zone] = (),
+    lines: Sequence[Line] = (),
+    track: bool = False,
 ) -> Summary:
     """Detect in frames until the source ends, stop is set, or max_frames (0: no limit) are done.
 
     The capture must have been made with prepare=detector.prepare. zones: counted in every frame (the sinks get
-    the counts in stats["zones"]).
+    the counts in stats["zones"]). track: give detections track ids (stats["track_ids"]); lines: count tracked
+    objects crossing them (stats["lines"], the totals so far; implies tracking).
     """
+    tracker = IouTracker() if track or lines else None
+    crossing = LineCounter(lines, forget=tracker.max_age) if tracker and lines else None
     counts: Counter[str] = Counter()
     peak: Counter[str] = Counter()
     timeline: dict[int, Counter[str]] = {}
@@ -134,7 +151,17 @@ def run(
                 zone_stats[name]["peak"] = max(zone_stats[name]["peak"], n)
                 zone_stats[name]["frames"] += n > 0
                 stats["counts"][f"zone {name}"] = n  # shown on the browser view beside the classes
-        return Item(frame, det, f"{fps:.1f} FPS  model {result.infer_ms:.1f} ms", stats)
+        marks: tuple = ()
+        if tracker is not None:
+            ids = tracker.update(det)
+            stats["track_ids"] = ids.tolist()
+            if crossing is not None:
+                stats["lines"] = crossing.update(det, ids, tracker.classes(ids))
+                marks = tuple((line.xyxy, _line_text(line.name, stats["lines"][line.name])) for line in lines)
+                for line in lines:
+                    for direction, n in stats["lines"][line.name].items():
+                        stats["counts"][f"line {line.name} {ARROWS[direction]}"] = n
+        return Item(frame, det, f"{fps:.1f} FPS  model {result.infer_ms:.1f} ms", stats, marks)
 
     t0 = time.perf_counter()
     frames, stopped = drive(capture, worker, stop, max_frames, step)
@@ -144,5 +171,11 @@ def run(
         capture.stats.reconnects, seconds, frames / max(seconds, 1e-9),
         float(np.median(infer)) if infer else 0.0, float(np.median(post)) if post else 0.0,
         dict(counts), dict(peak), [{"second": s, "counts": dict(c)} for s, c in sorted(timeline.items())], stopped,
-        zone_stats,
+        zone_stats, crossing.summary() if crossing else {},
     )
+
+
+def _line_text(name: str, totals: dict[str, int]) -> str:
+    """The overlay's label of a counting line, ASCII (OpenCV's font): "door 4> <3"."""
+    return f"{name} " + " ".join(f"{n}{ASCII_ARROWS[d]}" if d in FORWARD else f"{ASCII_ARROWS[d]}{n}"
+                                 for d, n in totals.items())

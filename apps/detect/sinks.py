@@ -27,12 +27,14 @@ VIDEO_CODECS = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
 
 @dataclass(frozen=True)
 class Item:
-    """One processed frame on its way to the sinks: the frame, its detections, and the overlay's status line."""
+    """One processed frame on its way to the sinks: the frame, its detections, the overlay's status line, the
+    numbers for the JSON lines and the browser view, and labeled segments to draw ((x1, y1, x2, y2), text)."""
 
     frame: Frame
     detections: Detections
     status: str
     stats: dict[str, Any]
+    marks: tuple[tuple[tuple[float, float, float, float], str], ...] = ()
 
 
 class Sink(Protocol):
@@ -61,7 +63,8 @@ def check_writable(path: Path, what: str, folder: bool = False) -> Path:
 
 
 class JsonlSink:
-    """One JSON line per frame: {"frame", "time", "detections": [{"xyxy", "score", "class_id", "class_name"}]}."""
+    """One JSON line per frame: {"frame", "time", "detections": [{"xyxy", "score", "class_id", "class_name"}]},
+    with "track_id" in each detection when tracking, "zones" and "lines" counts when asked for."""
 
     overlay = False
 
@@ -70,12 +73,16 @@ class JsonlSink:
         self._file = self.path.open("w", encoding="utf-8")
 
     def write(self, item: Item, annotated: np.ndarray | None) -> None:
-        record = {"frame": item.frame.index, "time": round(item.frame.time, 4),
-                  "detections": item.detections.to_dicts()}
+        detections = item.detections.to_dicts()
+        if "track_ids" in item.stats:
+            for d, track_id in zip(detections, item.stats["track_ids"], strict=True):
+                d["track_id"] = track_id
+        record = {"frame": item.frame.index, "time": round(item.frame.time, 4), "detections": detections}
         if item.frame.name:
             record["image"] = item.frame.name
-        if "zones" in item.stats:
-            record["zones"] = item.stats["zones"]
+        for key in ("zones", "lines"):
+            if key in item.stats:
+                record[key] = item.stats[key]
         self._file.write(json.dumps(record) + "\n")
 
     def close(self) -> None:
@@ -242,7 +249,8 @@ class SinkWorker:
             if self._error is not None:
                 continue  # keep draining so submit() never blocks on a failed worker
             try:
-                annotated = draw_detections(item.frame.image, item.detections, item.status) if self._overlay else None
+                annotated = (draw_detections(item.frame.image, item.detections, item.status, item.marks)
+                             if self._overlay else None)
                 for sink in self.sinks:
                     sink.write(item, annotated)
             except Exception as exc:

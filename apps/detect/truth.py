@@ -1,4 +1,4 @@
-"""Score the app's JSON Lines against a generated video's ground truth: recall and precision at an IoU."""
+"""Score the app's JSON Lines against a generated video's ground truth: recall and precision, line crossings."""
 
 from __future__ import annotations
 
@@ -52,3 +52,17 @@ def match(predicted: list[dict], truth: list[dict], iou: float = 0.5) -> Match:
                 matched += 1
         found += int(taken.sum())
     return Match(n_truth, found, n_det, found / max(n_truth, 1), matched / max(n_det, 1))
+
+
+def truth_crossings(truth: list[dict], x: float) -> dict[str, int]:
+    """Crossings of the vertical line at x by a generated video's objects, from the ids in its ground truth: each
+    object's box center frame to frame (the objects cross the whole frame, so the line's ends never matter)."""
+    side_of: dict[int, float] = {}
+    out = {"left_to_right": 0, "right_to_left": 0}
+    for record in truth:
+        for box, obj in zip(record["boxes"], record["ids"], strict=True):
+            side = float(np.sign((box[0] + box[2]) / 2 - x))
+            if side and side_of.get(obj, side) != side:
+                out["left_to_right" if side > 0 else "right_to_left"] += 1
+            side_of[obj] = side or side_of.get(obj, 0.0)
+    return out

@@ -286,8 +286,9 @@ def make_video(
     lane is left out), each crossing left to right or right to left at 2..6 px per frame, entering at its own
     time (some before the first frame, some never inside the clip). The ground truth goes to
     path.with_suffix(".jsonl"), one line per frame: {"frame": i, "boxes": [[x1, y1, x2, y2], ...], "class_ids":
-    [...]}, xyxy pixel edges of the objects with at least VIDEO_MIN_VISIBLE of their pixels in view. Deterministic
-    per seed. Returns the ground-truth path.
+    [...], "ids": [...]}: xyxy pixel edges of the objects with at least VIDEO_MIN_VISIBLE of their pixels in view,
+    their classes, and each object's own number (the same in every frame: the truth for tracking). Deterministic per
+    seed. Returns the ground-truth path.
     """
     path = Path(path)
     if path.suffix not in VIDEO_CODECS:
@@ -312,9 +313,9 @@ def make_video(
     try:
         with truth_path.open("w") as truth:
             for i in range(n_frames):
-                frame, boxes, classes = _video_frame(still, objects, i)
+                frame, boxes, classes, ids = _video_frame(still, objects, i)
                 writer.write(frame)
-                truth.write(json.dumps({"frame": i, "boxes": boxes, "class_ids": classes}) + "\n")
+                truth.write(json.dumps({"frame": i, "boxes": boxes, "class_ids": classes, "ids": ids}) + "\n")
     finally:
         writer.release()
     return truth_path
@@ -355,8 +356,9 @@ def _place(rng: np.random.Generator, objects: list[dict], new: dict, w_img: int,
             return
 
 
-def _video_frame(still: np.ndarray, objects: list[dict], i: int) -> tuple[np.ndarray, list, list]:
-    """Frame i: objects drawn in order over still (H, W, 3) uint8. Returns the frame, boxes and class ids (lists)."""
+def _video_frame(still: np.ndarray, objects: list[dict], i: int) -> tuple[np.ndarray, list, list, list]:
+    """Frame i: objects drawn in order over still (H, W, 3) uint8. Returns the frame, and the boxes, class ids and
+    object ids (the object's index, the same in every frame) of the labeled objects (lists)."""
     frame = still.copy()
     h_img, w_img = still.shape[:2]
     owner = np.full((h_img, w_img), -1, np.int32)  # (H, W): which object each pixel shows
@@ -373,4 +375,5 @@ def _video_frame(still: np.ndarray, objects: list[dict], i: int) -> tuple[np.nda
             owner[o["y"] : o["y"] + h, x0:x1][mask] = k
     shown = np.bincount(owner[owner >= 0], minlength=len(objects))
     labeled = [k for k, o in enumerate(objects) if shown[k] >= VIDEO_MIN_VISIBLE * o["mask"].sum()]
-    return frame, visible_boxes(owner, drawn, labeled).astype(int).tolist(), [objects[k]["c"] for k in labeled]
+    boxes = visible_boxes(owner, drawn, labeled).astype(int).tolist()
+    return frame, boxes, [objects[k]["c"] for k in labeled], labeled
