@@ -2,7 +2,8 @@
 
 Run from the project root: python -m benchmarks.soak [--frames 10000] [--model M.onnx].
 A generated 640x480 clip is played in a loop (Capture(loop=True)) until --frames frames; the app writes JSON Lines, an
-annotated video and serves the browser view (one client reading the stream). Prints the resident set size (RSS)
+annotated video and serves the browser view (one client reading the stream), tracking objects and counting the
+ones crossing the middle line (the tracker's state must not grow either). Prints the resident set size (RSS)
 every 1,000 frames and its growth after the warm-up (the first 1,000 frames): the target is at most 5%.
 """
 
@@ -15,6 +16,7 @@ import urllib.request
 from pathlib import Path
 
 from apps.detect import app
+from apps.detect.lines import Line
 from apps.detect.pipeline import Detector
 from apps.detect.sinks import Item, JsonlSink, SinkWorker, VideoSink, ViewSink
 from apps.sources import Capture, SourceSpec
@@ -75,9 +77,11 @@ def main() -> None:
         reader.start()
         memory = MemorySink(1000)
         sinks = [JsonlSink(out / "soak.jsonl"), VideoSink(out / "soak.avi", 30.0), ViewSink(view), memory]
-        summary = app.run(capture, detector, SinkWorker(sinks), threading.Event(), max_frames=args.frames)
+        summary = app.run(capture, detector, SinkWorker(sinks), threading.Event(), max_frames=args.frames,
+                          lines=[Line("mid", (320.0, 0.0, 320.0, 480.0))])
         stop.set()
-    print(f"{summary.frames} frames in {summary.seconds:.0f} s ({summary.fps:.0f} FPS), sinks: JSONL, video, browser")
+    print(f"{summary.frames} frames in {summary.seconds:.0f} s ({summary.fps:.0f} FPS), sinks: JSONL, video, browser; "
+          f"line crossings {summary.crossings['mid']}")
     for index, mb in memory.samples:
         print(f"  frame {index if index >= 0 else summary.frames:>6}: RSS {mb:7.1f} MB")
     base = next(mb for index, mb in memory.samples if index >= args.warmup)
