@@ -16,6 +16,7 @@ from apps.detect.pipeline import Detector
 from apps.detect.sinks import Item, SinkWorker
 from apps.detect.zones import Zone, count_in_zones
 from apps.sources import Capture, Frame
+from postprocess.detections import Detections
 from postprocess.track import IouTracker
 
 log = logging.getLogger("edgepipe.detect")
@@ -151,16 +152,7 @@ def run(
                 zone_stats[name]["peak"] = max(zone_stats[name]["peak"], n)
                 zone_stats[name]["frames"] += n > 0
                 stats["counts"][f"zone {name}"] = n  # shown on the browser view beside the classes
-        marks: tuple = ()
-        if tracker is not None:
-            ids = tracker.update(det)
-            stats["track_ids"] = ids.tolist()
-            if crossing is not None:
-                stats["lines"] = crossing.update(det, ids, tracker.classes(ids))
-                marks = tuple((line.xyxy, _line_text(line.name, stats["lines"][line.name])) for line in lines)
-                for line in lines:
-                    for direction, n in stats["lines"][line.name].items():
-                        stats["counts"][f"line {line.name} {ARROWS[direction]}"] = n
+        marks = _track(tracker, crossing, det, stats) if tracker is not None else ()
         return Item(frame, det, f"{fps:.1f} FPS  model {result.infer_ms:.1f} ms", stats, marks)
 
     t0 = time.perf_counter()
@@ -173,6 +165,20 @@ def run(
         dict(counts), dict(peak), [{"second": s, "counts": dict(c)} for s, c in sorted(timeline.items())], stopped,
         zone_stats, crossing.summary() if crossing else {},
     )
+
+
+def _track(tracker: IouTracker, crossing: LineCounter | None, det: Detections, stats: dict) -> tuple:
+    """Track ids (stats["track_ids"]) and, with lines, their totals so far (stats["lines"], and in stats["counts"]
+    for the browser view). Returns the overlay's marks: each line with its counts."""
+    ids = tracker.update(det)
+    stats["track_ids"] = ids.tolist()
+    if crossing is None:
+        return ()
+    stats["lines"] = crossing.update(det, ids, tracker.classes(ids))
+    for name, totals in stats["lines"].items():
+        for direction, n in totals.items():
+            stats["counts"][f"line {name} {ARROWS[direction]}"] = n
+    return tuple((line.xyxy, _line_text(line.name, stats["lines"][line.name])) for line in crossing.lines)
 
 
 def _line_text(name: str, totals: dict[str, int]) -> str:
