@@ -460,6 +460,26 @@ def test_line_counts_equal_the_generated_crossings(tmp_path, seed):
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 200
 
 
+def test_agnostic_nms_leaves_no_overlapping_boxes_of_other_classes(tmp_path):
+    """Seed 4's video makes the small YOLO put boxes of two classes on one object; --agnostic-nms removes them:
+    checked against a brute-force IoU over every pair of kept boxes."""
+    video = tmp_path / "dup.mp4"
+    make_video(video, n_frames=200, seed=4)
+
+    def overlapping_pairs(path: Path) -> int:
+        pairs = 0
+        for record in read_jsonl(path):
+            boxes = np.array([d["xyxy"] for d in record["detections"]], np.float32).reshape(-1, 4)
+            iou = box_iou(boxes, boxes)
+            pairs += int(np.count_nonzero(np.triu(iou > 0.45, k=1)))
+        return pairs
+
+    assert detect("--source", str(video), "--jsonl", str(tmp_path / "aware.jsonl")) == 0
+    assert detect("--source", str(video), "--jsonl", str(tmp_path / "agnostic.jsonl"), "--agnostic-nms") == 0
+    assert overlapping_pairs(tmp_path / "aware.jsonl") > 0
+    assert overlapping_pairs(tmp_path / "agnostic.jsonl") == 0
+
+
 def test_track_ids_follow_the_objects(tmp_path, video):
     """--track alone: every detection matched to a ground-truth object carries that object's one track id."""
     assert detect("--source", str(video), "--jsonl", str(tmp_path / "t.jsonl"), "--track") == 0

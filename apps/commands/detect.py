@@ -33,6 +33,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--iou", type=float, default=0.45, help="NMS IoU threshold (default 0.45)")
     p.add_argument("--classes", nargs="+", default=[], metavar="CLASS", help="keep only these class ids or names")
     p.add_argument("--max-det", type=int, default=300, help="detections kept per frame (default 300)")
+    p.add_argument("--agnostic-nms", action="store_true",
+                   help="NMS across classes: one box per object even when two classes score high on it")
     add_model_args(p)
     p.add_argument("--show", action=argparse.BooleanOptionalAction, default=None,
                    help="show a window (default: when a display is present)")
@@ -84,7 +86,7 @@ def detect(args: argparse.Namespace, stop: threading.Event | None = None) -> Any
         raise ValueError(f"--line names must differ, but got {[line.name for line in lines]}")
     model = load_model(args.model, args)
     classes = parse_classes(args.classes, model.meta.class_names) if args.classes else []
-    detector = Detector(model, args.conf, args.iou, args.max_det, classes)
+    detector = Detector(model, args.conf, args.iou, args.max_det, classes, args.agnostic_nms)
     check_outputs(args, spec.kind)
     stop = stop or threading.Event()
     capture = Capture(spec, prepare=detector.prepare, retries=args.retries, loop=args.loop).open()

@@ -30,10 +30,12 @@ class Detector:
     infer(prepared) runs the model and decodes; detector(images) does both for a list of frames.
 
     conf, iou: score and NMS thresholds. max_det: detections kept per frame. classes: class ids kept (empty: all).
+    agnostic: NMS across classes too (one box per object even when the model scores it high for two classes).
     """
 
     def __init__(
-        self, model: Model, conf: float = 0.25, iou: float = 0.45, max_det: int = 300, classes: Sequence[int] = ()
+        self, model: Model, conf: float = 0.25, iou: float = 0.45, max_det: int = 300, classes: Sequence[int] = (),
+        agnostic: bool = False,
     ) -> None:
         meta = model.meta
         name = Path(model.name).name
@@ -60,7 +62,8 @@ class Detector:
         self.spec = model.spec
         self.meta = meta
         self.settings = {"conf_threshold": check_unit(conf, "--conf"), "iou_threshold": check_unit(iou, "--iou"),
-                         "max_det": int(max_det), "class_names": meta.class_names}
+                         "max_det": int(max_det), "class_names": meta.class_names,
+                         "class_agnostic": bool(agnostic)}
         if meta.head == "yolo-course":
             self.settings.update(anchors=meta.anchors, anchor_units=meta.anchor_units)
         self.classes = tuple(int(c) for c in classes)
