@@ -223,9 +223,13 @@ class Binding:
             self._binding.bind_ortvalue_input(spec.name, value)
         for spec in model.outputs:
             self._binding.bind_output(spec.name, self.device, model.device_id)
+        self._filled = self._ran = False
 
     def run(self, *batches: np.ndarray) -> Binding:
         """Copy one checked batch per input into the bound buffers (none: keep what they hold), then run."""
+        if not batches and not self._filled:
+            raise ValueError("the bound input buffers hold nothing yet: give the first run its batch, "
+                             "binding.run(batch)")
         if batches:
             for feed, value, shape, spec in zip(
                 self.model.check_inputs(batches), self.values, self.shapes, self.model.inputs, strict=True
@@ -234,16 +238,24 @@ class Binding:
                     raise ValueError(f"input {spec.name!r} is bound to shape {shape}, but got {feed.shape}: "
                                      "bind again with model.bind(batch, size) for this shape")
                 value.update_inplace(feed)
+            self._filled = True
         self.model.session.run_with_iobinding(self._binding)
+        self._ran = True
         return self
 
     def outputs(self) -> list[np.ndarray]:
         """The last run's outputs copied to the host: new arrays, the caller's to keep."""
+        self._check_ran()
         return self._binding.copy_outputs_to_cpu()
 
     def device_outputs(self) -> list[ort.OrtValue]:
         """The last run's outputs where they are (on the GPU for CUDA), as onnxruntime OrtValues."""
+        self._check_ran()
         return self._binding.get_outputs()
+
+    def _check_ran(self) -> None:
+        if not self._ran:
+            raise ValueError("no outputs yet: call binding.run(batch) first")
 
 
 def _spec(node: Any) -> TensorSpec:

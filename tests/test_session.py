@@ -258,6 +258,16 @@ def test_io_binding_refuses_other_shapes(conv_path, batches, message):
         binding.run(*batches)
 
 
+def test_io_binding_used_out_of_order(conv_path):
+    binding = runtime.load(conv_path[0], providers="cpu").bind(1)
+    with pytest.raises(ValueError, match=r"no outputs yet: call binding.run\(batch\) first"):
+        binding.outputs()
+    with pytest.raises(ValueError, match="no outputs yet"):
+        binding.device_outputs()
+    with pytest.raises(ValueError, match=r"hold nothing yet: give the first run its batch"):
+        binding.run()
+
+
 @pytest.mark.gpu
 @GPU
 def test_io_binding_on_cuda_matches_cpu(conv_path):

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from apps.detect.zones import parse_named
 from postprocess.detections import Detections
 
 
@@ -50,15 +51,10 @@ class Line:
 
 
 def parse_line(text: str, index: int) -> Line:
-    """--line text: "x1,y1,x2,y2" or "NAME=x1,y1,x2,y2" (frame pixels); unnamed lines are line1, line2, ..."""
-    name, sep, coords = text.rpartition("=")
-    name = name.strip() if sep else f"line{index + 1}"
-    try:
-        x1, y1, x2, y2 = (float(v) for v in coords.split(","))
-    except ValueError:
-        raise ValueError(f"--line takes x1,y1,x2,y2 or NAME=x1,y1,x2,y2 in frame pixels, but got {text!r}") from None
-    if (x1, y1) == (x2, y2) or not name:
-        raise ValueError(f"--line needs a name and two different end points, but got {text!r}")
+    """--line text (see zones.parse_named): a segment between two different points."""
+    name, (x1, y1, x2, y2) = parse_named(text, "--line", index)
+    if (x1, y1) == (x2, y2):
+        raise ValueError(f"--line needs two different end points, but got {text!r}")
     return Line(name, (x1, y1, x2, y2))
 
 

@@ -18,16 +18,25 @@ class Zone:
     xyxy: tuple[float, float, float, float]
 
 
-def parse_zone(text: str, index: int) -> Zone:
-    """--zone text: "x1,y1,x2,y2" or "NAME=x1,y1,x2,y2" (frame pixels); unnamed zones are zone1, zone2, ..."""
+def parse_named(text: str, option: str, index: int) -> tuple[str, tuple[float, float, float, float]]:
+    """--zone / --line text: "x1,y1,x2,y2" or "NAME=x1,y1,x2,y2" in frame pixels. Returns the name (unnamed ones
+    are zone1, line2, ... after the option and their position) and the four numbers."""
     name, sep, coords = text.rpartition("=")
-    name = name.strip() if sep else f"zone{index + 1}"
+    name = name.strip() if sep else f"{option.lstrip('-')}{index + 1}"
     try:
         x1, y1, x2, y2 = (float(v) for v in coords.split(","))
     except ValueError:
-        raise ValueError(f"--zone takes x1,y1,x2,y2 or NAME=x1,y1,x2,y2 in frame pixels, but got {text!r}") from None
-    if not (x1 < x2 and y1 < y2) or not name:
-        raise ValueError(f"--zone needs a name and x1 < x2, y1 < y2, but got {text!r}")
+        raise ValueError(f"{option} takes x1,y1,x2,y2 or NAME=x1,y1,x2,y2 in frame pixels, but got {text!r}") from None
+    if not name:
+        raise ValueError(f"{option} needs a name before '=', but got {text!r}")
+    return name, (x1, y1, x2, y2)
+
+
+def parse_zone(text: str, index: int) -> Zone:
+    """--zone text (see parse_named): a rectangle with x1 < x2 and y1 < y2."""
+    name, (x1, y1, x2, y2) = parse_named(text, "--zone", index)
+    if not (x1 < x2 and y1 < y2):
+        raise ValueError(f"--zone needs x1 < x2 and y1 < y2, but got {text!r}")
     return Zone(name, (x1, y1, x2, y2))
 
 

@@ -166,7 +166,6 @@ def make_face_scene(
     return paste_faces(rng, faces, random_background(rng, image_size), max_faces, face_px)
 
 
-
 def kiosk_face_views(
     face: np.ndarray, n: int, rng: np.random.Generator, size: int = 96, p: float = 0.7
 ) -> np.ndarray:

@@ -19,7 +19,7 @@ from export.data.detection import VIDEO_CODECS, VIDEO_MIN_VISIBLE
 from export.data.faces import SKIN_GAIN, face_views
 
 FACE_PX = (120, 200)  # face side of a visitor at the kiosk, pixels
-SMALL_PX = (28, 44)  # face side of the visitor who stays far away (under 50 px: too small to check)
+SMALL_PX = (28, 44)  # face side of the visitor who stays far away (under the kiosk's --min-face, 80 px: not checked)
 WALK_S = (0.8, 1.2)  # seconds to walk in, and again to walk out
 STAY_S = (1.0, 2.0)  # seconds near the center
 GAP_S = (2.5, 4.0)  # seconds of empty frames before each visit and after the last: visitors come apart
