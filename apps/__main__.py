@@ -1,5 +1,5 @@
-"""`python -m apps` runs the edgepipe command line."""
+"""`python -m edgepipe.apps` runs the edgepipe command line."""
 
-from apps.cli import main
+from edgepipe.apps.cli import main
 
 raise SystemExit(main())

@@ -6,7 +6,9 @@ import argparse
 import importlib
 import logging
 import sys
-from importlib.metadata import PackageNotFoundError, version
+
+from edgepipe.postprocess.errors import UserError
+from edgepipe.runtime.metadata import project_version
 
 # Subcommand modules. Each defines `register(subparsers)`, which adds its parser and sets `func(args) -> int`.
 # None of them imports torch at module level: `export` is imported inside the commands that train or export.
@@ -14,18 +16,6 @@ COMMANDS: tuple[str, ...] = ("demo", "models", "train", "eval", "export", "info"
                              "face")
 
 log = logging.getLogger("edgepipe")
-
-
-class UserError(Exception):
-    """A problem the user can fix (bad path, bad option): printed as one line, exit code 2."""
-
-
-def project_version() -> str:
-    """The installed edgepipe version, or "unknown" when running from an uninstalled checkout."""
-    try:
-        return version("edgepipe")
-    except PackageNotFoundError:
-        return "unknown"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging and full tracebacks")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        importlib.import_module(f"apps.commands.{name}").register(sub)
+        importlib.import_module(f"edgepipe.apps.commands.{name}").register(sub)
     return parser
 
 
@@ -53,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         return int(args.func(args) or 0)
-    except (UserError, ValueError, FileNotFoundError, PermissionError) as exc:
+    except (UserError, FileNotFoundError, PermissionError) as exc:
         if args.verbose:
             raise
         print(f"edgepipe {args.command}: error: {exc}", file=sys.stderr)

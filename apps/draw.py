@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from postprocess.detections import Detections
+from edgepipe.postprocess.detections import Detections
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 MARK_COLOR = (0, 215, 255)  # BGR amber: counting lines, apart from the class colors

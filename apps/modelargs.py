@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from runtime.metadata import FLAT_KEYS
+from edgepipe.postprocess.errors import UserError
+from edgepipe.runtime.metadata import FLAT_KEYS
 
 
 def add_model_args(p: argparse.ArgumentParser, prefix: str = "") -> None:
@@ -33,7 +34,7 @@ def parse_meta(items: list[str]) -> dict[str, Any]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or key not in FLAT_KEYS:
-            raise ValueError(f"--meta takes KEY=VALUE with KEY one of {', '.join(FLAT_KEYS)}, but got {item!r}")
+            raise UserError(f"--meta takes KEY=VALUE with KEY one of {', '.join(FLAT_KEYS)}, but got {item!r}")
         try:
             out[key] = json.loads(value)
         except json.JSONDecodeError:
@@ -43,7 +44,7 @@ def parse_meta(items: list[str]) -> dict[str, Any]:
 
 def load_model(path: Path, args: argparse.Namespace, prefix: str = "", warmup: int = 1) -> Any:
     """runtime.load with the options add_model_args added (torch never imported)."""
-    from runtime import load
+    from edgepipe.runtime import load
 
     dest = f"{prefix}_" if prefix else ""
     overrides = parse_meta(getattr(args, f"{dest}meta"))
@@ -52,6 +53,6 @@ def load_model(path: Path, args: argparse.Namespace, prefix: str = "", warmup: i
         overrides["imgsz"] = list(imgsz)
     threads = getattr(args, f"{dest}threads")
     if threads < 0:
-        raise ValueError(f"--threads must be >= 0 (0: onnxruntime's default), but got {threads}")
+        raise UserError(f"--threads must be >= 0 (0: onnxruntime's default), but got {threads}")
     return load(path, providers=getattr(args, f"{dest}provider"), allow_fallback=getattr(args, f"{dest}allow_fallback"),
                 intra_op_threads=threads, overrides=overrides or None, warmup=warmup)

@@ -16,6 +16,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from edgepipe.postprocess.errors import UserError
+
 log = logging.getLogger("edgepipe.source")
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm")
@@ -27,14 +29,14 @@ def read_image(path: str | Path) -> np.ndarray:
     """An image file as (H, W, 3) uint8 BGR; a clear error for a missing or unreadable file."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"image {path} not found")
+        raise UserError(f"image {path} not found")
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None:
-        raise ValueError(f"{path} is not an image OpenCV can read (corrupt, or not jpg/png/bmp/...)")
+        raise UserError(f"{path} is not an image OpenCV can read (corrupt, or not jpg/png/bmp/...)")
     return image
 
 
-class SourceError(ValueError):
+class SourceError(UserError):
     """A source that cannot be opened, or a live source lost for good (after its reconnect attempts)."""
 
 
@@ -64,7 +66,7 @@ def parse_source(text: str | int) -> SourceSpec:
     """Name a source from its command-line text; files and folders must exist (FileNotFoundError otherwise)."""
     text = str(text).strip()
     if not text:
-        raise ValueError(f"source is empty: expected {SOURCE_HELP}")
+        raise UserError(f"source is empty: expected {SOURCE_HELP}")
     if text.isdigit():
         return SourceSpec("camera", int(text))
     if text.startswith("/dev/video"):
@@ -75,15 +77,15 @@ def parse_source(text: str | int) -> SourceSpec:
     if path.is_dir():
         files = sorted(str(p) for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
-            raise ValueError(f"folder {path} holds no images (expected files ending in {', '.join(IMAGE_SUFFIXES)})")
+            raise UserError(f"folder {path} holds no images (expected files ending in {', '.join(IMAGE_SUFFIXES)})")
         return SourceSpec("images", text, tuple(files))
     if any(c in text for c in "*?["):
         files = sorted(p for p in glob.glob(text, recursive=True) if Path(p).suffix.lower() in IMAGE_SUFFIXES)
         if not files:
-            raise ValueError(f"glob {text!r} matches no images (expected files ending in {', '.join(IMAGE_SUFFIXES)})")
+            raise UserError(f"glob {text!r} matches no images (expected files ending in {', '.join(IMAGE_SUFFIXES)})")
         return SourceSpec("images", text, tuple(files))
     if not path.is_file():
-        raise FileNotFoundError(f"source {text!r} not found: expected {SOURCE_HELP}")
+        raise UserError(f"source {text!r} not found: expected {SOURCE_HELP}")
     if path.suffix.lower() in IMAGE_SUFFIXES:
         return SourceSpec("images", text, (text,))
     return SourceSpec("video", text)
@@ -153,7 +155,7 @@ class Capture:
         loop: bool = False,
     ) -> None:
         if retries < 0 or backoff < 0 or max_backoff < backoff or queue_size < 1:
-            raise ValueError(f"need retries >= 0, 0 <= backoff <= max_backoff, queue_size >= 1, but got "
+            raise UserError(f"need retries >= 0, 0 <= backoff <= max_backoff, queue_size >= 1, but got "
                              f"{retries}, {backoff}, {max_backoff}, {queue_size}")
         self.spec = spec
         self.prepare = prepare

@@ -18,6 +18,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from edgepipe.postprocess.errors import UserError
+
 log = logging.getLogger("edgepipe.web")
 
 BOUNDARY = "frame"
@@ -100,10 +102,10 @@ def parse_address(text: str) -> tuple[str, int]:
     """(host, port) from "HOST:PORT"; ":PORT" means 127.0.0.1, port 0 means any free port."""
     host, sep, port_text = str(text).strip().rpartition(":")
     if not sep or not port_text.isdigit() or ":" in host or any(c.isspace() for c in host):
-        raise ValueError(f"expected HOST:PORT (e.g. 127.0.0.1:8080 or :8080), got {text!r}")
+        raise UserError(f"expected HOST:PORT (e.g. 127.0.0.1:8080 or :8080), got {text!r}")
     port = int(port_text)
     if port > 65535:
-        raise ValueError(f"port must be in 0..65535 (0 = any free port), got {port} in {text!r}")
+        raise UserError(f"port must be in 0..65535 (0 = any free port), got {port} in {text!r}")
     return host or "127.0.0.1", port
 
 
@@ -203,9 +205,9 @@ class LiveView:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 8080, title: str = "edgepipe", jpeg_quality: int = 80):
         if not 0 <= int(port) <= 65535:
-            raise ValueError(f"port must be in 0..65535 (0 = any free port), got {port}")
+            raise UserError(f"port must be in 0..65535 (0 = any free port), got {port}")
         if not 1 <= int(jpeg_quality) <= 100:
-            raise ValueError(f"jpeg_quality must be in 1..100, got {jpeg_quality}")
+            raise UserError(f"jpeg_quality must be in 1..100, got {jpeg_quality}")
         self.host, self.port, self.title, self.jpeg_quality = host, int(port), title, int(jpeg_quality)
         self.page = PAGE.format(title=html.escape(title)).encode()
         self._cond = threading.Condition()
@@ -218,7 +220,7 @@ class LiveView:
         self._thread: threading.Thread | None = None
 
     def start(self) -> LiveView:
-        """Bind host:port and serve in a daemon thread. Raises ValueError when the address cannot be bound."""
+        """Bind host:port and serve in a daemon thread. Raises UserError when the address cannot be bound."""
         if self._server is not None or self._closed:
             raise RuntimeError("LiveView.start(): already started (or closed); create a new LiveView")
         where = f"{self.host}:{self.port}"
@@ -229,7 +231,7 @@ class LiveView:
                 fix = "address already in use: choose another --serve port"
             else:
                 fix = f"{exc.strerror or exc}: check the --serve host and port"
-            raise ValueError(f"cannot listen on {where}: {fix}") from None
+            raise UserError(f"cannot listen on {where}: {fix}") from None
         bound_ip, self.port = self._server.server_address[:2]
         if not ipaddress.ip_address(bound_ip).is_loopback:
             log.warning("live view on %s:%d is reachable from the network (anyone who can reach this machine "
@@ -251,16 +253,16 @@ class LiveView:
         """Show frame (H, W, 3) uint8 BGR and stats (JSON-able; numpy scalars allowed) to every client."""
         if not isinstance(frame, np.ndarray) or frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
             got = f"shape {frame.shape} {frame.dtype}" if isinstance(frame, np.ndarray) else type(frame).__name__
-            raise ValueError(f"frame must be a (H, W, 3) uint8 BGR array, got {got}")
+            raise UserError(f"frame must be a (H, W, 3) uint8 BGR array, got {got}")
         if not isinstance(stats, dict):
-            raise ValueError(f"stats must be a dict, got {type(stats).__name__}")
+            raise UserError(f"stats must be a dict, got {type(stats).__name__}")
         try:
             stats_json = json.dumps(to_jsonable(stats)).encode()
         except TypeError as exc:
-            raise ValueError(f"stats must be JSON-serialisable (numbers, strings, lists, dicts): {exc}") from None
+            raise UserError(f"stats must be JSON-serialisable (numbers, strings, lists, dicts): {exc}") from None
         ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
         if not ok:
-            raise ValueError(f"cannot encode a JPEG from a frame of shape {frame.shape}")
+            raise UserError(f"cannot encode a JPEG from a frame of shape {frame.shape}")
         with self._cond:
             self._jpeg, self._stats_json = buf.tobytes(), stats_json
             self._seq += 1

@@ -17,11 +17,11 @@ import argparse
 
 import numpy as np
 
-from postprocess.boxes import Transform, boxes_to_original
-from postprocess.decode import decode
-from postprocess.detections import Detections
-from postprocess.nms import select
-from runtime.bench import median_ms
+from edgepipe.postprocess.boxes import Transform, boxes_to_original
+from edgepipe.postprocess.decoders import decode
+from edgepipe.postprocess.detections import Detections
+from edgepipe.postprocess.suppression import select
+from edgepipe.runtime.bench import median_ms
 
 COURSE_ANCHORS = np.array([(1.0, 1.5), (2.0, 2.0), (3.0, 1.5), (4.0, 5.0), (8.0, 7.0)])  # grid cells
 IOU_THRESHOLD = 0.45

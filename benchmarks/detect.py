@@ -26,19 +26,19 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from apps.detect import app
-from apps.detect.pipeline import Detector
-from apps.detect.sinks import JsonlSink, SinkWorker, VideoSink
-from apps.sources import Capture, parse_source
-from export.data.detection import make_video
-from runtime import load
+from edgepipe.apps.detect import app
+from edgepipe.apps.detect.pipeline import Detector
+from edgepipe.apps.detect.sinks import JsonlSink, SinkWorker, VideoSink
+from edgepipe.apps.sources import Capture, parse_source
+from edgepipe.export.data.detection import make_video
+from edgepipe.runtime import load
 
 SMALL = Path(__file__).resolve().parents[1] / "tests" / "assets" / "yolo-small.onnx"
 
 
 def large_model(folder: Path, size: int) -> Path:
     """The zoo's yolo-large exported at size x size (needs the train extra)."""
-    from export.onnx.export import export_onnx, load_source
+    from edgepipe.export.onnx.export import export_onnx, load_source
 
     return export_onnx(load_source("yolo-large", (size, size), samples=2), folder / f"yolo-large-{size}.onnx").path
 
@@ -88,7 +88,7 @@ def with_cpu(run: Callable[[], float], frames: int) -> tuple[float, float]:
 def post_ms(detector: Detector, ready: list, conf: float) -> float:
     """Median ms of decode + NMS + mapping back per frame at this confidence threshold."""
     raws = [detector.model.run(p.batch)[0] for p in ready]
-    from postprocess.decode import decode
+    from edgepipe.postprocess.decoders import decode
 
     settings = {**detector.settings, "conf_threshold": conf}
     times = []
@@ -128,7 +128,7 @@ def bench(name: str, model_path: Path, video: Path, out: Path, provider: str, th
 
 def recall_sweep(model_path: Path, out: Path, seeds: int, provider: str) -> None:
     """Recall and precision at IoU 0.5 of the app's JSON lines (conf 0.25) on generated videos, one per seed."""
-    from apps.detect.truth import match, read_jsonl
+    from edgepipe.apps.detect.truth import match, read_jsonl
 
     detector = Detector(load(model_path, providers=provider), conf=0.25, iou=0.45)
     recalls = []
@@ -146,9 +146,9 @@ def recall_sweep(model_path: Path, out: Path, seeds: int, provider: str) -> None
 
 def crossing_sweep(model_path: Path, out: Path, seeds: int, provider: str) -> None:
     """Objects counted crossing the middle of generated videos (--line, per direction) against their ids."""
-    from apps.cli import build_parser
-    from apps.commands.detect import detect
-    from apps.detect.truth import read_jsonl, truth_crossings
+    from edgepipe.apps.cli import build_parser
+    from edgepipe.apps.commands.detect import detect
+    from edgepipe.apps.detect.truth import read_jsonl, truth_crossings
 
     exact = 0
     print(f"\nline crossings of x = 320, {model_path.name}, 200-frame 640x480 videos (seeds 100..{99 + seeds}):")

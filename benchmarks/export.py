@@ -15,14 +15,14 @@ from pathlib import Path
 import onnxruntime as ort
 import torch
 
-from export.data.samples import sample_frames
-from export.evaluate import evaluate
-from export.models import REGISTRY
-from export.onnx.export import export_onnx, load_source
-from export.onnx.variants import max_relative_diff, to_fp16, to_int8
-from postprocess.decode import decode
-from runtime.bench import measure
-from runtime.preprocess import preprocess
+from edgepipe.export.data.samples import sample_frames
+from edgepipe.export.evaluate import evaluate
+from edgepipe.export.models import REGISTRY
+from edgepipe.export.onnx.export import export_onnx, load_source
+from edgepipe.export.onnx.variants import max_relative_diff, to_fp16, to_int8
+from edgepipe.postprocess.decoders import decode
+from edgepipe.runtime.bench import measure
+from edgepipe.runtime.preprocessing import preprocess
 
 LARGE = ("alexnet", "vgg16", "resnet101", "resnet152")
 

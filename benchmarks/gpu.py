@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from runtime import Model, load
+from edgepipe.runtime import Model, load
 
 SMALL = Path(__file__).resolve().parents[1] / "tests" / "assets" / "yolo-small.onnx"
 

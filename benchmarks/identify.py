@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from postprocess.embeddings import Gallery, identify, l2_normalize
+from edgepipe.postprocess.embeddings import Gallery, identify, l2_normalize
 
 DIM = 128
 SIZES = (1_000, 10_000, 100_000)

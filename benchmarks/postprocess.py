@@ -18,11 +18,11 @@ import argparse
 import cv2
 import numpy as np
 
-from postprocess.boxes import Transform
-from postprocess.decode import decode
-from postprocess.iou import box_iou
-from postprocess.nms import batched_nms, nms
-from runtime.bench import median_ms
+from edgepipe.postprocess.boxes import Transform
+from edgepipe.postprocess.decoders import decode
+from edgepipe.postprocess.iou import box_iou
+from edgepipe.postprocess.suppression import batched_nms, nms
+from edgepipe.runtime.bench import median_ms
 
 SIZES = (100, 1_000, 10_000)
 REGIMES = ("clustered", "uniform")

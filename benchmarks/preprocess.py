@@ -11,8 +11,8 @@ import argparse
 import cv2
 import numpy as np
 
-from runtime.bench import median_ms
-from runtime.preprocess import PreprocessSpec, letterbox, preprocess, resize
+from edgepipe.runtime.bench import median_ms
+from edgepipe.runtime.preprocessing import PreprocessSpec, letterbox, preprocess, resize
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

@@ -11,10 +11,10 @@ import argparse
 
 import numpy as np
 
-from runtime import load, preprocess
-from runtime.bench import measure
-from runtime.metadata import ModelMeta, to_metadata_props
-from runtime.preprocess import PreprocessSpec
+from edgepipe.runtime import load, preprocess
+from edgepipe.runtime.bench import measure
+from edgepipe.runtime.metadata import ModelMeta, to_metadata_props
+from edgepipe.runtime.preprocessing import PreprocessSpec
 from tests.onnx_graphs import conv_net_model
 
 FRAME = (480, 640)  # a VGA camera frame, letterboxed to the model's input

@@ -15,14 +15,14 @@ import threading
 import urllib.request
 from pathlib import Path
 
-from apps.detect import app
-from apps.detect.lines import Line
-from apps.detect.pipeline import Detector
-from apps.detect.sinks import Item, JsonlSink, SinkWorker, VideoSink, ViewSink
-from apps.sources import Capture, SourceSpec
-from apps.web import LiveView
-from export.data.detection import make_video
-from runtime import load
+from edgepipe.apps.detect import app
+from edgepipe.apps.detect.lines import Line
+from edgepipe.apps.detect.pipeline import Detector
+from edgepipe.apps.detect.sinks import Item, JsonlSink, SinkWorker, VideoSink, ViewSink
+from edgepipe.apps.sources import Capture, SourceSpec
+from edgepipe.apps.web import LiveView
+from edgepipe.export.data.detection import make_video
+from edgepipe.runtime import load
 
 SMALL = Path(__file__).resolve().parents[1] / "tests" / "assets" / "yolo-small.onnx"
 PAGE = 4096

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import numpy as np
 
-from export.data.detection import load_split
-from export.data.digits import load_digits_splits
-from export.data.faces import identity_splits
-from export.metrics import classification_metrics, detection_metrics, embedding_metrics
-from export.predict import OnnxPredictor, TorchPredictor, classify, detect, embed, meta_from_flat
+from edgepipe.export.data.detection import load_split
+from edgepipe.export.data.digits import load_digits_splits
+from edgepipe.export.data.faces import identity_splits
+from edgepipe.export.metrics import classification_metrics, detection_metrics, embedding_metrics
+from edgepipe.export.predict import OnnxPredictor, TorchPredictor, classify, detect, embed, meta_from_flat
+from edgepipe.postprocess.errors import UserError
 
 SPLITS = ("train", "dev", "test")
 ANNOTATED = 4  # test images saved with their detections drawn
@@ -21,7 +22,7 @@ DENSE = ("logistic", "shallow", "deep", "softmax")
 
 def predictor_for(path: str | Path, provider: str = "cpu"):
     """An OnnxPredictor for .onnx files, else a TorchPredictor from an edgepipe checkpoint."""
-    from export.train.loop import load_checkpoint, model_from_checkpoint
+    from edgepipe.export.train.loop import load_checkpoint, model_from_checkpoint
 
     path = Path(path)
     if path.suffix == ".onnx":
@@ -35,7 +36,7 @@ def evaluate(path: str | Path, split: str = "test", data_dir: str | Path = "runs
              out_dir: str | Path | None = None, provider: str = "cpu") -> dict:
     """Metrics of a model on a split of its data; writes metrics.json and a PR or ROC curve PNG to out_dir."""
     if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, but got {split!r}")
+        raise UserError(f"split must be one of {SPLITS}, but got {split!r}")
     predictor = predictor_for(path, provider)
     meta = predictor.meta
     name = meta.model_name
@@ -46,7 +47,7 @@ def evaluate(path: str | Path, split: str = "test", data_dir: str | Path = "runs
     elif meta.task == "embed":
         result = _encoder(predictor, split)
     else:
-        raise ValueError(f"evaluation of task {meta.task!r} is not supported: evaluate its encoder instead")
+        raise UserError(f"evaluation of task {meta.task!r} is not supported: evaluate its encoder instead")
     result = {"model": str(path), "backend": "onnxruntime" if Path(path).suffix == ".onnx" else "pytorch",
               "task": meta.task, "split": split, **result}
     if out_dir is not None:
@@ -69,13 +70,13 @@ def _classifier(predictor, name: str, split: str) -> dict:
 
 def _detector(predictor, name: str, split: str, data_dir: Path, conf: float, out_dir: str | Path | None) -> dict:
     if name == "yolo-face":
-        from export.train.recipes import face_detection_split
+        from edgepipe.export.train.recipes import face_detection_split
 
         images, _, _, coco = face_detection_split(split, 200)
     else:
         root = data_dir / "shapes"
         if not (root / f"{split}.json").is_file():
-            raise FileNotFoundError(f"no {split} split in {root}: run `edgepipe train yolo-small` first (it makes it)")
+            raise UserError(f"no {split} split in {root}: run `edgepipe train yolo-small` first (it makes it)")
         images, _, _, coco = load_split(root, split)
     detections = detect(predictor, images, conf=conf)
     if out_dir is not None:
@@ -100,7 +101,7 @@ def _save_annotated(images: list[np.ndarray], detections: list, out: Path, min_s
 
 
 def _encoder(predictor, split: str) -> dict:
-    from export.data.faces import face_views
+    from edgepipe.export.data.faces import face_views
 
     faces = identity_splits()[split].faces
     rng = np.random.default_rng(2)

@@ -8,9 +8,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from postprocess.detections import Detections
-from postprocess.embeddings import distance_matrix, equal_error_rate, roc_auc, roc_curve, threshold_at_far
-from postprocess.iou import box_iou
+from edgepipe.postprocess.detections import Detections
+from edgepipe.postprocess.embeddings import distance_matrix, equal_error_rate, roc_auc, roc_curve, threshold_at_far
+from edgepipe.postprocess.iou import box_iou
 
 
 def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence[str]) -> dict:

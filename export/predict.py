@@ -3,24 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from importlib.metadata import PackageNotFoundError, version
 
 import numpy as np
 import torch
 from torch import nn
 
-from postprocess.boxes import Transform
-from postprocess.decode import decode
-from postprocess.detections import Detections
-from runtime.metadata import ModelMeta, from_flat
-from runtime.preprocess import preprocess
-
-
-def project_version() -> str:
-    try:
-        return version("edgepipe")
-    except PackageNotFoundError:
-        return "unknown"
+from edgepipe.postprocess.boxes import Transform
+from edgepipe.postprocess.decoders import decode
+from edgepipe.postprocess.detections import Detections
+from edgepipe.runtime.metadata import ModelMeta, from_flat, project_version
+from edgepipe.runtime.preprocessing import preprocess
 
 
 def meta_from_flat(flat: dict, metrics: dict | None = None) -> ModelMeta:
@@ -50,7 +42,7 @@ class OnnxPredictor:
     """An ONNX file through runtime.load: the same call as TorchPredictor."""
 
     def __init__(self, path: str, provider: str = "cpu") -> None:
-        from runtime.session import load
+        from edgepipe.runtime.session import load
 
         self.model = load(path, providers=provider)
         self.meta = self.model.meta

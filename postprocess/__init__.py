@@ -1,7 +1,7 @@
 """Postprocessing in numpy: box formats, IoU, NMS, YOLO decoding, anchor boxes, tracking, embedding comparison."""
 
-from postprocess.anchors import AnchorResult, TargetAssignment, assign_targets, kmeans_anchors, shape_iou
-from postprocess.boxes import (
+from edgepipe.postprocess.anchors import AnchorResult, TargetAssignment, assign_targets, kmeans_anchors, shape_iou
+from edgepipe.postprocess.boxes import (
     Transform,
     box_area,
     box_convert,
@@ -11,9 +11,9 @@ from postprocess.boxes import (
     denormalize_boxes,
     normalize_boxes,
 )
-from postprocess.decode import HEADS, decode, decode_course, decode_yolov5, decode_yolov8
-from postprocess.detections import Detections
-from postprocess.embeddings import (
+from edgepipe.postprocess.decoders import HEADS, decode, decode_course, decode_yolov5, decode_yolov8
+from edgepipe.postprocess.detections import Detections
+from edgepipe.postprocess.embeddings import (
     Calibration,
     Gallery,
     Identification,
@@ -30,9 +30,9 @@ from postprocess.embeddings import (
     threshold_at_far,
     verify,
 )
-from postprocess.iou import box_iou, box_iou_pairwise
-from postprocess.nms import SoftNMSResult, batched_nms, nms, select, soft_nms
-from postprocess.track import IouTracker
+from edgepipe.postprocess.iou import box_iou, box_iou_pairwise
+from edgepipe.postprocess.suppression import SoftNMSResult, batched_nms, nms, select, soft_nms
+from edgepipe.postprocess.track import IouTracker
 
 __all__ = [
     "HEADS",

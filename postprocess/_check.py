@@ -1,8 +1,10 @@
-"""Input validation shared by postprocess: clear ValueErrors that name the argument, expected and got."""
+"""Input validation shared by postprocess: clear UserErrors that name the argument, expected and got."""
 
 from __future__ import annotations
 
 import numpy as np
+
+from edgepipe.postprocess.errors import UserError
 
 FLOAT_DTYPES = (np.float16, np.float32, np.float64)
 
@@ -15,12 +17,12 @@ def as_boxes(boxes: np.ndarray, name: str = "boxes") -> np.ndarray:
     """
     arr = np.asarray(boxes)
     if arr.ndim != 2 or arr.shape[1] != 4:
-        raise ValueError(f"{name} must be a 2D array with shape (N, 4), but got shape {arr.shape}")
+        raise UserError(f"{name} must be a 2D array with shape (N, 4), but got shape {arr.shape}")
     if arr.dtype not in FLOAT_DTYPES and not np.issubdtype(arr.dtype, np.integer):
-        raise ValueError(f"{name} must be a float or integer array, but got dtype {arr.dtype}")
+        raise UserError(f"{name} must be a float or integer array, but got dtype {arr.dtype}")
     out = arr.astype(np.float32, copy=False)
     if not np.isfinite(out).all():
-        raise ValueError(f"{name} must be finite, but got NaN or inf at rows {_bad_rows(out)}")
+        raise UserError(f"{name} must be finite, but got NaN or inf at rows {_bad_rows(out)}")
     return out
 
 
@@ -31,7 +33,7 @@ def check_xyxy(boxes: np.ndarray, name: str = "boxes") -> None:
     """
     bad = np.flatnonzero((boxes[:, 2] < boxes[:, 0]) | (boxes[:, 3] < boxes[:, 1]))
     if bad.size:
-        raise ValueError(
+        raise UserError(
             f"{name} must be xyxy with x1 <= x2 and y1 <= y2, but row {int(bad[0])} is "
             f"{boxes[bad[0]].tolist()} (negative width or height; wrong box format?)"
         )
@@ -44,12 +46,12 @@ def as_scores(scores: np.ndarray, n: int, name: str = "scores") -> np.ndarray:
     """
     arr = np.asarray(scores)
     if arr.ndim != 1 or arr.shape[0] != n:
-        raise ValueError(f"{name} must have shape ({n},) to match the boxes, but got shape {arr.shape}")
+        raise UserError(f"{name} must have shape ({n},) to match the boxes, but got shape {arr.shape}")
     if arr.dtype not in FLOAT_DTYPES and not np.issubdtype(arr.dtype, np.integer):
-        raise ValueError(f"{name} must be a float array, but got dtype {arr.dtype}")
+        raise UserError(f"{name} must be a float array, but got dtype {arr.dtype}")
     out = arr.astype(np.float32, copy=False)
     if not np.isfinite(out).all():
-        raise ValueError(f"{name} must be finite, but got NaN or inf at index {_bad_rows(out)}")
+        raise UserError(f"{name} must be finite, but got NaN or inf at index {_bad_rows(out)}")
     return out
 
 
@@ -60,11 +62,11 @@ def as_class_ids(class_ids: np.ndarray, n: int, name: str = "class_ids") -> np.n
     """
     arr = np.asarray(class_ids)
     if arr.ndim != 1 or arr.shape[0] != n:
-        raise ValueError(f"{name} must have shape ({n},) to match the boxes, but got shape {arr.shape}")
+        raise UserError(f"{name} must have shape ({n},) to match the boxes, but got shape {arr.shape}")
     if not np.issubdtype(arr.dtype, np.integer):
-        raise ValueError(f"{name} must be an integer array, but got dtype {arr.dtype}")
+        raise UserError(f"{name} must be an integer array, but got dtype {arr.dtype}")
     if arr.size and arr.min() < 0:
-        raise ValueError(f"{name} must be >= 0, but got {int(arr.min())}")
+        raise UserError(f"{name} must be >= 0, but got {int(arr.min())}")
     return arr.astype(np.int64, copy=False)
 
 
@@ -73,9 +75,9 @@ def check_unit(value: float, name: str) -> float:
     try:
         v = float(value)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number in [0, 1], but got {value!r}") from None
+        raise UserError(f"{name} must be a number in [0, 1], but got {value!r}") from None
     if not 0.0 <= v <= 1.0:
-        raise ValueError(f"{name} must be in [0, 1], but got {value!r}")
+        raise UserError(f"{name} must be in [0, 1], but got {value!r}")
     return v
 
 

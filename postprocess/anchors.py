@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from postprocess._check import as_boxes, check_xyxy
+from edgepipe.postprocess._check import as_boxes, check_xyxy
+from edgepipe.postprocess.errors import UserError
 
 ANCHOR_UNITS = ("grid", "pixels")
 # A box of zero width or height is given this size (in anchor units) so that it still gets an anchor and a finite
@@ -149,9 +150,9 @@ def assign_targets(
 def check_anchors(anchors: np.ndarray | None, anchor_units: str) -> np.ndarray:
     """Validate anchors and their units. anchors: (A, 2) (w, h) > 0, A >= 1. Returns: (A, 2) float64."""
     if anchor_units not in ANCHOR_UNITS:
-        raise ValueError(f"anchor_units must be one of {ANCHOR_UNITS}, but got {anchor_units!r}")
+        raise UserError(f"anchor_units must be one of {ANCHOR_UNITS}, but got {anchor_units!r}")
     if anchors is None:
-        raise ValueError("anchors must be given as an (A, 2) array of (w, h), but got None")
+        raise UserError("anchors must be given as an (A, 2) array of (w, h), but got None")
     return _check_wh(anchors, "anchors", min_rows=1)
 
 
@@ -160,13 +161,13 @@ def _check_wh(wh: np.ndarray, name: str, min_rows: int = 0) -> np.ndarray:
     try:
         arr = np.array(wh, dtype=np.float64)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be an (N, 2) array of (w, h) numbers, but got {type(wh).__name__}") from None
+        raise UserError(f"{name} must be an (N, 2) array of (w, h) numbers, but got {type(wh).__name__}") from None
     if arr.ndim != 2 or arr.shape[1] != 2 or len(arr) < min_rows:
         rows = "N" if min_rows == 0 else f"N >= {min_rows}"
-        raise ValueError(f"{name} must be an (N, 2) array of (w, h) with {rows}, but got shape {arr.shape}")
+        raise UserError(f"{name} must be an (N, 2) array of (w, h) with {rows}, but got shape {arr.shape}")
     bad = np.flatnonzero(~(np.isfinite(arr) & (arr > 0)).all(axis=1))
     if bad.size:
-        raise ValueError(f"{name} must hold finite sizes > 0, but row {int(bad[0])} is {arr[bad[0]].tolist()}")
+        raise UserError(f"{name} must hold finite sizes > 0, but row {int(bad[0])} is {arr[bad[0]].tolist()}")
     return arr
 
 
@@ -174,16 +175,16 @@ def _check_int(value: int, name: str, low: int, high: int | None = None, note: s
     """Raise unless value is an int in [low, high] (no upper bound when high is None)."""
     bounds = f">= {low}" if high is None else f"in [{low}, {high}]"
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name} must be an int {bounds}, but got {value!r}")
+        raise UserError(f"{name} must be an int {bounds}, but got {value!r}")
     if value < low or (high is not None and value > high):
-        raise ValueError(f"{name} must be {bounds}{note}, but got {value}")
+        raise UserError(f"{name} must be {bounds}{note}, but got {value}")
 
 
 def _check_grid(grid_size: int | tuple[int, int]) -> tuple[int, int]:
     """grid_size: S or (S_h, S_w), ints >= 1. Returns (S_h, S_w)."""
     pair = tuple(grid_size) if isinstance(grid_size, (tuple, list)) else (grid_size, grid_size)
     if len(pair) != 2 or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s >= 1 for s in pair):
-        raise ValueError(f"grid_size must be an int >= 1 or a pair (S_h, S_w) of them, but got {grid_size!r}")
+        raise UserError(f"grid_size must be an int >= 1 or a pair (S_h, S_w) of them, but got {grid_size!r}")
     return int(pair[0]), int(pair[1])
 
 
@@ -191,5 +192,5 @@ def _check_image_size(image_size: tuple[int, int]) -> tuple[float, float]:
     """image_size: (height, width) > 0. Returns them as floats."""
     size = tuple(image_size) if isinstance(image_size, (tuple, list)) else ()
     if len(size) != 2 or not all(isinstance(v, (int, float, np.number)) and v > 0 for v in size):
-        raise ValueError(f"image_size must be (height, width) with both > 0, but got {image_size!r}")
+        raise UserError(f"image_size must be (height, width) with both > 0, but got {image_size!r}")
     return float(size[0]), float(size[1])

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from postprocess._check import as_boxes, check_xyxy
+from edgepipe.postprocess._check import as_boxes, check_xyxy
+from edgepipe.postprocess.errors import UserError
 
 BOX_FORMATS = ("xyxy", "xywh", "cxcywh")
 
@@ -43,10 +44,10 @@ def box_convert(boxes: np.ndarray, in_fmt: str, out_fmt: str) -> np.ndarray:
     """
     for name, fmt in (("in_fmt", in_fmt), ("out_fmt", out_fmt)):
         if fmt not in BOX_FORMATS:
-            raise ValueError(f"{name} must be one of {BOX_FORMATS}, but got {fmt!r}")
+            raise UserError(f"{name} must be one of {BOX_FORMATS}, but got {fmt!r}")
     b = as_boxes(boxes)
     if in_fmt != "xyxy" and b.size and (b[:, 2:] < 0).any():
-        raise ValueError(f"boxes in {in_fmt} format must have width and height >= 0, but got a negative one")
+        raise UserError(f"boxes in {in_fmt} format must have width and height >= 0, but got a negative one")
     xyxy = _to_xyxy(b, in_fmt)
     return _from_xyxy(xyxy, out_fmt)
 
@@ -141,5 +142,5 @@ def boxes_to_input(boxes: np.ndarray, transform: Transform) -> np.ndarray:
 
 def _check_size(image_size: tuple[int, int]) -> tuple[int, int]:
     if len(image_size) != 2 or min(image_size) <= 0:
-        raise ValueError(f"image_size must be (height, width) with both > 0, but got {image_size!r}")
+        raise UserError(f"image_size must be (height, width) with both > 0, but got {image_size!r}")
     return int(image_size[0]), int(image_size[1])

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from postprocess._check import as_boxes, as_class_ids, as_scores, check_xyxy
+from edgepipe.postprocess._check import as_boxes, as_class_ids, as_scores, check_xyxy
+from edgepipe.postprocess.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -33,14 +34,14 @@ class Detections:
         class_ids = as_class_ids(self.class_ids, n)
         names = tuple(str(c) for c in self.class_names)
         if names and n and class_ids.max() >= len(names):
-            raise ValueError(
+            raise UserError(
                 f"class_ids must be < len(class_names) = {len(names)}, but got {int(class_ids.max())}"
             )
         keypoints = self.keypoints
         if keypoints is not None:
             keypoints = np.asarray(keypoints, dtype=np.float32)
             if keypoints.ndim != 3 or keypoints.shape[0] != n or keypoints.shape[2] != 2:
-                raise ValueError(f"keypoints must have shape ({n}, K, 2), but got shape {keypoints.shape}")
+                raise UserError(f"keypoints must have shape ({n}, K, 2), but got shape {keypoints.shape}")
         object.__setattr__(self, "xyxy", xyxy)
         object.__setattr__(self, "scores", scores)
         object.__setattr__(self, "class_ids", class_ids)
@@ -87,10 +88,10 @@ class Detections:
         names = parts[0].class_names
         for p in parts[1:]:
             if p.class_names != names:
-                raise ValueError(f"class_names must agree to concatenate, but got {names} and {p.class_names}")
+                raise UserError(f"class_names must agree to concatenate, but got {names} and {p.class_names}")
         with_kp = [p.keypoints is not None for p in parts]
         if any(with_kp) and not all(with_kp):
-            raise ValueError("keypoints must be present in all parts or in none to concatenate")
+            raise UserError("keypoints must be present in all parts or in none to concatenate")
         kp = np.concatenate([p.keypoints for p in parts]) if all(with_kp) else None
         return cls(
             np.concatenate([p.xyxy for p in parts]),

@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from postprocess._check import check_unit
+from edgepipe.postprocess._check import check_unit
+from edgepipe.postprocess.errors import UserError
 
-METRICS = ("squared_l2", "cosine")
+DISTANCES = ("squared_l2", "cosine")
 UNKNOWN = "unknown"
 NORM_EPS = 1e-12  # norms are clamped at this: a zero vector has cosine distance 1 to everything
 # Below this many queries at once the (Q, G) dot products use numpy's einsum (one thread, SIMD), else matmul
@@ -109,12 +110,12 @@ def _as_embeddings(x: np.ndarray, name: str, ndim: int, dtype: type = np.float32
     arr = np.asarray(x)
     shape = "(D,)" if ndim == 1 else "(N, D)"
     if arr.ndim != ndim or arr.shape[-1] == 0:
-        raise ValueError(f"{name} must have shape {shape} with D >= 1, but got shape {arr.shape}")
+        raise UserError(f"{name} must have shape {shape} with D >= 1, but got shape {arr.shape}")
     if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
-        raise ValueError(f"{name} must be a float or integer array, but got dtype {arr.dtype}")
+        raise UserError(f"{name} must be a float or integer array, but got dtype {arr.dtype}")
     out = arr.astype(dtype, copy=False)
     if not np.isfinite(out).all():
-        raise ValueError(f"{name} must be finite, but got NaN or inf")
+        raise UserError(f"{name} must be finite, but got NaN or inf")
     return out
 
 
@@ -122,18 +123,18 @@ def _sq_norms(x: np.ndarray, name: str) -> np.ndarray:
     """x: (N, D) float32 finite. Returns (N,) float32 ||x||^2, raising when it overflows float32."""
     sq = np.einsum("nd,nd->n", x, x)
     if not np.isfinite(sq).all():
-        raise ValueError(f"{name} must have norms below 1.8e19 (float32 range), but got an overflowing row")
+        raise UserError(f"{name} must have norms below 1.8e19 (float32 range), but got an overflowing row")
     return sq
 
 
 def _check_metric(metric: str) -> None:
-    if metric not in METRICS:
-        raise ValueError(f"metric must be one of {METRICS}, but got {metric!r}")
+    if metric not in DISTANCES:
+        raise UserError(f"metric must be one of {DISTANCES}, but got {metric!r}")
 
 
 def _check_same_size(queries: np.ndarray, gallery: np.ndarray, q_name: str, g_name: str) -> None:
     if queries.shape[-1] != gallery.shape[-1]:
-        raise ValueError(
+        raise UserError(
             f"{g_name} must have embedding size D = {queries.shape[-1]} like {q_name}, but got {gallery.shape[-1]}"
         )
 
@@ -141,7 +142,7 @@ def _check_same_size(queries: np.ndarray, gallery: np.ndarray, q_name: str, g_na
 def _check_threshold(threshold: float) -> float:
     is_number = isinstance(threshold, (int, float, np.integer, np.floating)) and not isinstance(threshold, bool)
     if not (is_number and math.isfinite(threshold) and threshold >= 0):
-        raise ValueError(f"threshold must be a finite number >= 0, but got {threshold!r}")
+        raise UserError(f"threshold must be a finite number >= 0, but got {threshold!r}")
     return float(threshold)
 
 
@@ -153,12 +154,12 @@ def l2_normalize(x: np.ndarray, axis: int = -1, eps: float = NORM_EPS) -> np.nda
     """
     arr = np.asarray(x)
     if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
-        raise ValueError(f"x must be a float or integer array, but got dtype {arr.dtype}")
+        raise UserError(f"x must be a float or integer array, but got dtype {arr.dtype}")
     if not eps > 0:
-        raise ValueError(f"eps must be > 0, but got {eps!r}")
+        raise UserError(f"eps must be > 0, but got {eps!r}")
     x64 = arr.astype(np.float64)
     if not np.isfinite(x64).all():
-        raise ValueError("x must be finite, but got NaN or inf")
+        raise UserError("x must be finite, but got NaN or inf")
     return (x64 / np.maximum(np.linalg.norm(x64, axis=axis, keepdims=True), eps)).astype(np.float32)
 
 
@@ -237,7 +238,7 @@ def verify(a: np.ndarray, b: np.ndarray, threshold: float, metric: str = "square
 
 def _check_k(k: int) -> int:
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"k must be an integer >= 1, but got {k!r}")
+        raise UserError(f"k must be an integer >= 1, but got {k!r}")
     return int(k)
 
 
@@ -320,7 +321,7 @@ def identify(
     q = _as_embeddings(queries, "queries", ndim=2)
     _check_same_size(q, g.embeddings, "queries", "gallery")
     if len(labels) != len(g):
-        raise ValueError(f"labels must have one entry per gallery row ({len(g)}), but got {len(labels)}")
+        raise UserError(f"labels must have one entry per gallery row ({len(g)}), but got {len(labels)}")
     if len(g) == 0:
         return [Identification(UNKNOWN, math.inf, (), (), ()) for _ in range(len(q))]
     q_sq = _sq_norms(q, "queries")
@@ -340,14 +341,14 @@ def _distances(x: np.ndarray, name: str) -> np.ndarray:
     """Pair distances for calibration: (N,) float or integer, N >= 1, finite. Returns (N,) float64."""
     arr = np.asarray(x)
     if arr.ndim != 1:
-        raise ValueError(f"{name} must be a 1-D array of pair distances, but got shape {arr.shape}")
+        raise UserError(f"{name} must be a 1-D array of pair distances, but got shape {arr.shape}")
     if arr.size == 0:
-        raise ValueError(f"{name} must not be empty: calibration needs both genuine and impostor pairs")
+        raise UserError(f"{name} must not be empty: calibration needs both genuine and impostor pairs")
     if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
-        raise ValueError(f"{name} must be a float or integer array, but got dtype {arr.dtype}")
+        raise UserError(f"{name} must be a float or integer array, but got dtype {arr.dtype}")
     out = arr.astype(np.float64)
     if not np.isfinite(out).all():
-        raise ValueError(f"{name} must be finite, but got NaN or inf")
+        raise UserError(f"{name} must be finite, but got NaN or inf")
     return out
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from postprocess._check import as_boxes, check_xyxy
+from edgepipe.postprocess._check import as_boxes, check_xyxy
+from edgepipe.postprocess.errors import UserError
 
 # The smallest positive float32: max(union, TINY) is the union itself unless it is 0, where the intersection is 0 too.
 TINY = np.finfo(np.float32).smallest_subnormal
@@ -57,7 +58,7 @@ def box_iou_pairwise(boxes1: np.ndarray, boxes2: np.ndarray) -> np.ndarray:
     """
     a, b = _columns(boxes1, "boxes1"), _columns(boxes2, "boxes2")
     if a.shape[1] != b.shape[1]:
-        raise ValueError(f"boxes2 must have as many rows as boxes1 ({a.shape[1]}), but got {b.shape[1]}")
+        raise UserError(f"boxes2 must have as many rows as boxes1 ({a.shape[1]}), but got {b.shape[1]}")
     inter = _overlap(a[0], a[2], b[0], b[2]) * _overlap(a[1], a[3], b[1], b[3])  # (N,)
     union = _area(a) + _area(b) - inter
     return inter / np.maximum(union, TINY)

@@ -6,9 +6,10 @@ from collections import Counter
 
 import numpy as np
 
-from postprocess._check import check_unit
-from postprocess.detections import Detections
-from postprocess.iou import box_iou
+from edgepipe.postprocess._check import check_unit
+from edgepipe.postprocess.detections import Detections
+from edgepipe.postprocess.errors import UserError
+from edgepipe.postprocess.iou import box_iou
 
 
 class IouTracker:
@@ -28,7 +29,7 @@ class IouTracker:
         self.iou = check_unit(iou, "iou")
         self.duplicate_iou = check_unit(duplicate_iou, "duplicate_iou")
         if isinstance(max_age, bool) or not isinstance(max_age, int) or max_age < 0:
-            raise ValueError(f"max_age must be an int >= 0 (frames), but got {max_age!r}")
+            raise UserError(f"max_age must be an int >= 0 (frames), but got {max_age!r}")
         self.max_age = max_age
         self.class_aware = bool(class_aware)
         self._next_id = 0

@@ -1,8 +1,8 @@
 """edgepipe runtime: onnxruntime sessions, preprocessing and model metadata (numpy, OpenCV, onnxruntime; no torch)."""
 
-from runtime.metadata import ModelMeta, from_metadata_props, read_metadata, to_metadata_props
-from runtime.preprocess import Preprocessed, PreprocessSpec, center_crop, letterbox, preprocess, resize
-from runtime.session import Binding, Model, TensorSpec, load
+from edgepipe.runtime.metadata import ModelMeta, from_metadata_props, read_metadata, to_metadata_props
+from edgepipe.runtime.preprocessing import Preprocessed, PreprocessSpec, center_crop, letterbox, preprocess, resize
+from edgepipe.runtime.session import Binding, Model, TensorSpec, load
 
 __all__ = [
     "Binding",

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edgepipe.postprocess.errors import UserError
+
 
 @dataclass(frozen=True)
 class Latency:
@@ -34,9 +36,9 @@ def measure(
     """Time each function `runs` times after `warmup` calls, interleaved (one call of each per round) so a slow
     phase of the machine hits all of them alike. Returns a Latency per name."""
     if runs < 1:
-        raise ValueError(f"runs must be >= 1, but got {runs}")
+        raise UserError(f"runs must be >= 1, but got {runs}")
     if warmup < 0:
-        raise ValueError(f"warmup must be >= 0, but got {warmup}")
+        raise UserError(f"warmup must be >= 0, but got {warmup}")
     for fn in fns.values():
         for _ in range(warmup):
             fn()

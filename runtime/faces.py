@@ -12,6 +12,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from edgepipe.postprocess.errors import UserError
+
 
 def face_crop(frame: np.ndarray, box: np.ndarray, size: tuple[int, int], margin: float = 0.2) -> np.ndarray:
     """The square crop of frame around box, resized.
@@ -37,7 +39,7 @@ def face_crops(frame: np.ndarray, boxes: np.ndarray, size: tuple[int, int], marg
     """face_crop for each box. boxes: (N, 4) xyxy pixel edges. Returns N arrays (height, width, 3) uint8."""
     arr = np.asarray(boxes, np.float64)
     if arr.ndim != 2 or arr.shape[1] != 4:
-        raise ValueError(f"boxes must be an (N, 4) xyxy array, but got shape {arr.shape}: stack one row per box")
+        raise UserError(f"boxes must be an (N, 4) xyxy array, but got shape {arr.shape}: stack one row per box")
     return [face_crop(frame, b, size, margin) for b in arr]
 
 
@@ -49,32 +51,32 @@ def _round(v: float) -> int:
 def _check_frame(frame: np.ndarray) -> None:
     if not isinstance(frame, np.ndarray) or frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
         got = (frame.shape, frame.dtype) if isinstance(frame, np.ndarray) else type(frame).__name__
-        raise ValueError(f"frame must be an (H, W, 3) uint8 BGR image, but got {got}: pass the camera frame as read")
+        raise UserError(f"frame must be an (H, W, 3) uint8 BGR image, but got {got}: pass the camera frame as read")
     if min(frame.shape[:2]) < 1:
-        raise ValueError(f"frame must not be empty, but got shape {frame.shape}")
+        raise UserError(f"frame must not be empty, but got shape {frame.shape}")
 
 
 def _check_size(size: tuple[int, int]) -> tuple[int, int]:
     if len(size) != 2 or any(int(v) != v or v < 1 for v in size):
-        raise ValueError(f"size must be (height, width) with positive integers, but got {size!r}")
+        raise UserError(f"size must be (height, width) with positive integers, but got {size!r}")
     return int(size[0]), int(size[1])
 
 
 def _check_margin(margin: float) -> None:
     if not np.isfinite(margin) or margin < 0:
-        raise ValueError(f"margin must be a finite number >= 0, but got {margin!r}: 0.2 adds 20% around the face")
+        raise UserError(f"margin must be a finite number >= 0, but got {margin!r}: 0.2 adds 20% around the face")
 
 
 def _check_box(box: np.ndarray, frame_size: tuple[int, int]) -> tuple[float, float, float, float]:
-    """The box as four floats, or ValueError naming it: not (4,), not finite, empty, or outside the frame."""
+    """The box as four floats, or UserError naming it: not (4,), not finite, empty, or outside the frame."""
     if box.shape != (4,):
-        raise ValueError(f"box must be (4,) xyxy, but got shape {box.shape}")
+        raise UserError(f"box must be (4,) xyxy, but got shape {box.shape}")
     if not np.isfinite(box).all():
-        raise ValueError(f"box {box.tolist()} has a non-finite coordinate: drop it before cropping")
+        raise UserError(f"box {box.tolist()} has a non-finite coordinate: drop it before cropping")
     x1, y1, x2, y2 = (float(v) for v in box)
     if x2 <= x1 or y2 <= y1:
-        raise ValueError(f"box {box.tolist()} must have x1 < x2 and y1 < y2 (xyxy pixels): is it xywh?")
+        raise UserError(f"box {box.tolist()} must have x1 < x2 and y1 < y2 (xyxy pixels): is it xywh?")
     h, w = frame_size
     if x2 <= 0 or y2 <= 0 or x1 >= w or y1 >= h:
-        raise ValueError(f"box {box.tolist()} lies outside the {w}x{h} frame: boxes must be in this frame's pixels")
+        raise UserError(f"box {box.tolist()} lies outside the {w}x{h} frame: boxes must be in this frame's pixels")
     return x1, y1, x2, y2

@@ -6,22 +6,34 @@ import ast
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from runtime.preprocess import PreprocessSpec
+from edgepipe.postprocess.decoders import HEADS
+from edgepipe.postprocess.embeddings import DISTANCES
+from edgepipe.postprocess.errors import UserError
+from edgepipe.runtime.preprocessing import PreprocessSpec
 
 SCHEMA = 1
 METADATA_KEY = "edgepipe"
 TASKS = ("classify", "detect", "embed", "verify")
-HEADS = ("yolo-course", "yolov5", "yolov8")
-DISTANCES = ("squared_l2", "cosine")
 ANCHOR_UNITS = ("grid", "pixels")
 SOURCES = ("edgepipe", "ultralytics", "sidecar", "options")
 HOW_TO_DESCRIBE = (
     "add them at export, in a sidecar file MODEL.json next to the model, or with command-line options "
     "(--imgsz, --names, ...)"
 )
+
+
+def project_version() -> str:
+    """The installed edgepipe version (written into every exported file's metadata), "unknown" when not installed."""
+    try:
+        return version("edgepipe")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 # Flat, friendly keys of a sidecar file or of command-line overrides.
 FLAT_KEYS = (
     "task", "imgsz", "names", "head", "anchors", "anchor_units", "mean", "std", "channel_order", "resize",
@@ -66,7 +78,7 @@ class ModelMeta:
         missing = []
         if self.task == "detect":
             if not self.head:
-                missing.append(f"head (one of {HEADS})")
+                missing.append(f"head (one of {tuple(HEADS)})")
             if not self.class_names:
                 missing.append("names (the class names)")
             if self.head == "yolo-course" and not self.anchors:
@@ -80,13 +92,13 @@ class ModelMeta:
             missing.append("names (the class names)")
         if missing:
             what = ", ".join(missing)
-            raise ValueError(f"model metadata for task {self.task!r} is missing {what}: {HOW_TO_DESCRIBE}")
+            raise UserError(f"model metadata for task {self.task!r} is missing {what}: {HOW_TO_DESCRIBE}")
 
 
 def _one_of(name: str, value: str, allowed: tuple[str, ...]) -> None:
-    """Raise a ValueError naming the metadata key unless value is one of allowed."""
+    """Raise a UserError naming the metadata key unless value is one of allowed."""
     if value not in allowed:
-        raise ValueError(f"metadata key {name!r} must be one of {allowed}, but got {value!r}")
+        raise UserError(f"metadata key {name!r} must be one of {allowed}, but got {value!r}")
 
 
 def to_metadata_props(meta: ModelMeta) -> dict[str, str]:
@@ -101,14 +113,14 @@ def from_metadata_props(props: dict[str, str]) -> ModelMeta:
     try:
         data = json.loads(props[METADATA_KEY])
     except json.JSONDecodeError as exc:
-        raise ValueError(f"metadata key {METADATA_KEY!r} is not valid JSON ({exc}): re-export the model") from None
+        raise UserError(f"metadata key {METADATA_KEY!r} is not valid JSON ({exc}): re-export the model") from None
     if not isinstance(data, dict):
-        raise ValueError(f"metadata key {METADATA_KEY!r} must hold a JSON object, but got {type(data).__name__}")
+        raise UserError(f"metadata key {METADATA_KEY!r} must hold a JSON object, but got {type(data).__name__}")
     schema = data.pop("schema", None)
     if isinstance(schema, bool) or not isinstance(schema, int) or schema < 1:
-        raise ValueError(f"metadata key {METADATA_KEY!r} needs a schema >= 1, but got {schema!r}: re-export the model")
+        raise UserError(f"metadata key {METADATA_KEY!r} needs a schema >= 1, but got {schema!r}: re-export the model")
     if schema > SCHEMA:
-        raise ValueError(
+        raise UserError(
             f"model metadata has schema {schema!r}, this edgepipe reads schema <= {SCHEMA}: "
             "the model was made by a newer edgepipe; upgrade edgepipe"
         )
@@ -116,13 +128,13 @@ def from_metadata_props(props: dict[str, str]) -> ModelMeta:
         spec = PreprocessSpec(**data.pop("preprocess"))
         return ModelMeta(preprocess=spec, **data)
     except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"metadata key {METADATA_KEY!r} is malformed ({exc}): re-export the model") from None
+        raise UserError(f"metadata key {METADATA_KEY!r} is malformed ({exc}): re-export the model") from None
 
 
 def _ultralytics(props: dict[str, str]) -> dict[str, Any]:
     """Flat keys from an Ultralytics export (YOLOv8 / YOLO11 detect): names as a Python dict literal, imgsz, stride."""
     if props.get("task") not in (None, "detect"):
-        raise ValueError(f"Ultralytics task {props['task']!r} is not supported: only 'detect' models run here")
+        raise UserError(f"Ultralytics task {props['task']!r} is not supported: only 'detect' models run here")
     flat: dict[str, Any] = {"task": "detect", "head": "yolov8", "resize": "letterbox", "pad_value": 114,
                             "channel_order": "RGB"}
     for key in ("names", "imgsz", "stride"):
@@ -130,7 +142,7 @@ def _ultralytics(props: dict[str, str]) -> dict[str, Any]:
             try:
                 flat[key] = ast.literal_eval(props[key])
             except (ValueError, SyntaxError):
-                raise ValueError(f"Ultralytics metadata key {key!r} is malformed: {props[key][:80]!r}") from None
+                raise UserError(f"Ultralytics metadata key {key!r} is malformed: {props[key][:80]!r}") from None
     if "description" in props:
         flat["model_name"] = props["description"]
     return flat
@@ -148,18 +160,18 @@ def read_sidecar(model_path: str | Path) -> dict[str, Any]:
             try:
                 data = json.loads(text)
             except json.JSONDecodeError as exc:
-                raise ValueError(f"sidecar {side} is not valid JSON: {exc}") from None
+                raise UserError(f"sidecar {side} is not valid JSON: {exc}") from None
         else:
             try:
                 import yaml
             except ImportError:
-                raise ValueError(f"sidecar {side} needs PyYAML to read (pip install pyyaml), or use JSON") from None
+                raise UserError(f"sidecar {side} needs PyYAML to read (pip install pyyaml), or use JSON") from None
             data = yaml.safe_load(text)
         if not isinstance(data, dict):
-            raise ValueError(f"sidecar {side} must hold a mapping of keys, but got {type(data).__name__}")
+            raise UserError(f"sidecar {side} must hold a mapping of keys, but got {type(data).__name__}")
         unknown = sorted(set(data) - set(FLAT_KEYS))
         if unknown:
-            raise ValueError(f"sidecar {side} has unknown keys {unknown}; known keys: {list(FLAT_KEYS)}")
+            raise UserError(f"sidecar {side} has unknown keys {unknown}; known keys: {list(FLAT_KEYS)}")
         return data
     return {}
 
@@ -168,7 +180,7 @@ def from_flat(flat: dict[str, Any], source: str) -> ModelMeta:
     """Build a ModelMeta from flat keys (sidecar, Ultralytics, command line). Errors name the key and its value."""
     missing = [k for k in ("task", "imgsz") if k not in flat]
     if missing:
-        raise ValueError(f"model cannot be described: missing {missing}: {HOW_TO_DESCRIBE}")
+        raise UserError(f"model cannot be described: missing {missing}: {HOW_TO_DESCRIBE}")
     spec = PreprocessSpec(
         input_size=_parse(flat, "imgsz", None, _imgsz, "an int or [height, width] of ints >= 1"),
         resize=flat.get("resize", "letterbox" if flat["task"] == "detect" else "resize"),
@@ -196,26 +208,26 @@ def from_flat(flat: dict[str, Any], source: str) -> ModelMeta:
 
 
 def _parse(flat: dict[str, Any], key: str, default: Any, convert: Callable[[Any], Any], expected: str) -> Any:
-    """convert(flat[key]), or default when the key is absent; a ValueError names the key and the bad value."""
+    """convert(flat[key]), or default when the key is absent; a UserError names the key and the bad value."""
     if key not in flat:
         return default
     try:
         return convert(flat[key])
     except (TypeError, ValueError):
-        raise ValueError(f"metadata key {key!r} must be {expected}, but got {flat[key]!r}") from None
+        raise UserError(f"metadata key {key!r} must be {expected}, but got {flat[key]!r}") from None
 
 
 def _int(value: Any) -> int:
     """An integral number as int: 3 or 3.0; not 3.5, "3" or True."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
-        raise ValueError(value)
+        raise UserError(value)
     return int(value)
 
 
 def _bool(value: Any) -> bool:
     """A JSON true/false; not "true" or 1."""
     if not isinstance(value, bool):
-        raise ValueError(value)
+        raise UserError(value)
     return value
 
 
@@ -223,10 +235,10 @@ def _imgsz(value: Any) -> tuple[int, int]:
     """640 -> (640, 640); [480, 640] -> (480, 640): (height, width), both >= 1."""
     size = [value, value] if isinstance(value, (int, float)) else list(value)
     if len(size) != 2:
-        raise ValueError(value)
+        raise UserError(value)
     h, w = _int(size[0]), _int(size[1])
     if min(h, w) < 1:
-        raise ValueError(value)
+        raise UserError(value)
     return h, w
 
 
@@ -235,25 +247,25 @@ def _floats(value: Any) -> tuple[float, ...]:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return (float(value),)
     if isinstance(value, str):
-        raise ValueError(value)
+        raise UserError(value)
     return tuple(float(_number(v)) for v in value)
 
 
 def _number(value: Any) -> float:
     """A JSON number; not a string or a bool."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(value)
+        raise UserError(value)
     return float(value)
 
 
 def _names(value: Any) -> tuple[str, ...]:
     """["a", "b"] or {0: "a", 1: "b"} (Ultralytics; in JSON the ids are strings "0", "1") -> ("a", "b")."""
     if isinstance(value, str):
-        raise ValueError(value)
+        raise UserError(value)
     if isinstance(value, dict):
         by_id = {int(k): str(v) for k, v in value.items()}
         if sorted(by_id) != list(range(len(by_id))):
-            raise ValueError(value)
+            raise UserError(value)
         return tuple(by_id[i] for i in range(len(by_id)))
     return tuple(str(v) for v in value)
 
@@ -262,7 +274,7 @@ def _anchors(value: Any) -> tuple[tuple[float, float], ...]:
     """[[w, h], ...] -> ((w, h), ...), every size > 0."""
     pairs = tuple((_number(w), _number(h)) for w, h in value)
     if any(min(pair) <= 0 for pair in pairs):
-        raise ValueError(value)
+        raise UserError(value)
     return pairs
 
 
@@ -273,12 +285,12 @@ def read_metadata(
 
     props: the ONNX file's metadata_props. model_path: where to look for MODEL.json. overrides: flat keys from
     the command line (None values ignored). The result's source names the highest layer that contributed.
-    Raises ValueError naming the missing keys when nothing describes the model.
+    Raises UserError naming the missing keys when nothing describes the model.
     """
     extra = {k: v for k, v in (overrides or {}).items() if v is not None}
     unknown = sorted(set(extra) - set(FLAT_KEYS))
     if unknown:
-        raise ValueError(f"unknown metadata overrides {unknown}; known keys: {list(FLAT_KEYS)}")
+        raise UserError(f"unknown metadata overrides {unknown}; known keys: {list(FLAT_KEYS)}")
     sidecar = read_sidecar(model_path) if model_path is not None else {}
     layered = {**sidecar, **extra}
     source = "options" if extra else "sidecar"

@@ -15,9 +15,10 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from postprocess.boxes import Transform
-from runtime.metadata import ModelMeta, read_metadata
-from runtime.preprocess import PreprocessSpec, preprocess
+from edgepipe.postprocess.boxes import Transform
+from edgepipe.postprocess.errors import UserError
+from edgepipe.runtime.metadata import ModelMeta, read_metadata
+from edgepipe.runtime.preprocessing import PreprocessSpec, preprocess
 
 log = logging.getLogger("edgepipe.runtime")
 
@@ -79,14 +80,14 @@ def resolve_providers(providers: str | Sequence[str], allow_fallback: bool = Fal
     for item in [providers] if isinstance(providers, str) else list(providers):
         name = PROVIDER_ALIASES.get(item.lower(), item)
         if name not in ort.get_all_providers():
-            raise ValueError(f"providers must be 'auto', 'cuda', 'cpu' or onnxruntime provider names, but got {item!r}")
+            raise UserError(f"providers must be 'auto', 'cuda', 'cpu' or onnxruntime provider names, but got {item!r}")
         if name in available:
             wanted.append(name)
         elif allow_fallback:
             log.warning("%s is not in this onnxruntime build (%s): left out", name, ", ".join(available))
         else:
             hint = ": install onnxruntime-gpu" if name == CUDA else ""
-            raise ValueError(f"provider {item!r} is not available in this onnxruntime build "
+            raise UserError(f"provider {item!r} is not available in this onnxruntime build "
                              f"(available: {available}){hint}, or allow the fallback")
     return [p for p in wanted if p != CPU] + [CPU]
 
@@ -114,7 +115,7 @@ class Model:
     def meta(self) -> ModelMeta:
         """The model's description; raises the reason when the file carries none (info and bench still work)."""
         if self._meta is None:
-            raise ValueError(self._meta_error)
+            raise UserError(self._meta_error)
         return self._meta
 
     @property
@@ -136,7 +137,7 @@ class Model:
         to feed (contiguous); the caller's arrays are not modified.
         """
         if len(batches) != len(self.inputs):
-            raise ValueError(f"{Path(self.name).name} takes {len(self.inputs)} input(s) "
+            raise UserError(f"{Path(self.name).name} takes {len(self.inputs)} input(s) "
                              f"({', '.join(self._names)}), but got {len(batches)} array(s)")
         named: dict[str, tuple[int, str]] = {}
         return [_check_input(spec, batch, named) for spec, batch in zip(self.inputs, batches, strict=True)]
@@ -160,7 +161,7 @@ class Model:
         Returns (outputs, one Transform per frame mapping input pixels back to the frame's pixels).
         """
         if len(self.inputs) != 1:
-            raise ValueError(f"{Path(self.name).name} takes {len(self.inputs)} inputs ({', '.join(self._names)}): "
+            raise UserError(f"{Path(self.name).name} takes {len(self.inputs)} inputs ({', '.join(self._names)}): "
                              "preprocess each and call model.run(...) with one batch per input")
         pre = preprocess(images, self.spec)
         return self.run(pre.batch), pre.transforms
@@ -174,7 +175,7 @@ class Model:
         """A concrete shape per input: fixed dims as declared, dynamic ones filled in.
 
         Dynamic axis 0 takes batch; for (B, C, H, W) inputs a dynamic C takes the spec's channels (else 3) and
-        dynamic H, W take size, else the metadata's input_size. Raises ValueError when a dim cannot be known.
+        dynamic H, W take size, else the metadata's input_size. Raises UserError when a dim cannot be known.
         """
         shapes = []
         for spec in self.inputs:
@@ -186,7 +187,7 @@ class Model:
                 fill = [self.meta.preprocess.channels if self.has_meta else 3, *(hw or (None, None))]
                 shape[1:] = [d if isinstance(d, int) else f for d, f in zip(shape[1:], fill, strict=True)]
             if not all(isinstance(d, int) for d in shape):
-                raise ValueError(f"input {spec.describe()} has dynamic dims: give its size (e.g. bench --imgsz H W) "
+                raise UserError(f"input {spec.describe()} has dynamic dims: give its size (e.g. bench --imgsz H W) "
                                  "or describe the model (metadata, sidecar MODEL.json)")
             shapes.append(tuple(shape))
         return shapes
@@ -210,7 +211,7 @@ class Binding:
 
     def __init__(self, model: Model, batch: int = 1, size: tuple[int, int] | None = None) -> None:
         if any(spec.dtype == object for spec in model.inputs):
-            raise ValueError(f"{Path(model.name).name} has an input type numpy cannot hold: it cannot be bound")
+            raise UserError(f"{Path(model.name).name} has an input type numpy cannot hold: it cannot be bound")
         self.model = model
         self.device = "cuda" if model.on_cuda else "cpu"
         self.shapes = model.input_shapes(batch, size)
@@ -228,14 +229,14 @@ class Binding:
     def run(self, *batches: np.ndarray) -> Binding:
         """Copy one checked batch per input into the bound buffers (none: keep what they hold), then run."""
         if not batches and not self._filled:
-            raise ValueError("the bound input buffers hold nothing yet: give the first run its batch, "
+            raise UserError("the bound input buffers hold nothing yet: give the first run its batch, "
                              "binding.run(batch)")
         if batches:
             for feed, value, shape, spec in zip(
                 self.model.check_inputs(batches), self.values, self.shapes, self.model.inputs, strict=True
             ):
                 if feed.shape != shape:
-                    raise ValueError(f"input {spec.name!r} is bound to shape {shape}, but got {feed.shape}: "
+                    raise UserError(f"input {spec.name!r} is bound to shape {shape}, but got {feed.shape}: "
                                      "bind again with model.bind(batch, size) for this shape")
                 value.update_inplace(feed)
             self._filled = True
@@ -255,7 +256,7 @@ class Binding:
 
     def _check_ran(self) -> None:
         if not self._ran:
-            raise ValueError("no outputs yet: call binding.run(batch) first")
+            raise UserError("no outputs yet: call binding.run(batch) first")
 
 
 def _spec(node: Any) -> TensorSpec:
@@ -267,25 +268,25 @@ def _spec(node: Any) -> TensorSpec:
 def _check_input(spec: TensorSpec, batch: np.ndarray, named: dict[str, tuple[int, str]]) -> np.ndarray:
     """One input checked against its spec; named records symbolic dims so inputs sharing one agree."""
     if not isinstance(batch, np.ndarray):
-        raise ValueError(f"input {spec.name!r} must be a numpy array, but got {type(batch).__name__}")
+        raise UserError(f"input {spec.name!r} must be a numpy array, but got {type(batch).__name__}")
     if batch.ndim != len(spec.shape):
-        raise ValueError(f"input {spec.name!r} must have rank {len(spec.shape)} ({spec.describe()}), "
+        raise UserError(f"input {spec.name!r} must have rank {len(spec.shape)} ({spec.describe()}), "
                          f"but got shape {batch.shape}")
     for axis, (want, got) in enumerate(zip(spec.shape, batch.shape, strict=True)):
         if isinstance(want, int) and want != got:
-            raise ValueError(f"input {spec.name!r} {_axis_name(axis, batch.ndim)} {axis} must be {want} "
+            raise UserError(f"input {spec.name!r} {_axis_name(axis, batch.ndim)} {axis} must be {want} "
                              f"({spec.describe()}), but got {got} in shape {batch.shape}{_batch_hint(axis, got, want)}")
         if isinstance(want, str):
             seen, where = named.setdefault(want, (got, spec.name))
             if seen != got:
-                raise ValueError(f"input {spec.name!r} dimension {axis} ({want}) must equal {seen} as in input "
+                raise UserError(f"input {spec.name!r} dimension {axis} ({want}) must equal {seen} as in input "
                                  f"{where!r}, but got {got}")
     if spec.dtype == object:
-        raise ValueError(f"input {spec.name!r} has element type {spec.onnx_type}, which edgepipe cannot feed")
+        raise UserError(f"input {spec.name!r} has element type {spec.onnx_type}, which edgepipe cannot feed")
     if batch.dtype != spec.dtype:
         if spec.dtype == np.float16 and batch.dtype == np.float32:
             return batch.astype(np.float16)
-        raise ValueError(f"input {spec.name!r} must be {spec.dtype.name}, but got {batch.dtype}")
+        raise UserError(f"input {spec.name!r} must be {spec.dtype.name}, but got {batch.dtype}")
     return np.ascontiguousarray(batch)
 
 
@@ -302,49 +303,49 @@ def _batch_hint(axis: int, got: int, want: int) -> str:
 
 
 def _read_model(path_or_bytes: str | Path | bytes) -> tuple[bytes, str]:
-    """The model's bytes and a display name. Raises FileNotFoundError / ValueError with the path."""
+    """The model's bytes and a display name. Raises UserError with the path."""
     if isinstance(path_or_bytes, bytes):
         return path_or_bytes, "<bytes>"
     path = Path(path_or_bytes)
     if not path.is_file():
-        raise FileNotFoundError(f"model file not found: {path} (expected an .onnx file)")
+        raise UserError(f"model file not found: {path} (expected an .onnx file)")
     data = path.read_bytes()
     if not data:
-        raise ValueError(f"model file {path} is empty: re-export or re-download it")
+        raise UserError(f"model file {path} is empty: re-export or re-download it")
     return data, str(path)
 
 
-def _session_error(name: str, exc: Exception) -> ValueError:
+def _session_error(name: str, exc: Exception) -> UserError:
     """onnxruntime's load error as one clear line naming the file."""
     text = str(exc).strip()
     ir = re.search(r"Unsupported model IR version: (\d+), max supported IR version: (\d+)", text)
     if ir:
-        return ValueError(f"{name}: ONNX IR version {ir[1]} is newer than this onnxruntime reads (<= {ir[2]}): "
+        return UserError(f"{name}: ONNX IR version {ir[1]} is newer than this onnxruntime reads (<= {ir[2]}): "
                           "save the model with an older IR version or upgrade onnxruntime")
     opset = re.search(r"Opset (\d+) is under development.*domain (\S+) is till opset (\d+)", text, re.DOTALL)
     if opset:
-        return ValueError(f"{name}: opset {opset[1]} is newer than this onnxruntime runs ({opset[2]} up to "
+        return UserError(f"{name}: opset {opset[1]} is newer than this onnxruntime runs ({opset[2]} up to "
                           f"{opset[3]}): export with an older opset or upgrade onnxruntime")
     if "INVALID_PROTOBUF" in text:
-        return ValueError(f"{name} is not a valid ONNX model (truncated, or not ONNX at all): re-export or "
+        return UserError(f"{name} is not a valid ONNX model (truncated, or not ONNX at all): re-export or "
                           "re-download it")
     detail = text.splitlines()[0].split(" : ", 3)[-1][:300]
-    return ValueError(f"onnxruntime cannot load {name}: {detail}")
+    return UserError(f"onnxruntime cannot load {name}: {detail}")
 
 
 def _check_options(device_id: int, cudnn_search: str, gpu_mem_limit: int | None, intra_op_threads: int,
                    inter_op_threads: int, graph_opt: str, warmup: int) -> None:
-    """ValueError naming the first load() option out of range."""
+    """UserError naming the first load() option out of range."""
     if graph_opt not in GRAPH_OPT:
-        raise ValueError(f"graph_opt must be one of {tuple(GRAPH_OPT)}, but got {graph_opt!r}")
+        raise UserError(f"graph_opt must be one of {tuple(GRAPH_OPT)}, but got {graph_opt!r}")
     if cudnn_search.upper() not in CUDNN_SEARCH:
-        raise ValueError(f"cudnn_search must be one of {CUDNN_SEARCH}, but got {cudnn_search!r}")
+        raise UserError(f"cudnn_search must be one of {CUDNN_SEARCH}, but got {cudnn_search!r}")
     if gpu_mem_limit is not None and gpu_mem_limit <= 0:
-        raise ValueError(f"gpu_mem_limit must be > 0 bytes (or None: no limit), but got {gpu_mem_limit}")
+        raise UserError(f"gpu_mem_limit must be > 0 bytes (or None: no limit), but got {gpu_mem_limit}")
     for name, value in (("device_id", device_id), ("intra_op_threads", intra_op_threads),
                         ("inter_op_threads", inter_op_threads), ("warmup", warmup)):
         if value < 0:
-            raise ValueError(f"{name} must be >= 0, but got {value}")
+            raise UserError(f"{name} must be >= 0, but got {value}")
 
 
 def _session_options(graph_opt: str, intra_op_threads: int, inter_op_threads: int,
@@ -426,7 +427,7 @@ def _check_provider(session: ort.InferenceSession, wanted: list[str], allow_fall
         return
     message = f"{Path(name).name}: {wanted[0]} was requested but could not run here; {got} runs the model"
     if not allow_fallback:
-        raise ValueError(f"{message}. Check the GPU driver, CUDA and cuDNN, or ask for the cpu provider "
+        raise UserError(f"{message}. Check the GPU driver, CUDA and cuDNN, or ask for the cpu provider "
                          "(or allow the fallback)")
     log.warning(message)
 

@@ -11,15 +11,15 @@ from pathlib import Path
 
 import numpy as np
 
-from apps.cli import build_parser
-from apps.commands.kiosk import kiosk
-from apps.detect.pipeline import Detector
-from apps.face.db import EncoderId, FaceDB
-from apps.face.pipeline import Encoder, FaceAnalyzer
-from export.data.faces import identity_splits
-from export.data.kiosk import enrollment_images, make_kiosk_video
-from postprocess.embeddings import calibrate, equal_error_rate
-from runtime import load
+from edgepipe.apps.cli import build_parser
+from edgepipe.apps.commands.kiosk import kiosk
+from edgepipe.apps.detect.pipeline import Detector
+from edgepipe.apps.face.db import EncoderId, FaceDB
+from edgepipe.apps.face.pipeline import Encoder, FaceAnalyzer
+from edgepipe.export.data.faces import identity_splits
+from edgepipe.export.data.kiosk import enrollment_images, make_kiosk_video
+from edgepipe.postprocess.embeddings import calibrate, equal_error_rate
+from edgepipe.runtime import load
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 DETECTOR, ENCODER = ASSETS / "yolo-face.onnx", ASSETS / "facenet.onnx"

@@ -5,9 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from postprocess.anchors import assign_targets, kmeans_anchors, shape_iou
-from postprocess.boxes import Transform
-from postprocess.decode import decode_course
+from edgepipe.postprocess.anchors import assign_targets, kmeans_anchors, shape_iou
+from edgepipe.postprocess.boxes import Transform
+from edgepipe.postprocess.decoders import decode_course
 
 
 def ref_shape_iou(a, b) -> float:

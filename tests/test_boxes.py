@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from postprocess.boxes import (
+from edgepipe.postprocess.boxes import (
     Transform,
     box_area,
     box_convert,

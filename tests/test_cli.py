@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from apps.cli import main
-from export.train.loop import fit
-from export.train.recipes import make_recipe
+from edgepipe.apps.cli import main
+from edgepipe.export.train.loop import fit
+from edgepipe.export.train.recipes import make_recipe
 
 
 def test_version_and_help(capsys):

@@ -10,10 +10,10 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from apps.cli import main
-from apps.commands.select import Candidate, choose, metric_key
-from runtime.metadata import ModelMeta, to_metadata_props
-from runtime.preprocess import PreprocessSpec
+from edgepipe.apps.cli import main
+from edgepipe.apps.commands.select import Candidate, choose, metric_key
+from edgepipe.runtime.metadata import ModelMeta, to_metadata_props
+from edgepipe.runtime.preprocessing import PreprocessSpec
 from tests.onnx_graphs import conv_model, matmul_model, save
 
 META = ModelMeta(task="classify", preprocess=PreprocessSpec((32, 32), resize="resize"), class_names=("a", "b"))
@@ -173,7 +173,7 @@ def test_bench_beside_pytorch(tmp_path, capsys):
 
 def test_bench_beside_a_pytorch_checkpoint(tmp_path, capsys):
     torch = pytest.importorskip("torch")
-    from export.models import build
+    from edgepipe.export.models import build
 
     checkpoint = tmp_path / "best.pt"
     torch.save({"model": "lenet5", "build_kwargs": {}, "state_dict": build("lenet5").state_dict(), "meta": {}},
@@ -199,7 +199,7 @@ def test_bench_torch_errors(tmp_path, capsys, source, channels, message):
 
 
 def test_bench_torch_without_the_export_package(models, capsys, monkeypatch):
-    monkeypatch.setitem(sys.modules, "export.models", None)  # as on an edge install: import fails
+    monkeypatch.setitem(sys.modules, "edgepipe.export.models", None)  # as on an edge install: import fails
     assert main(["bench", str(models[0]), "--torch", "lenet5", "--runs", "2", "--provider", "cpu"]) == 2
     assert "--torch needs PyTorch and edgepipe's export package (pip install 'edgepipe[train]')" in \
         capsys.readouterr().err

@@ -15,8 +15,8 @@ from pycocotools.coco import COCO
 from sklearn.datasets import load_digits
 from torch.nn import functional as F
 
-from export.augment import mirror, scale_crop
-from export.data.detection import (
+from edgepipe.export.augment import mirror, scale_crop
+from edgepipe.export.data.detection import (
     CLASS_NAMES,
     DatasetConfig,
     draw_shapes,
@@ -27,8 +27,8 @@ from export.data.detection import (
     render_scene,
     shape_mask,
 )
-from export.data.digits import load_digits_splits, upsample_digits
-from export.data.faces import (
+from edgepipe.export.data.digits import load_digits_splits, upsample_digits
+from edgepipe.export.data.faces import (
     MIN_FACE,
     SPLITS,
     face_crops,
@@ -39,6 +39,7 @@ from export.data.faces import (
     make_face_scene,
     paste_faces,
 )
+from edgepipe.postprocess.errors import UserError
 
 SEEDS = range(24)
 SPLIT_NAMES = ("train", "dev", "test")
@@ -299,7 +300,7 @@ def test_ensure_reuses_a_matching_data_set_and_regenerates_otherwise(tmp_path):
 
 
 def test_load_split_of_a_missing_split_names_it(tmp_path):
-    with pytest.raises(FileNotFoundError, match="no split 'dev'"):
+    with pytest.raises(UserError, match="no split 'dev'"):
         load_split(tmp_path, "dev")
 
 

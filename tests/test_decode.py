@@ -6,8 +6,8 @@ import warnings
 import numpy as np
 import pytest
 
-from postprocess.boxes import Transform
-from postprocess.decode import decode, decode_course, decode_yolov5, decode_yolov8
+from edgepipe.postprocess.boxes import Transform
+from edgepipe.postprocess.decoders import decode, decode_course, decode_yolov5, decode_yolov8
 
 GRID_ANCHORS = [(1.0, 1.0), (2.5, 1.5), (4.0, 5.0)]  # grid cells
 PIXEL_ANCHORS = [(32.0, 32.0), (80.0, 48.0), (128.0, 160.0)]  # network-input pixels

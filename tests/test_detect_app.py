@@ -19,14 +19,15 @@ import cv2
 import numpy as np
 import pytest
 
-from apps.cli import main
-from apps.detect.truth import match, read_jsonl, truth_crossings
-from apps.detect.zones import Zone, parse_zone
-from apps.draw import class_color
-from apps.sources import Capture, SourceError, SourceSpec, parse_source
-from export.data.detection import make_video
-from postprocess.iou import box_iou
-from runtime.metadata import from_flat, to_metadata_props
+from edgepipe.apps.cli import main
+from edgepipe.apps.detect.truth import match, read_jsonl, truth_crossings
+from edgepipe.apps.detect.zones import Zone, parse_zone
+from edgepipe.apps.draw import class_color
+from edgepipe.apps.sources import Capture, SourceError, SourceSpec, parse_source
+from edgepipe.export.data.detection import make_video
+from edgepipe.postprocess.errors import UserError
+from edgepipe.postprocess.iou import box_iou
+from edgepipe.runtime.metadata import from_flat, to_metadata_props
 from tests.onnx_graphs import conv_model, save
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,7 +62,7 @@ def test_parse_source_kinds(tmp_path, video):
 
 
 @pytest.mark.parametrize(("text", "error", "message"), [
-    ("missing.mp4", FileNotFoundError, "not found: expected a camera index"),
+    ("missing.mp4", UserError, "not found: expected a camera index"),
     ("", ValueError, "source is empty"),
     ("nothing-*.png", ValueError, "matches no images"),
 ])
@@ -228,8 +229,8 @@ def test_folder_with_a_corrupt_image(tmp_path, video, capsys):
 
 
 def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "apps.detect", "--model", str(YOLO), "--provider", "cpu", *args],
-                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
+    return subprocess.run([sys.executable, "-m", "edgepipe.apps.detect", "--model", str(YOLO), "--provider", "cpu",
+                           *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
 
 
 def test_unreadable_video_file(tmp_path):
@@ -242,7 +243,7 @@ def test_unreadable_video_file(tmp_path):
 def test_model_that_is_not_a_detector(tmp_path, video):
     props = to_metadata_props(from_flat({"task": "classify", "imgsz": [32, 32], "names": ["a", "b"]}, "edgepipe"))
     path = save(conv_model(props=props)[0], tmp_path / "classifier.onnx")
-    r = subprocess.run([sys.executable, "-m", "apps.detect", "--model", str(path), "--source", str(video),
+    r = subprocess.run([sys.executable, "-m", "edgepipe.apps.detect", "--model", str(path), "--source", str(video),
                         "--provider", "cpu", "--no-show"], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert r.returncode == 2 and "not a detector" in r.stderr, r.stderr
 
@@ -267,7 +268,7 @@ def test_missing_display_runs_without_a_window(tmp_path, video):
 def test_sigterm_stops_cleanly_with_outputs_playable(tmp_path):
     long_video = tmp_path / "long.avi"
     make_video(long_video, n_frames=3000, size=(240, 320), seed=1)
-    proc = subprocess.Popen([sys.executable, "-m", "apps.detect", "--model", str(YOLO), "--provider", "cpu",
+    proc = subprocess.Popen([sys.executable, "-m", "edgepipe.apps.detect", "--model", str(YOLO), "--provider", "cpu",
                              "--source", str(long_video), "--no-show", "--save", str(tmp_path / "out.mp4"),
                              "--jsonl", str(tmp_path / "t.jsonl")], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
@@ -297,7 +298,7 @@ def test_class_colors_are_stable_and_distinct():
 def test_http_stream_that_drops_reconnects_then_gives_up(tmp_path, capsys, caplog, video):
     """A real MJPEG stream over HTTP (edgepipe's own live view as the camera): it goes down, comes back on the
     same port (the app reconnects), goes down for good (the app gives up after --retries, outputs kept)."""
-    from apps.web import LiveView
+    from edgepipe.apps.web import LiveView
 
     caplog.set_level(logging.INFO, "edgepipe.source")
     frames = []
@@ -331,8 +332,8 @@ def test_http_stream_that_drops_reconnects_then_gives_up(tmp_path, capsys, caplo
 
 
 def test_live_view_in_headless_chromium_shows_annotated_frames(tmp_path, video):
-    from apps.cli import build_parser
-    from apps.commands.detect import detect as run_detect
+    from edgepipe.apps.cli import build_parser
+    from edgepipe.apps.commands.detect import detect as run_detect
     from tests import browser
 
     browser.require_chromium()

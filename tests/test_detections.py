@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from postprocess.detections import Detections
+from edgepipe.postprocess.detections import Detections
 
 
 def make(n: int, seed: int = 0, names=("a", "b", "c")) -> Detections:

@@ -10,7 +10,7 @@ from hypothesis.extra.numpy import arrays
 from sklearn.metrics import auc as sk_auc
 from sklearn.metrics import roc_curve as sk_roc_curve
 
-from postprocess.embeddings import (
+from edgepipe.postprocess.embeddings import (
     EINSUM_MAX_QUERIES,
     QUERY_CHUNK,
     Gallery,

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
-from apps.cli import main
-from export.data.detection import DatasetConfig, make_detection_dataset
-from export.metrics import classification_metrics, detection_metrics, embedding_metrics, precision_recall
-from export.train.loop import fit
-from export.train.recipes import make_recipe
-from postprocess.detections import Detections
+from edgepipe.apps.cli import main
+from edgepipe.export.data.detection import DatasetConfig, make_detection_dataset
+from edgepipe.export.metrics import classification_metrics, detection_metrics, embedding_metrics, precision_recall
+from edgepipe.export.train.loop import fit
+from edgepipe.export.train.recipes import make_recipe
+from edgepipe.postprocess.detections import Detections
 
 
 @pytest.mark.parametrize("seed", range(5))

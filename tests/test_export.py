@@ -6,16 +6,16 @@ import onnxruntime as ort
 import pytest
 import torch
 
-import runtime
-from apps.cli import main
-from export.onnx.export import export_onnx, load_source
-from export.onnx.nms_graph import E2E_OUTPUT, course_postprocess_graph
-from export.onnx.variants import head_nodes, max_relative_diff, stem_nodes, to_fp16, to_int8
-from export.train.loop import fit
-from export.train.recipes import make_recipe
-from postprocess.boxes import Transform
-from postprocess.decode import decode_course
-from runtime.preprocess import preprocess
+from edgepipe import runtime
+from edgepipe.apps.cli import main
+from edgepipe.export.onnx.export import export_onnx, load_source
+from edgepipe.export.onnx.nms_graph import E2E_OUTPUT, course_postprocess_graph
+from edgepipe.export.onnx.variants import head_nodes, max_relative_diff, stem_nodes, to_fp16, to_int8
+from edgepipe.export.train.loop import fit
+from edgepipe.export.train.recipes import make_recipe
+from edgepipe.postprocess.boxes import Transform
+from edgepipe.postprocess.decoders import decode_course
+from edgepipe.runtime.preprocessing import preprocess
 
 
 @pytest.fixture(scope="module")

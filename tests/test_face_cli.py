@@ -11,15 +11,16 @@ import numpy as np
 import onnx
 import pytest
 
-from apps.cli import main
-from apps.detect.pipeline import Detector
-from apps.face.db import FaceDB
-from apps.face.pipeline import Encoder, FaceAnalyzer
-from apps.face.roc import CURVE, RocPlot, save_roc
-from export.data.faces import identity_splits
-from export.data.kiosk import enrollment_images
-from postprocess.embeddings import calibrate, roc_curve
-from runtime import load
+from edgepipe.apps.cli import main
+from edgepipe.apps.detect.pipeline import Detector
+from edgepipe.apps.face.db import FaceDB
+from edgepipe.apps.face.pipeline import Encoder, FaceAnalyzer
+from edgepipe.apps.face.roc import CURVE, RocPlot, save_roc
+from edgepipe.export.data.faces import identity_splits
+from edgepipe.export.data.kiosk import enrollment_images
+from edgepipe.postprocess.embeddings import calibrate, roc_curve
+from edgepipe.postprocess.errors import UserError
+from edgepipe.runtime import load
 
 REPO = Path(__file__).resolve().parents[1]
 DETECTOR = REPO / "tests" / "assets" / "yolo-face.onnx"
@@ -395,5 +396,5 @@ def test_save_roc_refuses_a_path_it_cannot_write(tmp_path):
     roc, cal = roc_curve(np.array([0.1]), np.array([0.5])), calibrate(np.array([0.1]), np.array([0.5]), 0.1)
     with pytest.raises(ValueError, match=r"must be a \.png file"):
         save_roc(tmp_path / "roc.jpg", roc, cal)
-    with pytest.raises(FileNotFoundError, match="does not exist"):
+    with pytest.raises(UserError, match="does not exist"):
         save_roc(tmp_path / "missing" / "roc.png", roc, cal)

@@ -21,8 +21,9 @@ import cv2
 import numpy as np
 import pytest
 
-from apps.face.db import SCHEMA_VERSION, EncoderId, FaceDB, check_name
-from postprocess.embeddings import identify
+from edgepipe.apps.face.db import SCHEMA_VERSION, EncoderId, FaceDB, check_name
+from edgepipe.postprocess.embeddings import identify
+from edgepipe.postprocess.errors import UserError
 
 REPO = Path(__file__).resolve().parents[1]
 D = 16  # embedding size of the fake encoder
@@ -143,7 +144,7 @@ def test_encoder_id_rejects_bad_fields(args, error):
 
 
 def test_encoder_of_missing_file(tmp_path: Path):
-    with pytest.raises(FileNotFoundError, match=r"nothere.onnx"):
+    with pytest.raises(UserError, match=r"nothere.onnx"):
         EncoderId.of_file(tmp_path / "nothere.onnx", 128)
 
 
@@ -220,12 +221,12 @@ def test_empty_file_becomes_a_gallery(tmp_path: Path, encoder: EncoderId):
 
 def test_missing_files(tmp_path: Path, encoder: EncoderId):
     missing = tmp_path / "missing.db"
-    with pytest.raises(FileNotFoundError, match=str(missing)):
+    with pytest.raises(UserError, match=str(missing)):
         FaceDB.open(missing, encoder, readonly=True)
-    with pytest.raises(FileNotFoundError, match=str(missing)):
+    with pytest.raises(UserError, match=str(missing)):
         FaceDB.open(missing, encoder, create=False)
     assert not missing.exists()
-    with pytest.raises(FileNotFoundError, match=r"folder .*nofolder does not exist"):
+    with pytest.raises(UserError, match=r"folder .*nofolder does not exist"):
         FaceDB.open(tmp_path / "nofolder" / "g.db", encoder)
 
 
@@ -576,9 +577,9 @@ def test_import_checks_encoder_schema_and_format(tmp_path: Path, encoder: Encode
     garbage.write_text(json.dumps({"people": []}))
     with pytest.raises(ValueError, match="format must be 'edgepipe-face-gallery'"):
         db.import_json(garbage)
-    with pytest.raises(FileNotFoundError, match=r"nothere.json"):
+    with pytest.raises(UserError, match=r"nothere.json"):
         db.import_json(tmp_path / "nothere.json")
-    with pytest.raises(FileNotFoundError, match=r"folder .*nofolder does not exist"):
+    with pytest.raises(UserError, match=r"folder .*nofolder does not exist"):
         db.export_json(tmp_path / "nofolder" / "out.json")
 
 

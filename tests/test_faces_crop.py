@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from runtime.faces import face_crop, face_crops
+from edgepipe.runtime.faces import face_crop, face_crops
 
 SEEDS = range(8)
 

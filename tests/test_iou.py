@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from postprocess.iou import BLOCK_ELEMENTS, box_iou, box_iou_pairwise
+from edgepipe.postprocess.iou import BLOCK_ELEMENTS, box_iou, box_iou_pairwise
 
 
 def ref_iou(a, b) -> float:

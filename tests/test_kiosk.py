@@ -13,10 +13,10 @@ import cv2
 import numpy as np
 import pytest
 
-from apps.face.db import FaceDB
-from apps.face.kiosk import CLOSER, NOBODY, PARTIAL, Decider, Observation
-from apps.face.truth import score_visits
-from postprocess.embeddings import UNKNOWN
+from edgepipe.apps.face.db import FaceDB
+from edgepipe.apps.face.kiosk import CLOSER, NOBODY, PARTIAL, Decider, Observation
+from edgepipe.apps.face.truth import score_visits
+from edgepipe.postprocess.embeddings import UNKNOWN
 from tests import browser
 from tests.kiosk_scenario import make_scenario, run_kiosk
 

@@ -11,8 +11,8 @@ import cv2
 import numpy as np
 import pytest
 
-from export.data.faces import identity_splits
-from export.data.kiosk import FACE_PX, MIN_VIDEO, SMALL_PX, STAY_S, enrollment_images, make_kiosk_video
+from edgepipe.export.data.faces import identity_splits
+from edgepipe.export.data.kiosk import FACE_PX, MIN_VIDEO, SMALL_PX, STAY_S, enrollment_images, make_kiosk_video
 
 SIZE = MIN_VIDEO  # (240, 320): the smallest video, fast
 FPS = 4

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from apps.detect.lines import Line, LineCounter, parse_line
-from postprocess.detections import Detections
+from edgepipe.apps.detect.lines import Line, LineCounter, parse_line
+from edgepipe.postprocess.detections import Detections
 
 NAMES = ("a", "b")
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from export.train.losses import YoloTargets, batch_triplet_loss, build_yolo_targets, triplet_loss, yolo_loss
+from edgepipe.export.train.losses import YoloTargets, batch_triplet_loss, build_yolo_targets, triplet_loss, yolo_loss
 
 
 def sq(a, b) -> float:

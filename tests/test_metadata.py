@@ -8,8 +8,8 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from runtime.metadata import ModelMeta, from_flat, from_metadata_props, read_metadata, to_metadata_props
-from runtime.preprocess import PreprocessSpec
+from edgepipe.runtime.metadata import ModelMeta, from_flat, from_metadata_props, read_metadata, to_metadata_props
+from edgepipe.runtime.preprocessing import PreprocessSpec
 
 DETECTOR = ModelMeta(
     task="detect",

@@ -9,15 +9,15 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from apps.cli import main
-from export.models import REGISTRY, build, count_params, init_weights
-from export.models.facenet import SiameseHead
-from export.models.inception import GOOGLENET, Inception, conv1x1
-from export.models.resnet import BasicBlock, Bottleneck
-from export.models.vgg import VGG16_GROUPS
-from export.models.yolo import YOLO
-from postprocess.boxes import Transform
-from postprocess.decode import decode_course
+from edgepipe.apps.cli import main
+from edgepipe.export.models import REGISTRY, build, count_params, init_weights
+from edgepipe.export.models.facenet import SiameseHead
+from edgepipe.export.models.inception import GOOGLENET, Inception, conv1x1
+from edgepipe.export.models.resnet import BasicBlock, Bottleneck
+from edgepipe.export.models.vgg import VGG16_GROUPS
+from edgepipe.export.models.yolo import YOLO
+from edgepipe.postprocess.boxes import Transform
+from edgepipe.postprocess.decoders import decode_course
 
 # ---------------------------------------------------------------------------------------------------------------
 # Parameter counts, layer by layer: a conv has f*f*c_in*c_out weights + c_out biases, a fully connected layer
@@ -509,7 +509,7 @@ def test_build_errors(name, kwargs, match):
 
 
 def test_other_constructor_errors():
-    from export.models import ResNet
+    from edgepipe.export.models import ResNet
 
     with pytest.raises(ValueError, match=r"depth must be one of \(18, 34, 50, 101, 152\), but got 20"):
         ResNet(20)

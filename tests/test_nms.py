@@ -1,6 +1,5 @@
 """nms, batched_nms, soft_nms and select against Python loop references, OpenCV, and hypothesis properties."""
 
-import importlib
 import math
 
 import cv2
@@ -10,11 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from postprocess.iou import box_iou
-from postprocess.nms import BINCOUNT_MAX_ID, batched_nms, nms, select, soft_nms
+from edgepipe.postprocess import suppression
+from edgepipe.postprocess.iou import box_iou
+from edgepipe.postprocess.suppression import BINCOUNT_MAX_ID, batched_nms, nms, select, soft_nms
 from tests.test_iou import clustered_boxes, ref_iou, ref_iou32, uniform_boxes
-
-nms_module = importlib.import_module("postprocess.nms")  # the module: postprocess.nms is the function
 
 
 def ref_nms(boxes, scores, thr) -> list[int]:
@@ -148,9 +146,9 @@ def test_nms_hand_cases(boxes, scores, thr, expected):
 
 @pytest.mark.parametrize("seed", range(20))
 @pytest.mark.parametrize("regime", ["clustered", "uniform"])
-@pytest.mark.parametrize("rows_max", [nms_module.CLASS_ROWS_MAX, 0])  # one score row per class / padded batches
+@pytest.mark.parametrize("rows_max", [suppression.CLASS_ROWS_MAX, 0])  # one score row per class / padded batches
 def test_batched_nms_equals_per_class_nms(seed, regime, rows_max, monkeypatch):
-    monkeypatch.setattr(nms_module, "CLASS_ROWS_MAX", rows_max)
+    monkeypatch.setattr(suppression, "CLASS_ROWS_MAX", rows_max)
     boxes, scores = candidates(seed, 80, regime)
     classes = np.random.default_rng(seed).choice([0, 2, 3, 7], 80)  # ids with gaps
     got = batched_nms(boxes, scores, classes, 0.5)

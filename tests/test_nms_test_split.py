@@ -8,11 +8,11 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from export.data.detection import DatasetConfig, split_scenes
-from export.onnx.nms_graph import course_postprocess_graph, with_nms
-from postprocess.boxes import Transform
-from postprocess.decode import decode_course
-from runtime import load, preprocess
+from edgepipe.export.data.detection import DatasetConfig, split_scenes
+from edgepipe.export.onnx.nms_graph import course_postprocess_graph, with_nms
+from edgepipe.postprocess.boxes import Transform
+from edgepipe.postprocess.decoders import decode_course
+from edgepipe.runtime import load, preprocess
 
 YOLO = Path(__file__).resolve().parent / "assets" / "yolo-small.onnx"
 

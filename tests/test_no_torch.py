@@ -36,8 +36,9 @@ def test_blocker_really_blocks_torch():
 def test_edge_packages_import_without_torch():
     result = run_without_torch(
         """
-        import postprocess, runtime, apps.cli
         import pkgutil, importlib
+        from edgepipe import postprocess, runtime
+        import edgepipe.apps.cli
         for pkg in (postprocess, runtime):
             for m in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + "."):
                 importlib.import_module(m.name)
@@ -52,7 +53,7 @@ def test_edge_packages_import_without_torch():
 def test_cli_help_and_edge_commands_without_torch():
     result = run_without_torch(
         """
-        from apps.cli import main, COMMANDS
+        from edgepipe.apps.cli import main, COMMANDS
         try:
             main(["--help"])
         except SystemExit as exc:
@@ -73,11 +74,12 @@ def test_cli_help_and_edge_commands_without_torch():
 def test_detect_runs_without_torch(tmp_path):
     result = run_without_torch(
         f"""
-        import cv2, numpy as np, pkgutil, importlib, apps
-        for m in pkgutil.walk_packages(apps.__path__, "apps."):
-            if m.name != "apps.__main__" and not m.name.endswith(".__main__"):
+        import cv2, numpy as np, pkgutil, importlib
+        from edgepipe import apps
+        for m in pkgutil.walk_packages(apps.__path__, "edgepipe.apps."):
+            if not m.name.endswith(".__main__"):
                 importlib.import_module(m.name)
-        from apps.cli import main
+        from edgepipe.apps.cli import main
         image = np.full((240, 320, 3), 90, np.uint8)
         cv2.circle(image, (160, 120), 60, (40, 200, 230), -1)
         cv2.imwrite("{tmp_path}/frame.png", image)
@@ -94,8 +96,8 @@ def test_detect_runs_without_torch(tmp_path):
 def test_face_enroll_and_identify_run_without_torch(tmp_path):
     import cv2
 
-    from export.data.faces import identity_splits
-    from export.data.kiosk import enrollment_images
+    from edgepipe.export.data.faces import identity_splits
+    from edgepipe.export.data.kiosk import enrollment_images
 
     photos = []  # made here, with torch allowed: the edge box only runs the command
     for i, image in enumerate(enrollment_images(identity_splits()["test"].faces[:1], 3, seed=7)):
@@ -104,7 +106,7 @@ def test_face_enroll_and_identify_run_without_torch(tmp_path):
     result = run_without_torch(
         f"""
         import contextlib, io, json
-        from apps.cli import main
+        from edgepipe.apps.cli import main
 
         def face(*argv):
             out = io.StringIO()

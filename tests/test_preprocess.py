@@ -4,8 +4,8 @@ import cv2
 import numpy as np
 import pytest
 
-from postprocess.boxes import Transform, boxes_to_input, boxes_to_original
-from runtime.preprocess import PreprocessSpec, center_crop, letterbox, preprocess, resize
+from edgepipe.postprocess.boxes import Transform, boxes_to_input, boxes_to_original
+from edgepipe.runtime.preprocessing import PreprocessSpec, center_crop, letterbox, preprocess, resize
 
 SEEDS = range(12)
 MODES = ("letterbox", "resize", "center_crop")

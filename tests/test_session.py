@@ -8,10 +8,11 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto
 
-import runtime
-from runtime.metadata import ModelMeta, to_metadata_props
-from runtime.preprocess import PreprocessSpec, preprocess
-from runtime.session import cuda_device_present
+from edgepipe import runtime
+from edgepipe.postprocess.errors import UserError
+from edgepipe.runtime.metadata import ModelMeta, to_metadata_props
+from edgepipe.runtime.preprocessing import PreprocessSpec, preprocess
+from edgepipe.runtime.session import cuda_device_present
 from tests.onnx_graphs import IR_VERSION, conv_model, conv_reference, identity_model, matmul_model, save
 
 META = ModelMeta(task="classify", preprocess=PreprocessSpec((32, 32), resize="resize"), class_names=("a", "b"))
@@ -360,7 +361,7 @@ def _serialized() -> bytes:
 @pytest.mark.parametrize(
     ("content", "error", "message"),
     [
-        (None, FileNotFoundError, r"model file not found: .*m.onnx"),  # no file
+        (None, UserError, r"model file not found: .*m.onnx"),  # no file
         (b"", ValueError, r"model file .*m.onnx is empty"),  # zero bytes
         (np.random.default_rng(0).bytes(500), ValueError, r"m.onnx is not a valid ONNX model \(truncated"),  # noise
         (b"name: not a model\n", ValueError, r"m.onnx is not a valid ONNX model"),  # text

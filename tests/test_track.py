@@ -8,10 +8,10 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
-from apps.detect.truth import read_jsonl
-from export.data.detection import make_video
-from postprocess.detections import Detections
-from postprocess.track import IouTracker
+from edgepipe.apps.detect.truth import read_jsonl
+from edgepipe.export.data.detection import make_video
+from edgepipe.postprocess.detections import Detections
+from edgepipe.postprocess.track import IouTracker
 
 
 @pytest.fixture(scope="module")

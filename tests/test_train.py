@@ -6,12 +6,13 @@ import math
 import pytest
 import torch
 
-from apps.cli import main
-from export.train.loop import fit, load_checkpoint, model_from_checkpoint
-from export.train.optim import decayed_rate, make_optimizer
-from export.train.recipes import make_recipe
-from export.train.report import bias_variance_report
-from export.train.transfer import start_model
+from edgepipe.apps.cli import main
+from edgepipe.export.train.loop import fit, load_checkpoint, model_from_checkpoint
+from edgepipe.export.train.optim import decayed_rate, make_optimizer
+from edgepipe.export.train.recipes import make_recipe
+from edgepipe.export.train.report import bias_variance_report
+from edgepipe.export.train.transfer import start_model
+from edgepipe.postprocess.errors import UserError
 
 
 @pytest.mark.parametrize(
@@ -65,7 +66,7 @@ def test_checkpoint_round_trip_and_errors(tmp_path):
     model = model_from_checkpoint(ckpt)
     assert all(torch.equal(model.state_dict()[k], v) for k, v in ckpt["state_dict"].items())
     assert ckpt["meta"]["channel_order"] == "GRAY"
-    with pytest.raises(FileNotFoundError, match="checkpoint not found"):
+    with pytest.raises(UserError, match="checkpoint not found"):
         load_checkpoint(tmp_path / "nope.pt")
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="is not an edgepipe checkpoint"):

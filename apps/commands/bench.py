@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from apps.cli import UserError
-from apps.sources import read_image
+from edgepipe.apps.sources import read_image
+from edgepipe.postprocess.errors import UserError
 
 BARE, FULL = "bare session.run", "model(images)"
 BOUND, RESIDENT = "io binding, copied in and out", "io binding, resident on device"
@@ -47,12 +47,12 @@ def torch_runner(source: str, inputs: list[np.ndarray]) -> Callable[[], object]:
     try:
         import torch
 
-        from export.models import build
+        from edgepipe.export.models import build
     except ImportError as exc:
         raise UserError(f"--torch needs PyTorch and edgepipe's export package (pip install 'edgepipe[train]'): "
                         f"{exc}") from None
     if Path(source).suffix in (".pt", ".pth"):
-        from export.train.loop import load_checkpoint, model_from_checkpoint
+        from edgepipe.export.train.loop import load_checkpoint, model_from_checkpoint
 
         module = model_from_checkpoint(load_checkpoint(source))
     else:
@@ -91,7 +91,7 @@ def batch_functions(args: argparse.Namespace, model, other, batch: int, rng: np.
         fns[BOUND] = lambda: binding.run(*xs).outputs()
         fns[RESIDENT] = binding.run
     if args.preprocess:
-        from runtime import preprocess
+        from edgepipe.runtime import preprocess
 
         frames = [read_image(args.preprocess)] * batch
         ready = {model.inputs[0].name: preprocess(frames, model.spec).batch}
@@ -112,8 +112,8 @@ def print_table(batch: int, results: dict, provider: str, runs: int, warmup: int
 
 
 def run(args: argparse.Namespace) -> int:
-    from runtime import load
-    from runtime.bench import measure
+    from edgepipe.runtime import load
+    from edgepipe.runtime.bench import measure
 
     kw = dict(providers=args.provider, allow_fallback=args.allow_fallback, intra_op_threads=args.threads, warmup=0)
     model = load(args.model, **kw)

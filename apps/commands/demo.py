@@ -7,6 +7,8 @@ import json
 import time
 from pathlib import Path
 
+from edgepipe.postprocess.errors import UserError
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="end to end: data -> train the small YOLO -> ONNX -> detect on a demo video",
@@ -32,13 +34,13 @@ DEMO_LINE = f"middle={DEMO_LINE_X},0,{DEMO_LINE_X},480"
 
 
 def run(args: argparse.Namespace) -> int:
-    from apps.cli import build_parser
-    from apps.commands.detect import detect
-    from apps.detect.truth import match, read_jsonl, truth_crossings
-    from export.data.detection import make_video
+    from edgepipe.apps.cli import build_parser
+    from edgepipe.apps.commands.detect import detect
+    from edgepipe.apps.detect.truth import match, read_jsonl, truth_crossings
+    from edgepipe.export.data.detection import make_video
 
     if args.frames < 1:
-        raise ValueError(f"--frames must be >= 1, but got {args.frames}")
+        raise UserError(f"--frames must be >= 1, but got {args.frames}")
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
     ckpt = train_or_reuse(args.checkpoint, args.data, args.epochs)
@@ -78,13 +80,13 @@ def train_or_reuse(ckpt: Path, data: Path, epochs: int | None) -> Path:
     if ckpt.is_file():
         print(f"reusing {ckpt} (delete it to train again)")
         return ckpt
-    from export.train.loop import fit
-    from export.train.recipes import make_recipe
+    from edgepipe.export.train.loop import fit
+    from edgepipe.export.train.recipes import make_recipe
 
     recipe = make_recipe("yolo-small", data)
     if epochs is not None:
         if epochs < 1:
-            raise ValueError(f"--epochs must be >= 1, but got {epochs}")
+            raise UserError(f"--epochs must be >= 1, but got {epochs}")
         recipe.epochs = epochs
     print(f"training the small YOLO for {recipe.epochs} epochs into {ckpt.parent} (about 15 s an epoch on two cores)")
     t0 = time.perf_counter()
@@ -97,7 +99,7 @@ def export_if_stale(ckpt: Path, onnx_path: Path) -> Path:
     """Export ckpt to onnx_path unless onnx_path is newer than ckpt already."""
     if onnx_path.is_file() and onnx_path.stat().st_mtime >= ckpt.stat().st_mtime:
         return onnx_path
-    from export.onnx.export import export_onnx, load_source
+    from edgepipe.export.onnx.export import export_onnx, load_source
 
     export_onnx(load_source(ckpt), onnx_path)  # logs the file, its size and the parity it passed
     return onnx_path
@@ -108,7 +110,7 @@ def write_test_images(folder: Path, seed: int, n: int = 8) -> Path:
     import cv2
     import numpy as np
 
-    from export.data.detection import render_scene
+    from edgepipe.export.data.detection import render_scene
 
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(n):

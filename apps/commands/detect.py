@@ -12,7 +12,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from apps.modelargs import add_model_args, load_model
+from edgepipe.apps.modelargs import add_model_args, load_model
+from edgepipe.postprocess.errors import UserError
 
 log = logging.getLogger("edgepipe.detect")
 
@@ -71,19 +72,19 @@ def run(args: argparse.Namespace) -> int:
 def detect(args: argparse.Namespace, stop: threading.Event | None = None) -> Any:
     """Build the pipeline from the options and run it until the source ends or stop is set (SIGTERM and q in the
     window set it too). Returns apps.detect.app.Summary."""
-    from apps.detect import app
-    from apps.detect.lines import parse_line
-    from apps.detect.pipeline import Detector, parse_classes
-    from apps.detect.zones import parse_zone
-    from apps.sources import Capture
+    from edgepipe.apps.detect import app
+    from edgepipe.apps.detect.lines import parse_line
+    from edgepipe.apps.detect.pipeline import Detector, parse_classes
+    from edgepipe.apps.detect.zones import parse_zone
+    from edgepipe.apps.sources import Capture
 
     spec = source_spec(args)
     zones = [parse_zone(text, i) for i, text in enumerate(args.zone)]
     if len({z.name for z in zones}) != len(zones):
-        raise ValueError(f"--zone names must differ, but got {[z.name for z in zones]}")
+        raise UserError(f"--zone names must differ, but got {[z.name for z in zones]}")
     lines = [parse_line(text, i) for i, text in enumerate(args.line)]
     if len({line.name for line in lines}) != len(lines):
-        raise ValueError(f"--line names must differ, but got {[line.name for line in lines]}")
+        raise UserError(f"--line names must differ, but got {[line.name for line in lines]}")
     model = load_model(args.model, args)
     classes = parse_classes(args.classes, model.meta.class_names) if args.classes else []
     detector = Detector(model, args.conf, args.iou, args.max_det, classes, args.agnostic_nms)
@@ -102,16 +103,16 @@ def detect(args: argparse.Namespace, stop: threading.Event | None = None) -> Any
 
 def source_spec(args: argparse.Namespace) -> Any:
     """The --source the options name (apps.sources.SourceSpec), after checking --max-frames and --retries."""
-    from apps.sources import parse_source
+    from edgepipe.apps.sources import parse_source
 
     if args.max_frames < 0 or args.retries < 0:
-        raise ValueError(f"--max-frames and --retries must be >= 0, but got {args.max_frames} and {args.retries}")
+        raise UserError(f"--max-frames and --retries must be >= 0, but got {args.max_frames} and {args.retries}")
     return parse_source(args.source)
 
 
 def check_outputs(args: argparse.Namespace, kind: str) -> None:
     """Every output path writable, before the capture starts."""
-    from apps.detect.sinks import VIDEO_CODECS, check_writable
+    from edgepipe.apps.detect.sinks import VIDEO_CODECS, check_writable
 
     images = kind == "images"
     if args.jsonl:
@@ -119,14 +120,14 @@ def check_outputs(args: argparse.Namespace, kind: str) -> None:
     if args.save:
         as_video = args.save.suffix.lower() in VIDEO_CODECS
         if not images and not as_video:
-            raise ValueError(f"--save must end in one of {', '.join(VIDEO_CODECS)} for a {kind} source, but got "
+            raise UserError(f"--save must end in one of {', '.join(VIDEO_CODECS)} for a {kind} source, but got "
                              f"{args.save.name!r}")
         check_writable(args.save, "--save", folder=images and not as_video)
 
 
 def make_sinks(args: argparse.Namespace, images: bool, fps: float, stop: threading.Event) -> Any:
     """The sinks the options ask for, in a SinkWorker (apps.detect.sinks); q in the window sets stop."""
-    from apps.detect.sinks import VIDEO_CODECS, ImageSink, JsonlSink, SinkWorker, VideoSink, screen_sinks
+    from edgepipe.apps.detect.sinks import VIDEO_CODECS, ImageSink, JsonlSink, SinkWorker, VideoSink, screen_sinks
 
     sinks: list[Any] = []
     if args.jsonl:

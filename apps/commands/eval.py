@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from export.evaluate import evaluate
+    from edgepipe.export.evaluate import evaluate
 
     result = evaluate(args.model, args.split, args.data, args.conf, args.out, args.provider)
     if args.json:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from edgepipe.postprocess.errors import UserError
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="export a checkpoint or zoo model to ONNX (needs the train extra)")
@@ -24,14 +26,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from export.data.samples import sample_frames
-    from export.onnx.export import export_onnx, load_source
-    from export.onnx.variants import max_relative_diff, to_fp16, to_int8
-    from runtime.preprocess import preprocess
+    from edgepipe.export.data.samples import sample_frames
+    from edgepipe.export.onnx.export import export_onnx, load_source
+    from edgepipe.export.onnx.variants import max_relative_diff, to_fp16, to_int8
+    from edgepipe.runtime.preprocessing import preprocess
 
     source = load_source(args.source, tuple(args.imgsz) if args.imgsz else None)
     if args.nms and source.meta.head != "yolo-course":
-        raise ValueError(f"--nms needs a course YOLO detector, but {source.name} is a {source.meta.task} model")
+        raise UserError(f"--nms needs a course YOLO detector, but {source.name} is a {source.meta.task} model")
     main = export_onnx(source, args.out, args.opset, args.simplify, tolerance=args.tolerance)
     print(f"{main.path}: {main.size_mb:.2f} MB, opset {main.opset}, exported in {main.seconds:.1f} s, "
           f"parity max |ORT - PyTorch| = {main.max_abs_diff:.2e}")

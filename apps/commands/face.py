@@ -18,13 +18,14 @@ from typing import Any
 
 import numpy as np
 
-from apps.detect.pipeline import Detector
-from apps.face.db import DecisionThreshold, EncoderId, FaceDB, Person, check_name, export_encoder
-from apps.face.pipeline import Encoder, FaceAnalyzer
-from apps.face.roc import save_roc
-from apps.modelargs import add_model_args, load_model
-from apps.sources import IMAGE_SUFFIXES, Capture, parse_source, read_image
-from postprocess.embeddings import UNKNOWN, Calibration, calibrate, distance, identify, roc_curve, verify
+from edgepipe.apps.detect.pipeline import Detector
+from edgepipe.apps.face.db import DecisionThreshold, EncoderId, FaceDB, Person, check_name, export_encoder
+from edgepipe.apps.face.pipeline import Encoder, FaceAnalyzer
+from edgepipe.apps.face.roc import save_roc
+from edgepipe.apps.modelargs import add_model_args, load_model
+from edgepipe.apps.sources import IMAGE_SUFFIXES, Capture, parse_source, read_image
+from edgepipe.postprocess.embeddings import UNKNOWN, Calibration, calibrate, distance, identify, roc_curve, verify
+from edgepipe.postprocess.errors import UserError
 
 log = logging.getLogger("edgepipe.face")
 
@@ -209,13 +210,13 @@ def command(face: argparse._SubParsersAction, name: str, text: str, func: Callab
 
 
 def gallery_errors(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """func with SQLite's own errors (a damaged gallery, one locked too long) raised as ValueError: one line, exit 2."""
+    """func with SQLite's own errors (a damaged gallery, one locked too long) raised as UserError: one line, exit 2."""
 
     def run(args: argparse.Namespace) -> int:
         try:
             return func(args)
         except sqlite3.Error as exc:
-            raise ValueError(f"gallery {args.gallery}: {exc} (SQLite): the file is damaged or another process holds "
+            raise UserError(f"gallery {args.gallery}: {exc} (SQLite): the file is damaged or another process holds "
                              "it; retry, or restore the gallery from a copy or an export") from exc
 
     return run
@@ -292,29 +293,29 @@ def build_analyzer(args: argparse.Namespace) -> FaceAnalyzer:
 
 
 def one_face(analyzer: FaceAnalyzer, image: np.ndarray, where: str) -> Shot:
-    """The one face of image (H, W, 3) uint8 BGR; ValueError naming where when there are none, several, or it is
+    """The one face of image (H, W, 3) uint8 BGR; UserError naming where when there are none, several, or it is
     smaller than min_face."""
     faces = analyzer(image)
     if len(faces) == 0:
         conf = analyzer.detector.settings["conf_threshold"]
-        raise ValueError(f"{where}: no face found (detector --conf {conf:g}): use a photo with one clear face, "
+        raise UserError(f"{where}: no face found (detector --conf {conf:g}): use a photo with one clear face, "
                          "or lower --conf")
     if len(faces) > 1:
-        raise ValueError(f"{where}: {len(faces)} faces found, expected exactly one: use a photo of one person alone")
+        raise UserError(f"{where}: {len(faces)} faces found, expected exactly one: use a photo of one person alone")
     if not faces.embedded[0]:
-        raise ValueError(f"{where}: the face is {faces.sizes[0]:.0f} px, smaller than --min-face "
+        raise UserError(f"{where}: the face is {faces.sizes[0]:.0f} px, smaller than --min-face "
                          f"{analyzer.min_face:g}: use a photo taken closer, or lower --min-face")
     return Shot(faces.embeddings[0], faces.crops[0])
 
 
 def face_in_file(analyzer: FaceAnalyzer, path: Path) -> Shot:
-    """The one face of the image file at path (FileNotFoundError or ValueError naming it otherwise)."""
+    """The one face of the image file at path (FileNotFoundError or UserError naming it otherwise)."""
     return one_face(analyzer, read_image(path), str(path))
 
 
 def require_gallery(path: Path) -> None:
     if not path.exists():
-        raise FileNotFoundError(f"no face gallery at {path}: pass --gallery, or enroll people first with "
+        raise UserError(f"no face gallery at {path}: pass --gallery, or enroll people first with "
                                 f"`edgepipe face enroll --gallery {path} --name NAME --images ...`")
 
 
@@ -340,10 +341,10 @@ def open_gallery(args: argparse.Namespace, encoder: Encoder, create: bool) -> Fa
 
 def decision_threshold(args: argparse.Namespace, db: FaceDB, encoder: Encoder) -> tuple[float, str]:
     """(threshold, where it came from): --threshold, else the gallery's calibrated one, else the encoder's
-    metadata threshold when > 0; ValueError saying how to get one otherwise."""
+    metadata threshold when > 0; UserError saying how to get one otherwise."""
     if args.threshold is not None:
         if not (math.isfinite(args.threshold) and args.threshold >= 0):
-            raise ValueError(f"--threshold must be a finite distance >= 0, but got {args.threshold}")
+            raise UserError(f"--threshold must be a finite distance >= 0, but got {args.threshold}")
         return args.threshold, "--threshold"
     try:
         return db.threshold, f"gallery {db.path}"
@@ -352,7 +353,7 @@ def decision_threshold(args: argparse.Namespace, db: FaceDB, encoder: Encoder) -
     name = Path(encoder.model.name).name
     if encoder.model.meta.threshold > 0:
         return encoder.model.meta.threshold, f"encoder {name} metadata"
-    raise ValueError(f"gallery {db.path} has no calibrated threshold and encoder {name} has none in its metadata: "
+    raise UserError(f"gallery {db.path} has no calibrated threshold and encoder {name} has none in its metadata: "
                      "run `edgepipe face calibrate --dataset DIR` (or --pairs FILE) first, or pass --threshold")
 
 
@@ -402,9 +403,9 @@ def shots_from_files(analyzer: FaceAnalyzer, paths: list[Path]) -> tuple[list[Sh
 
 def shots_from_source(analyzer: FaceAnalyzer, source: str, count: int) -> tuple[list[Shot], tuple[str, ...]]:
     """count frames with exactly one large-enough face, from a camera at most one per SHOT_INTERVAL_S. Returns the
-    shots and their frames' names; ValueError when the source ends or count * FRAMES_PER_SHOT frames pass first."""
+    shots and their frames' names; UserError when the source ends or count * FRAMES_PER_SHOT frames pass first."""
     if count < 1:
-        raise ValueError(f"--count must be >= 1, but got {count}")
+        raise UserError(f"--count must be >= 1, but got {count}")
     spec = parse_source(source)
     shots: list[Shot] = []
     where: list[str] = []
@@ -425,7 +426,7 @@ def shots_from_source(analyzer: FaceAnalyzer, source: str, count: int) -> tuple[
             if len(shots) == count or seen >= count * FRAMES_PER_SHOT:
                 break
     if len(shots) < count:
-        raise ValueError(f"only {len(shots)} of --count {count} frames from {spec.describe()} had one face of at "
+        raise UserError(f"only {len(shots)} of --count {count} frames from {spec.describe()} had one face of at "
                          f"least --min-face px ({seen} frames read); nothing enrolled: face the camera alone, closer")
     return shots, tuple(where)
 
@@ -464,7 +465,7 @@ def identify_face(args: argparse.Namespace) -> Identity:
     with open_gallery(args, analyzer.encoder, create=False) as db:
         enrolled = db.matrix()
         if len(enrolled.gallery) == 0:
-            raise ValueError(f"gallery {db.path} is empty: nobody to identify against; enroll people first with "
+            raise UserError(f"gallery {db.path} is empty: nobody to identify against; enroll people first with "
                              "`edgepipe face enroll --name NAME --images ...`")
         threshold, origin = decision_threshold(args, db, analyzer.encoder)
         shot = face_in_file(analyzer, args.image)
@@ -536,13 +537,13 @@ def run_calibrate(args: argparse.Namespace) -> int:
 def calibrate_gallery(args: argparse.Namespace) -> CalibrationReport:
     """Pair distances -> ROC, EER and the threshold for --far, saved as the gallery's threshold."""
     if not 0 < args.far < 1:
-        raise ValueError(f"--far must be a rate in (0, 1), e.g. 1e-2, but got {args.far}")
+        raise UserError(f"--far must be a rate in (0, 1), e.g. 1e-2, but got {args.far}")
     pairs = read_pairs(args.pairs) if args.pairs else dataset_pairs(args.dataset)
     analyzer = build_analyzer(args)
     with open_gallery(args, analyzer.encoder, create=True) as db:
         genuine, impostor, skipped = pair_distances(analyzer, pairs)
         if len(genuine) < MIN_PAIRS or len(impostor) < MIN_PAIRS:
-            raise ValueError(f"calibration needs at least {MIN_PAIRS} same-person and {MIN_PAIRS} different-person "
+            raise UserError(f"calibration needs at least {MIN_PAIRS} same-person and {MIN_PAIRS} different-person "
                              f"pairs, but got {len(genuine)} and {len(impostor)} ({len(skipped)} image(s) skipped): "
                              "add images (or pairs)")
         if len(impostor) * args.far < 1:
@@ -550,7 +551,7 @@ def calibrate_gallery(args: argparse.Namespace) -> CalibrationReport:
                         "people for a finer calibration", args.far, len(impostor), 1 / len(impostor))
         cal = calibrate(genuine, impostor, args.far)
         if cal.threshold < 0:
-            raise ValueError("even distance 0 accepts too many different-person pairs (the same image under two "
+            raise UserError("even distance 0 accepts too many different-person pairs (the same image under two "
                              "names?): check the pairs")
         if args.roc:
             save_roc(args.roc, roc_curve(genuine, impostor), cal)
@@ -561,17 +562,17 @@ def calibrate_gallery(args: argparse.Namespace) -> CalibrationReport:
 def read_pairs(path: Path) -> list[Pair]:
     """Lines 'IMAGE_A IMAGE_B same|different' (shell quoting for spaces, '#' comments, relative to the file)."""
     if not path.is_file():
-        raise FileNotFoundError(f"--pairs file {path} not found: check the path")
+        raise UserError(f"--pairs file {path} not found: check the path")
     pairs = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         try:
             fields = shlex.split(line, comments=True)
         except ValueError as exc:
-            raise ValueError(f"{path}:{number}: {exc}: quote paths with spaces as in a shell") from exc
+            raise UserError(f"{path}:{number}: {exc}: quote paths with spaces as in a shell") from exc
         if not fields:
             continue
         if len(fields) != 3 or fields[2] not in ("same", "different"):
-            raise ValueError(f"{path}:{number}: expected 'IMAGE_A IMAGE_B same|different', but got {line.strip()!r}")
+            raise UserError(f"{path}:{number}: expected 'IMAGE_A IMAGE_B same|different', but got {line.strip()!r}")
         pairs.append(Pair(path.parent / fields[0], path.parent / fields[1], fields[2] == "same"))
     return pairs
 
@@ -579,12 +580,12 @@ def read_pairs(path: Path) -> list[Pair]:
 def dataset_pairs(folder: Path) -> list[Pair]:
     """Every pair of images of a folder holding one sub-folder of images per person."""
     if not folder.is_dir():
-        raise FileNotFoundError(f"--dataset folder {folder} not found: pass a folder with one sub-folder per person")
+        raise UserError(f"--dataset folder {folder} not found: pass a folder with one sub-folder per person")
     people = {d.name: sorted(p for p in d.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
               for d in sorted(folder.iterdir()) if d.is_dir()}
     people = {name: paths for name, paths in people.items() if paths}
     if len(people) < 2 or max(len(paths) for paths in people.values()) < 2:
-        raise ValueError(f"--dataset {folder} must hold at least 2 sub-folders of images (one per person) and one "
+        raise UserError(f"--dataset {folder} must hold at least 2 sub-folders of images (one per person) and one "
                          f"with 2 images or more, but got {len(people)} with "
                          f"{[len(p) for p in people.values()]} images: add people or images")
     files = [(path, name) for name, paths in people.items() for path in paths]

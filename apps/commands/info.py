@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def describe(path: Path, provider: str) -> dict:
     """Everything `info` prints, as a dict."""
-    from runtime import load
+    from edgepipe.runtime import load
 
     model = load(path, providers=provider, warmup=0)
     proto = onnx.load(str(path), load_external_data=False)

@@ -10,7 +10,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from apps.modelargs import add_model_args
+from edgepipe.apps.modelargs import add_model_args
+from edgepipe.postprocess.errors import UserError
 
 log = logging.getLogger("edgepipe.kiosk")
 
@@ -58,15 +59,15 @@ def run(args: argparse.Namespace) -> int:
 def kiosk(args: argparse.Namespace, stop: threading.Event | None = None) -> Any:
     """Build the kiosk from the options and run it until the source ends or stop is set (SIGTERM and q in the
     window set it too). Returns apps.face.kiosk.KioskSummary."""
-    from apps.commands.detect import source_spec, stop_on_sigterm
-    from apps.commands.face import build_analyzer, decision_threshold, open_gallery
-    from apps.detect.sinks import SinkWorker, VideoSink, check_writable, screen_sinks
-    from apps.face.kiosk import Decider, run
-    from apps.sources import Capture
+    from edgepipe.apps.commands.detect import source_spec, stop_on_sigterm
+    from edgepipe.apps.commands.face import build_analyzer, decision_threshold, open_gallery
+    from edgepipe.apps.detect.sinks import SinkWorker, VideoSink, check_writable, screen_sinks
+    from edgepipe.apps.face.kiosk import Decider, run
+    from edgepipe.apps.sources import Capture
 
     spec = source_spec(args)
     if spec.kind == "images":
-        raise ValueError(f"the kiosk reads a camera, stream or video, but got {spec.describe()}: use "
+        raise UserError(f"the kiosk reads a camera, stream or video, but got {spec.describe()}: use "
                          "`edgepipe face identify --image FILE` for photos")
     analyzer = build_analyzer(args)
     decider = Decider(args.confirm, args.cooldown)

@@ -6,7 +6,7 @@ import argparse
 import json
 from dataclasses import asdict
 
-from apps.cli import UserError
+from edgepipe.postprocess.errors import UserError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Print one row per zoo model (name, task, input shape C x H x W or n_x, parameters, description)."""
     try:
-        from export.models import list_models
+        from edgepipe.export.models import list_models
     except ImportError as exc:
         raise UserError(f"the model zoo needs PyTorch and edgepipe's export package (pip install 'edgepipe[train]'): "
                         f"{exc}") from None

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from apps.cli import UserError
+from edgepipe.postprocess.errors import UserError
 
 # Which metadata metric is "accuracy": the first of these that any candidate carries wins, and every candidate is
 # judged by that one key (a detector's mAP@0.5 before a classifier's accuracy before a verifier's ROC AUC), so
@@ -70,8 +70,8 @@ def print_table(candidates: list[Candidate], key: str, bound: float, provider: s
 
 
 def run(args: argparse.Namespace) -> int:
-    from runtime import load
-    from runtime.bench import measure
+    from edgepipe.runtime import load
+    from edgepipe.runtime.bench import measure
 
     if args.latency_ms <= 0:
         raise UserError(f"--latency-ms must be > 0, but got {args.latency_ms}")

@@ -30,9 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from export.train.loop import fit
-    from export.train.recipes import make_recipe
-    from export.train.transfer import start_model
+    from edgepipe.export.train.loop import fit
+    from edgepipe.export.train.recipes import make_recipe
+    from edgepipe.export.train.transfer import start_model
 
     if args.threads:
         torch.set_num_threads(args.threads)

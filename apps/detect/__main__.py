@@ -1,7 +1,7 @@
-"""`python -m apps.detect ...` runs `edgepipe detect ...`."""
+"""`python -m edgepipe.apps.detect ...` runs `edgepipe detect ...`."""
 
 import sys
 
-from apps.cli import main
+from edgepipe.apps.cli import main
 
 sys.exit(main(["detect", *sys.argv[1:]]))

@@ -11,13 +11,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from apps.detect.lines import Line, LineCounter
-from apps.detect.pipeline import Detector
-from apps.detect.sinks import Item, SinkWorker
-from apps.detect.zones import Zone, count_in_zones
-from apps.sources import Capture, Frame
-from postprocess.detections import Detections
-from postprocess.track import IouTracker
+from edgepipe.apps.detect.lines import Line, LineCounter
+from edgepipe.apps.detect.pipeline import Detector
+from edgepipe.apps.detect.sinks import Item, SinkWorker
+from edgepipe.apps.detect.zones import Zone, count_in_zones
+from edgepipe.apps.sources import Capture, Frame
+from edgepipe.postprocess.detections import Detections
+from edgepipe.postprocess.track import IouTracker
 
 log = logging.getLogger("edgepipe.detect")
 

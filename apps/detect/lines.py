@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from apps.detect.zones import parse_named
-from postprocess.detections import Detections
+from edgepipe.apps.detect.zones import parse_named
+from edgepipe.postprocess.detections import Detections
+from edgepipe.postprocess.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ def parse_line(text: str, index: int) -> Line:
     """--line text (see zones.parse_named): a segment between two different points."""
     name, (x1, y1, x2, y2) = parse_named(text, "--line", index)
     if (x1, y1) == (x2, y2):
-        raise ValueError(f"--line needs two different end points, but got {text!r}")
+        raise UserError(f"--line needs two different end points, but got {text!r}")
     return Line(name, (x1, y1, x2, y2))
 
 

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import numpy as np
 
-from postprocess._check import check_unit
-from postprocess.decode import HEADS, decode
-from postprocess.detections import Detections
-from runtime.preprocess import Preprocessed, preprocess
-from runtime.session import Model
+from edgepipe.postprocess._check import check_unit
+from edgepipe.postprocess.decoders import HEADS, decode
+from edgepipe.postprocess.detections import Detections
+from edgepipe.postprocess.errors import UserError
+from edgepipe.runtime.preprocessing import Preprocessed, preprocess
+from edgepipe.runtime.session import Model
 
 
 @dataclass(frozen=True)
@@ -40,24 +41,24 @@ class Detector:
         meta = model.meta
         name = Path(model.name).name
         if meta.task != "detect":
-            raise ValueError(f"{name} is not a detector (its metadata says task {meta.task!r}): give a detection model "
+            raise UserError(f"{name} is not a detector (its metadata says task {meta.task!r}): give a detection model "
                              f"(task 'detect'), or describe it in a sidecar {name}.json or with the command's --meta "
                              "(--detector-meta) options: task=detect head=yolov8 ...")
         if meta.head not in HEADS:
-            raise ValueError(f"{name} names no detection head in its metadata (head {meta.head!r}); expected one of "
+            raise UserError(f"{name} names no detection head in its metadata (head {meta.head!r}); expected one of "
                              f"{tuple(HEADS)}: describe it in a sidecar {name}.json or with --meta (--detector-meta) "
                              "head=yolov8")
         if len(model.inputs) != 1 or len(model.outputs) != 1:
-            raise ValueError(f"{name} has {len(model.inputs)} inputs and {len(model.outputs)} outputs; a detector "
+            raise UserError(f"{name} has {len(model.inputs)} inputs and {len(model.outputs)} outputs; a detector "
                              "takes one image batch and gives one raw head output (export without --nms)")
         _check_input_size(model)
         n = len(meta.class_names)
         bad = [c for c in classes if c < 0 or (n and c >= n)]
         if bad:
-            raise ValueError(f"classes must be ids >= 0 (and < {n} for {name}: {', '.join(meta.class_names)}), "
+            raise UserError(f"classes must be ids >= 0 (and < {n} for {name}: {', '.join(meta.class_names)}), "
                              f"but got {bad}")
         if max_det < 1:
-            raise ValueError(f"--max-det must be >= 1, but got {max_det}")
+            raise UserError(f"--max-det must be >= 1, but got {max_det}")
         self.model = model
         self.spec = model.spec
         self.meta = meta
@@ -90,7 +91,7 @@ class Detector:
 
 
 def parse_classes(items: Sequence[str], names: Sequence[str]) -> list[int]:
-    """--classes values (ids or names, comma- or space-separated) -> class ids; unknown names raise ValueError."""
+    """--classes values (ids or names, comma- or space-separated) -> class ids; unknown names raise UserError."""
     out = []
     for token in (t.strip() for item in items for t in item.split(",")):
         if not token:
@@ -100,7 +101,7 @@ def parse_classes(items: Sequence[str], names: Sequence[str]) -> list[int]:
         elif token in names:
             out.append(list(names).index(token))
         else:
-            raise ValueError(f"--classes: unknown class {token!r}; the model's classes are {', '.join(names)}")
+            raise UserError(f"--classes: unknown class {token!r}; the model's classes are {', '.join(names)}")
     return out
 
 
@@ -109,6 +110,6 @@ def _check_input_size(model: Model) -> None:
     fixed = tuple(model.inputs[0].shape[2:])
     size = model.meta.preprocess.input_size
     if len(fixed) == 2 and all(isinstance(d, int) for d in fixed) and fixed != tuple(size):
-        raise ValueError(f"{Path(model.name).name} has a fixed input size {fixed[0]}x{fixed[1]}, but --imgsz or its "
+        raise UserError(f"{Path(model.name).name} has a fixed input size {fixed[0]}x{fixed[1]}, but --imgsz or its "
                          f"metadata asks for {size[0]}x{size[1]}: leave --imgsz out, or export with a dynamic size")
 

@@ -16,9 +16,10 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 
-from apps.draw import draw_detections
-from apps.sources import Frame
-from postprocess.detections import Detections
+from edgepipe.apps.draw import draw_detections
+from edgepipe.apps.sources import Frame
+from edgepipe.postprocess.detections import Detections
+from edgepipe.postprocess.errors import UserError
 
 log = logging.getLogger("edgepipe.sink")
 
@@ -50,15 +51,15 @@ def check_writable(path: Path, what: str, folder: bool = False) -> Path:
     path = Path(path)
     target = path if folder else path.parent
     if not folder and path.is_dir():
-        raise ValueError(f"{what} {path} is a folder: give a file path")
+        raise UserError(f"{what} {path} is a folder: give a file path")
     if folder and path.exists() and not path.is_dir():
-        raise ValueError(f"{what} {path} is a file: give a folder for the annotated images")
+        raise UserError(f"{what} {path} is a file: give a folder for the annotated images")
     try:
         target.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ValueError(f"cannot create the folder for {what} {path}: {exc.strerror}") from None
+        raise UserError(f"cannot create the folder for {what} {path}: {exc.strerror}") from None
     if not os.access(target, os.W_OK) or (path.exists() and not folder and not os.access(path, os.W_OK)):
-        raise ValueError(f"cannot write {what} {path}: permission denied; choose another path")
+        raise UserError(f"cannot write {what} {path}: permission denied; choose another path")
     return path
 
 
@@ -97,7 +98,7 @@ class VideoSink:
     def __init__(self, path: Path, fps: float) -> None:
         path = Path(path)
         if path.suffix.lower() not in VIDEO_CODECS:
-            raise ValueError(f"--save must end in one of {', '.join(VIDEO_CODECS)} for a video source, but got "
+            raise UserError(f"--save must end in one of {', '.join(VIDEO_CODECS)} for a video source, but got "
                              f"{path.name!r}")
         self.path = check_writable(path, "--save")
         self.fps = fps
@@ -111,7 +112,7 @@ class VideoSink:
             fourcc = cv2.VideoWriter_fourcc(*VIDEO_CODECS[self.path.suffix.lower()])
             self._writer = cv2.VideoWriter(str(self.path), fourcc, self.fps, size)
             if not self._writer.isOpened():
-                raise ValueError(f"cannot write video {self.path} (codec {VIDEO_CODECS[self.path.suffix.lower()]})")
+                raise UserError(f"cannot write video {self.path} (codec {VIDEO_CODECS[self.path.suffix.lower()]})")
             self._size = size
         if size != self._size:
             image = cv2.resize(image, self._size)
@@ -134,7 +135,7 @@ class ImageSink:
         name = item.frame.name or f"{item.frame.index:06d}.jpg"
         path = self.folder / name
         if not cv2.imwrite(str(path), annotated if annotated is not None else item.frame.image):
-            raise ValueError(f"cannot write {path}")
+            raise UserError(f"cannot write {path}")
 
     def close(self) -> None:
         pass
@@ -196,7 +197,7 @@ def screen_sinks(serve: str | None, show: bool | None, title: str, stop: threadi
     ask for; q in the window sets stop. The view is started here, so a busy port fails before any work."""
     sinks: list[Sink] = []
     if serve:
-        from apps.web import LiveView, parse_address
+        from edgepipe.apps.web import LiveView, parse_address
 
         view = LiveView(*parse_address(serve), title=title).start()
         log.info("live view at %s", view.url)

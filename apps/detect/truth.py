@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from postprocess.iou import box_iou
+from edgepipe.postprocess.iou import box_iou
 
 
 @dataclass(frozen=True)

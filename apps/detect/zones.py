@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from postprocess.detections import Detections
+from edgepipe.postprocess.detections import Detections
+from edgepipe.postprocess.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -26,9 +27,9 @@ def parse_named(text: str, option: str, index: int) -> tuple[str, tuple[float, f
     try:
         x1, y1, x2, y2 = (float(v) for v in coords.split(","))
     except ValueError:
-        raise ValueError(f"{option} takes x1,y1,x2,y2 or NAME=x1,y1,x2,y2 in frame pixels, but got {text!r}") from None
+        raise UserError(f"{option} takes x1,y1,x2,y2 or NAME=x1,y1,x2,y2 in frame pixels, but got {text!r}") from None
     if not name:
-        raise ValueError(f"{option} needs a name before '=', but got {text!r}")
+        raise UserError(f"{option} needs a name before '=', but got {text!r}")
     return name, (x1, y1, x2, y2)
 
 
@@ -36,7 +37,7 @@ def parse_zone(text: str, index: int) -> Zone:
     """--zone text (see parse_named): a rectangle with x1 < x2 and y1 < y2."""
     name, (x1, y1, x2, y2) = parse_named(text, "--zone", index)
     if not (x1 < x2 and y1 < y2):
-        raise ValueError(f"--zone needs x1 < x2 and y1 < y2, but got {text!r}")
+        raise UserError(f"--zone needs x1 < x2 and y1 < y2, but got {text!r}")
     return Zone(name, (x1, y1, x2, y2))
 
 

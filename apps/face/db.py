@@ -22,7 +22,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from postprocess.embeddings import Gallery
+from edgepipe.postprocess.embeddings import Gallery
+from edgepipe.postprocess.errors import UserError
 
 SCHEMA_VERSION = 1
 EXPORT_FORMAT = "edgepipe-face-gallery"
@@ -65,20 +66,20 @@ class EncoderId:
     def __post_init__(self) -> None:
         is_hex = isinstance(self.sha256, str) and set(self.sha256) <= set("0123456789abcdef")
         if not (is_hex and len(self.sha256) == 64):
-            raise ValueError(
+            raise UserError(
                 f"sha256 must be 64 lowercase hex digits, but got {self.sha256!r}: "
                 "use EncoderId.of_file(model_path, embedding_size)"
             )
         _check_positive_int(self.embedding_size, "embedding_size")
         if not (isinstance(self.name, str) and self.name):
-            raise ValueError(f"name must be a non-empty string (the model's file name), but got {self.name!r}")
+            raise UserError(f"name must be a non-empty string (the model's file name), but got {self.name!r}")
 
     @classmethod
     def of_file(cls, path: str | os.PathLike, embedding_size: int) -> EncoderId:
         """The identity of the ONNX encoder at path, whose embeddings have embedding_size dimensions."""
         path = Path(path)
         if not path.is_file():
-            raise FileNotFoundError(f"encoder model {path} not found: pass the .onnx file that makes the embeddings")
+            raise UserError(f"encoder model {path} not found: pass the .onnx file that makes the embeddings")
         return cls(hashlib.sha256(path.read_bytes()).hexdigest(), embedding_size, path.name)
 
     def describe(self) -> str:
@@ -137,7 +138,7 @@ class Enrolled:
         gallery = Gallery(self.embeddings)
         ids = np.array(self.person_ids, dtype=np.int64)  # a copy, made read-only below
         if ids.shape != (len(gallery),) or (ids.size and not (ids.min() >= 0 and ids.max() < len(self.names))):
-            raise ValueError(
+            raise UserError(
                 f"person_ids must have shape ({len(gallery)},) with values in [0, {len(self.names)}), "
                 f"but got shape {ids.shape}"
             )
@@ -150,22 +151,22 @@ class Enrolled:
 
 def _check_positive_int(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, but got {value!r}")
+        raise UserError(f"{name} must be an integer >= 1, but got {value!r}")
     return int(value)
 
 
 def check_name(name: str) -> str:
-    """A person's name in NFC form (composed accents), or ValueError stating the rule (NAME_RULE)."""
+    """A person's name in NFC form (composed accents), or UserError stating the rule (NAME_RULE)."""
     if not isinstance(name, str):
-        raise ValueError(f"name must be a string, {NAME_RULE}; but got {type(name).__name__}")
+        raise UserError(f"name must be a string, {NAME_RULE}; but got {type(name).__name__}")
     name = unicodedata.normalize("NFC", name)
     if not 1 <= len(name) <= NAME_MAX:
-        raise ValueError(f"name must be {NAME_RULE}; but got {len(name)} characters: {name[:80]!r}")
+        raise UserError(f"name must be {NAME_RULE}; but got {len(name)} characters: {name[:80]!r}")
     if name != name.strip(" "):
-        raise ValueError(f"name must be {NAME_RULE}; but got {name!r} (remove the outer spaces)")
+        raise UserError(f"name must be {NAME_RULE}; but got {name!r} (remove the outer spaces)")
     for i, ch in enumerate(name):
         if not (ch in NAME_PUNCTUATION or unicodedata.category(ch)[0] in "LM" or unicodedata.category(ch) == "Nd"):
-            raise ValueError(f"name must be {NAME_RULE}; but got {name!r}: character {ch!r} at {i} is not allowed")
+            raise UserError(f"name must be {NAME_RULE}; but got {name!r}: character {ch!r} at {i} is not allowed")
     return name
 
 
@@ -173,17 +174,17 @@ def _as_vectors(x: np.ndarray, size: int, what: str) -> np.ndarray:
     """Check embeddings: (K, size) float, K >= 1, finite as float32. Returns (K, size) float32 (values as given)."""
     arr = np.asarray(x)
     if arr.ndim != 2 or arr.shape[0] < 1 or arr.shape[1] != size:
-        raise ValueError(
+        raise UserError(
             f"{what} must have shape (K, {size}) with K >= 1 ({size} = the encoder's embedding size), "
             f"but got shape {arr.shape}"
         )
     if not np.issubdtype(arr.dtype, np.floating):
-        raise ValueError(f"{what} must be a float array (float32), but got dtype {arr.dtype}")
+        raise UserError(f"{what} must be a float array (float32), but got dtype {arr.dtype}")
     with np.errstate(over="ignore"):
         out = arr.astype(np.float32)
     if not np.isfinite(out).all():
         bad = sorted({int(r) for r in np.flatnonzero(~np.isfinite(out).all(axis=1))})
-        raise ValueError(f"{what} must be finite in float32, but rows {bad} hold NaN, inf or values beyond 3.4e38")
+        raise UserError(f"{what} must be finite in float32, but rows {bad} hold NaN, inf or values beyond 3.4e38")
     return out
 
 
@@ -197,7 +198,7 @@ def _encode_crops(crops: Sequence[np.ndarray] | None, k: int) -> list[bytes | No
     if crops is None:
         return [None] * k
     if len(crops) != k:
-        raise ValueError(f"crops must hold one image per embedding ({k}), but got {len(crops)}: or pass crops=None")
+        raise UserError(f"crops must hold one image per embedding ({k}), but got {len(crops)}: or pass crops=None")
     return [_png(c, i) for i, c in enumerate(crops)]
 
 
@@ -205,12 +206,12 @@ def _png(crop: np.ndarray, i: int) -> bytes:
     """crop: (H, W) or (H, W, 3) uint8, H, W >= 1. Returns its lossless PNG bytes."""
     arr = np.asarray(crop)
     if arr.dtype != np.uint8 or arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] != 3) or 0 in arr.shape:
-        raise ValueError(
+        raise UserError(
             f"crops[{i}] must be a (H, W) gray or (H, W, 3) BGR uint8 image, but got shape {arr.shape} {arr.dtype}"
         )
     ok, buf = cv2.imencode(".png", arr)
     if not ok:
-        raise ValueError(f"crops[{i}] could not be encoded as PNG (shape {arr.shape})")
+        raise UserError(f"crops[{i}] could not be encoded as PNG (shape {arr.shape})")
     return buf.tobytes()
 
 
@@ -218,7 +219,7 @@ def _unpng(data: bytes, what: str) -> np.ndarray:
     """PNG bytes -> the (H, W) or (H, W, 3) uint8 image they hold."""
     img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED) if data[:8] == PNG_MAGIC else None
     if img is None:
-        raise ValueError(f"{what} is not a readable PNG image ({len(data)} bytes starting {bytes(data[:8])!r})")
+        raise UserError(f"{what} is not a readable PNG image ({len(data)} bytes starting {bytes(data[:8])!r})")
     return img
 
 
@@ -229,14 +230,14 @@ def _close_names(name: str, names: Sequence[str]) -> str:
     return f"no close name among the {len(names)} enrolled (see people())"
 
 
-def _encoder_mismatch(where: str, stored: EncoderId, model: EncoderId, fix: str) -> ValueError:
-    return ValueError(
+def _encoder_mismatch(where: str, stored: EncoderId, model: EncoderId, fix: str) -> UserError:
+    return UserError(
         f"{where} was enrolled with encoder {stored.describe()}, but the model is {model.describe()}: {fix}"
     )
 
 
-def _newer_schema(where: str, version: Any) -> ValueError:
-    return ValueError(
+def _newer_schema(where: str, version: Any) -> UserError:
+    return UserError(
         f"{where} has schema version {version}, newer than this edgepipe reads ({SCHEMA_VERSION}): upgrade edgepipe"
     )
 
@@ -258,17 +259,17 @@ def _transaction(conn: sqlite3.Connection, begin: str) -> Iterator[sqlite3.Conne
 def _check_path(path: Path, may_create: bool) -> None:
     """Raise unless path is an SQLite file, or an empty or missing one that may be created."""
     if path.is_dir():
-        raise ValueError(f"gallery path {path} is a folder: pass a file such as {path / 'faces.db'}")
+        raise UserError(f"gallery path {path} is a folder: pass a file such as {path / 'faces.db'}")
     if not path.exists():
         if not may_create:
-            raise FileNotFoundError(f"no face gallery at {path}: check the path")
+            raise UserError(f"no face gallery at {path}: check the path")
         if not path.parent.is_dir():
-            raise FileNotFoundError(f"cannot create gallery {path}: folder {path.parent} does not exist")
+            raise UserError(f"cannot create gallery {path}: folder {path.parent} does not exist")
         return
     with open(path, "rb") as f:
         head = f.read(len(SQLITE_MAGIC))
     if head and head != SQLITE_MAGIC:
-        raise ValueError(
+        raise UserError(
             f"{path} is not a face gallery: not an SQLite database (it starts with {head!r}); check the path"
         )
 
@@ -282,12 +283,12 @@ def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
 
 
 def _read_meta(conn: sqlite3.Connection, path: Path) -> dict[str, Any]:
-    """The meta table as a dict; {} for an empty database; ValueError for a database that is not a gallery."""
+    """The meta table as a dict; {} for an empty database; UserError for a database that is not a gallery."""
     with _transaction(conn, "BEGIN"):
         tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
         if "meta" not in tables:
             if tables:
-                raise ValueError(
+                raise UserError(
                     f"{path} is an SQLite database but not a face gallery (tables {sorted(tables)}, no meta): "
                     "check the path"
                 )
@@ -298,11 +299,11 @@ def _read_meta(conn: sqlite3.Connection, path: Path) -> dict[str, Any]:
 def _create(conn: sqlite3.Connection, path: Path, encoder: EncoderId | None) -> dict[str, Any]:
     """Create the schema in an empty database (unless another process just did). Returns the meta table."""
     if encoder is None:
-        raise ValueError(
+        raise UserError(
             f"creating gallery {path} needs the encoder: pass encoder=EncoderId.of_file(model, embedding_size)"
         )
     if conn.execute("PRAGMA journal_mode = WAL").fetchone()[0] != "wal":
-        raise ValueError(f"gallery {path} could not be switched to WAL mode: put it on a local file system")
+        raise UserError(f"gallery {path} could not be switched to WAL mode: put it on a local file system")
     with _transaction(conn, "BEGIN IMMEDIATE"):
         if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone() is None:
             for statement in SCHEMA:
@@ -323,12 +324,12 @@ def _stored_encoder(meta: dict[str, Any], path: Path) -> EncoderId:
     try:
         return EncoderId(meta["encoder_sha256"], int(meta["encoder_size"]), meta["encoder_name"])
     except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"gallery {path} is damaged: its meta table lacks a valid encoder ({exc})") from exc
+        raise UserError(f"gallery {path} is damaged: its meta table lacks a valid encoder ({exc})") from exc
 
 
 def _check_version(version: Any, where: str) -> None:
     if not isinstance(version, int):
-        raise ValueError(f"{where} is damaged: schema_version must be an integer, but got {version!r}")
+        raise UserError(f"{where} is damaged: schema_version must be an integer, but got {version!r}")
     if version > SCHEMA_VERSION:
         raise _newer_schema(where, version)
 
@@ -372,7 +373,7 @@ def _person(conn: sqlite3.Connection, person_id: int) -> Person:
 
 def _check_text(value: Any, name: str, allow_empty: bool) -> str:
     if not isinstance(value, str) or not (value or allow_empty):
-        raise ValueError(f"{name} must be a {'' if allow_empty else 'non-empty '}string, but got {value!r}")
+        raise UserError(f"{name} must be a {'' if allow_empty else 'non-empty '}string, but got {value!r}")
     return value
 
 
@@ -380,14 +381,14 @@ def _check_rate(value: Any, name: str) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not 0 <= value <= 1:
-        raise ValueError(f"{name} must be a rate in [0, 1] or None, but got {value!r}")
+        raise UserError(f"{name} must be a rate in [0, 1] or None, but got {value!r}")
     return float(value)
 
 
 def _check_distance(value: Any, name: str) -> float:
     """A distance >= 0, finite or inf (inf: the gallery was empty)."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not value >= 0:
-        raise ValueError(f"{name} must be a number >= 0 (inf allowed), but got {value!r}")
+        raise UserError(f"{name} must be a number >= 0 (inf allowed), but got {value!r}")
     return float(value)
 
 
@@ -416,7 +417,7 @@ class FaceDB:
     ) -> FaceDB:
         """Open the gallery at path, creating it (with encoder) when missing and create is true.
 
-        encoder: the model the caller will embed faces with; ValueError when the gallery was enrolled with another.
+        encoder: the model the caller will embed faces with; UserError when the gallery was enrolled with another.
         None: open with the stored encoder, for listing, export or reencode. readonly: no writes (mode=ro).
         """
         path = Path(path)
@@ -438,7 +439,7 @@ class FaceDB:
         meta = _read_meta(conn, path)
         if not meta:
             if not may_create:
-                raise ValueError(f"{path} is an empty SQLite file, not a face gallery: open it with create=True")
+                raise UserError(f"{path} is an empty SQLite file, not a face gallery: open it with create=True")
             meta = _create(conn, path, encoder)
         _check_version(meta.get("schema_version"), f"gallery {path}")
         stored = _stored_encoder(meta, path)
@@ -459,7 +460,7 @@ class FaceDB:
     def _write(self) -> AbstractContextManager[sqlite3.Connection]:
         """A write transaction (the lock taken at BEGIN, so it never fails half-way for lack of it)."""
         if self.readonly:
-            raise ValueError(f"gallery {self.path} was opened read-only: open it with readonly=False to change it")
+            raise UserError(f"gallery {self.path} was opened read-only: open it with readonly=False to change it")
         return _transaction(self._conn, "BEGIN IMMEDIATE")
 
     def _read(self) -> AbstractContextManager[sqlite3.Connection]:
@@ -467,12 +468,12 @@ class FaceDB:
         return _transaction(self._conn, "BEGIN")
 
     def _person_id(self, conn: sqlite3.Connection, name: str) -> int:
-        """The id of the person called name, or ValueError listing close names."""
+        """The id of the person called name, or UserError listing close names."""
         name = unicodedata.normalize("NFC", name) if isinstance(name, str) else name
         row = conn.execute("SELECT id FROM people WHERE name = ?", (name,)).fetchone()
         if row is None:
             names = [r[0] for r in conn.execute("SELECT name FROM people ORDER BY id")]
-            raise ValueError(f"no person named {name!r} in gallery {self.path}; {_close_names(str(name), names)}")
+            raise UserError(f"no person named {name!r} in gallery {self.path}; {_close_names(str(name), names)}")
         return row[0]
 
     def enroll(
@@ -530,7 +531,7 @@ class FaceDB:
         d = self.encoder.embedding_size
         bad = [i for i, b in enumerate(blobs) if len(b) != 4 * d]
         if bad:
-            raise ValueError(f"gallery {self.path} is damaged: embedding rows {bad[:5]} are not {4 * d} bytes")
+            raise UserError(f"gallery {self.path} is damaged: embedding rows {bad[:5]} are not {4 * d} bytes")
         return np.frombuffer(b"".join(blobs), dtype="<f4").astype(np.float32).reshape(len(blobs), d)
 
     def matrix(self) -> Enrolled:
@@ -552,11 +553,11 @@ class FaceDB:
 
     @property
     def decision_threshold(self) -> DecisionThreshold:
-        """The threshold and its calibration; ValueError when none was set yet."""
+        """The threshold and its calibration; UserError when none was set yet."""
         with self._read() as conn:
             found = _read_threshold(conn)
         if found is None:
-            raise ValueError(
+            raise UserError(
                 f"gallery {self.path} has no decision threshold yet: calibrate one (postprocess.calibrate on held-out "
                 "pairs) and call set_threshold"
             )
@@ -571,7 +572,7 @@ class FaceDB:
         """Store the decision threshold (finite, >= 0) with the FAR and EER its calibration measured (in [0, 1])."""
         value = _check_distance(value, "threshold")
         if math.isinf(value):
-            raise ValueError("threshold must be finite, but got inf: use the threshold postprocess.calibrate returns")
+            raise UserError("threshold must be finite, but got inf: use the threshold postprocess.calibrate returns")
         with self._write() as conn:
             _write_threshold(
                 conn, DecisionThreshold(value, _check_rate(far, "far"), _check_rate(eer, "eer"), time.time())
@@ -607,7 +608,7 @@ class FaceDB:
             ).fetchall()
             missing = sorted({name for _, name, crop in rows if crop is None})
             if missing:
-                raise ValueError(
+                raise UserError(
                     f"cannot re-encode gallery {self.path}: no stored face crops for {', '.join(missing)}; "
                     "remove them and enroll them again with crops"
                 )
@@ -615,7 +616,7 @@ class FaceDB:
                 ids, crops = zip(*[(i, _unpng(crop, f"the crop of {name}")) for i, _, crop in group], strict=True)
                 vectors = _as_vectors(embed(list(crops)), encoder.embedding_size, f"embed() output for {name}")
                 if len(vectors) != len(ids):
-                    raise ValueError(
+                    raise UserError(
                         f"embed() must return {len(ids)} rows for {name}, one per crop: got {len(vectors)}"
                     )
                 conn.executemany(
@@ -658,7 +659,7 @@ class FaceDB:
     def import_json(self, path: str | os.PathLike, replace: bool = False) -> list[Person]:
         """Add the people of an export_json file, all or nothing. Returns them as stored.
 
-        The file's schema version and encoder must match this gallery's. A name already enrolled is a ValueError
+        The file's schema version and encoder must match this gallery's. A name already enrolled is a UserError
         unless replace, which swaps that person's embeddings for the file's. The file's threshold is taken only
         when this gallery has none.
         """
@@ -673,11 +674,11 @@ class FaceDB:
         threshold = _parse_threshold(doc.get("threshold"), path)
         names = [p.name for p in people]
         if len(set(names)) != len(names):
-            raise ValueError(f"{path} lists some people twice: {sorted({n for n in names if names.count(n) > 1})}")
+            raise UserError(f"{path} lists some people twice: {sorted({n for n in names if names.count(n) > 1})}")
         with self._write() as conn:
             clash = [n for n in names if conn.execute("SELECT 1 FROM people WHERE name = ?", (n,)).fetchone()]
             if clash and not replace:
-                raise ValueError(
+                raise UserError(
                     f"{path} holds people already in gallery {self.path}: {clash}; pass replace=True to replace "
                     "them, or remove them first"
                 )
@@ -728,18 +729,18 @@ def _import_person(conn: sqlite3.Connection, person: _ExportedPerson, source: st
 def _parse_person(entry: Any, size: int, where: str) -> _ExportedPerson:
     """One person of an export file, checked: a valid name, K >= 1 finite vectors of the size, decodable crops."""
     if not isinstance(entry, dict) or not isinstance(entry.get("embeddings"), list):
-        raise ValueError(f"{where} must be an object with name, created and a list of embeddings")
+        raise UserError(f"{where} must be an object with name, created and a list of embeddings")
     try:
         name = check_name(entry.get("name"))
     except ValueError as exc:
-        raise ValueError(f"{where}: {exc}") from exc
+        raise UserError(f"{where}: {exc}") from exc
     rows = entry["embeddings"]
     if not all(isinstance(r, dict) and isinstance(r.get("vector"), list) for r in rows):
-        raise ValueError(f"{where}.embeddings must be objects holding a vector (a list of numbers)")
+        raise UserError(f"{where}.embeddings must be objects holding a vector (a list of numbers)")
     try:
         vectors = np.array([r["vector"] for r in rows], dtype=np.float64)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"{where}.embeddings: every vector must be a list of {size} numbers ({exc})") from exc
+        raise UserError(f"{where}.embeddings: every vector must be a list of {size} numbers ({exc})") from exc
     extras = [
         (
             _parse_crop(r.get("crop_png"), f"{where}.embeddings[{j}].crop_png"),
@@ -755,7 +756,7 @@ def _parse_person(entry: Any, size: int, where: str) -> _ExportedPerson:
 def _write_atomic(path: Path, data: bytes) -> None:
     """Write data to path through a temporary file in the same folder, fsynced, then renamed over path."""
     if not path.parent.is_dir():
-        raise FileNotFoundError(f"cannot write {path}: folder {path.parent} does not exist")
+        raise UserError(f"cannot write {path}: folder {path.parent} does not exist")
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -777,32 +778,32 @@ def export_encoder(path: str | os.PathLike) -> EncoderId:
 def _load_export(path: Path) -> dict[str, Any]:
     """Read an export_json file and check its format and schema version."""
     if not path.is_file():
-        raise FileNotFoundError(f"gallery export {path} not found: check the path")
+        raise UserError(f"gallery export {path} not found: check the path")
     try:
         doc = json.loads(path.read_bytes())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path} is not a gallery export: not valid JSON ({exc})") from exc
+        raise UserError(f"{path} is not a gallery export: not valid JSON ({exc})") from exc
     if not isinstance(doc, dict) or doc.get("format") != EXPORT_FORMAT:
-        raise ValueError(f"{path} is not a gallery export: format must be {EXPORT_FORMAT!r} (written by export_json)")
+        raise UserError(f"{path} is not a gallery export: format must be {EXPORT_FORMAT!r} (written by export_json)")
     _check_version(doc.get("schema_version"), str(path))
     return doc
 
 
 def _as_list(value: Any, name: str, path: Path) -> list[Any]:
     if not isinstance(value, list):
-        raise ValueError(f"{path}: {name} must be a list, but got {type(value).__name__}")
+        raise UserError(f"{path}: {name} must be a list, but got {type(value).__name__}")
     return value
 
 
 def _as_time(value: Any, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a time in Unix seconds, but got {value!r}")
+        raise UserError(f"{name} must be a time in Unix seconds, but got {value!r}")
     return float(value)
 
 
 def _parse_encoder(value: Any, path: Path) -> EncoderId:
     if not isinstance(value, dict):
-        raise ValueError(f"{path}: encoder must be an object with sha256, embedding_size and name, but got {value!r}")
+        raise UserError(f"{path}: encoder must be an object with sha256, embedding_size and name, but got {value!r}")
     return EncoderId(value.get("sha256"), value.get("embedding_size"), value.get("name"))
 
 
@@ -811,7 +812,7 @@ def _parse_threshold(value: Any, path: Path) -> DecisionThreshold | None:
     if value is None:
         return None
     if not isinstance(value, dict):
-        raise ValueError(f"{path}: threshold must be an object or null, but got {value!r}")
+        raise UserError(f"{path}: threshold must be an object or null, but got {value!r}")
     return DecisionThreshold(
         _check_distance(value.get("value"), f"{path}: threshold.value"),
         _check_rate(value.get("far"), f"{path}: threshold.far"),
@@ -827,6 +828,6 @@ def _parse_crop(value: Any, name: str) -> bytes | None:
     try:
         data = base64.b64decode(value, validate=True) if isinstance(value, str) else b""
     except ValueError as exc:
-        raise ValueError(f"{name} must be base64 PNG bytes or null, but it is not valid base64") from exc
+        raise UserError(f"{name} must be base64 PNG bytes or null, but it is not valid base64") from exc
     _unpng(data, name)
     return data

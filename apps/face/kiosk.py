@@ -10,13 +10,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from apps.detect.app import FpsMeter, drive
-from apps.detect.sinks import Item, SinkWorker
-from apps.face.db import Enrolled, FaceDB
-from apps.face.pipeline import FaceAnalyzer, Faces
-from apps.sources import Capture, Frame
-from postprocess.detections import Detections
-from postprocess.embeddings import UNKNOWN, identify
+from edgepipe.apps.detect.app import FpsMeter, drive
+from edgepipe.apps.detect.sinks import Item, SinkWorker
+from edgepipe.apps.face.db import Enrolled, FaceDB
+from edgepipe.apps.face.pipeline import FaceAnalyzer, Faces
+from edgepipe.apps.sources import Capture, Frame
+from edgepipe.postprocess.detections import Detections
+from edgepipe.postprocess.embeddings import UNKNOWN, identify
+from edgepipe.postprocess.errors import UserError
 
 log = logging.getLogger("edgepipe.kiosk")
 
@@ -67,7 +68,7 @@ class Decider:
 
     def __post_init__(self) -> None:
         if self.confirm < 1 or self.cooldown < 0:
-            raise ValueError(f"confirm must be >= 1 frame and cooldown >= 0 s, but got {self.confirm}, {self.cooldown}")
+            raise UserError(f"confirm must be >= 1 frame and cooldown >= 0 s, but got {self.confirm}, {self.cooldown}")
 
     def update(self, obs: Observation, frame: int, t: float) -> Event | None:
         """Feed one frame's observation (t: seconds); returns the decision this frame made, if any."""

@@ -7,12 +7,13 @@ from pathlib import Path
 
 import numpy as np
 
-from apps.detect.pipeline import Detector
-from postprocess.detections import Detections
-from postprocess.embeddings import l2_normalize
-from runtime.faces import face_crops
-from runtime.preprocess import preprocess
-from runtime.session import Model
+from edgepipe.apps.detect.pipeline import Detector
+from edgepipe.postprocess.detections import Detections
+from edgepipe.postprocess.embeddings import l2_normalize
+from edgepipe.postprocess.errors import UserError
+from edgepipe.runtime.faces import face_crops
+from edgepipe.runtime.preprocessing import preprocess
+from edgepipe.runtime.session import Model
 
 EDGE_PX = 2.0  # a face box this close to the frame's edge is cut by it
 
@@ -51,7 +52,7 @@ class Encoder:
         meta = model.meta
         name = Path(model.name).name
         if meta.task != "embed" or meta.embedding_size < 1:
-            raise ValueError(f"{name} is not a face encoder (its metadata says task {meta.task!r}, embedding size "
+            raise UserError(f"{name} is not a face encoder (its metadata says task {meta.task!r}, embedding size "
                              f"{meta.embedding_size}): give an encoder (task 'embed'), or describe it with "
                              "--encoder-meta task=embed --encoder-meta embedding_size=128")
         self.model = model
@@ -69,7 +70,7 @@ class Encoder:
         (out,) = self.model.run(preprocess(views, self.spec).batch)
         out = np.asarray(out, np.float32).reshape(len(views), -1)
         if out.shape[1] != self.embedding_size:
-            raise ValueError(f"{Path(self.model.name).name} gives {out.shape[1]}-d embeddings, but its metadata says "
+            raise UserError(f"{Path(self.model.name).name} gives {out.shape[1]}-d embeddings, but its metadata says "
                              f"{self.embedding_size}: fix embedding_size (--encoder-meta embedding_size=...)")
         if self.mirror:
             out = l2_normalize(out[: len(crops)]) + l2_normalize(out[len(crops) :])
@@ -83,7 +84,7 @@ class FaceAnalyzer:
 
     def __init__(self, detector: Detector, encoder: Encoder, margin: float = 0.0, min_face: float = 50.0) -> None:
         if margin < 0 or min_face < 0:
-            raise ValueError(f"margin and min_face must be >= 0, but got {margin} and {min_face}")
+            raise UserError(f"margin and min_face must be >= 0, but got {margin} and {min_face}")
         self.detector, self.encoder, self.margin, self.min_face = detector, encoder, margin, min_face
 
     def __call__(self, image: np.ndarray) -> Faces:

@@ -7,7 +7,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from postprocess.embeddings import Calibration, Roc
+from edgepipe.postprocess.embeddings import Calibration, Roc
+from edgepipe.postprocess.errors import UserError
 
 WHITE = (255, 255, 255)
 BLACK = (0, 0, 0)
@@ -31,7 +32,7 @@ class RocPlot:
         height, width = size
         left, top, right, bottom = margins
         if min(margins) < 0 or width - left - right < 50 or height - top - bottom < 50:
-            raise ValueError(f"size {size} minus margins {margins} must leave a plot area of at least 50 x 50 px: "
+            raise UserError(f"size {size} minus margins {margins} must leave a plot area of at least 50 x 50 px: "
                              "enlarge size or shrink the margins")
         self.size = (int(height), int(width))
         self.x0, self.x1 = left, width - 1 - right  # pixel columns of FAR 0 and FAR 1
@@ -85,10 +86,10 @@ def save_roc(path: str | Path, roc: Roc, calibration: Calibration, plot: RocPlot
     """Draw roc with RocPlot (default settings unless plot is given) and write it as a PNG at path. Returns path."""
     path = Path(path)
     if path.suffix.lower() != ".png":
-        raise ValueError(f"the ROC image must be a .png file, but got {path.name!r}: pass e.g. roc.png")
+        raise UserError(f"the ROC image must be a .png file, but got {path.name!r}: pass e.g. roc.png")
     if not path.parent.is_dir():
-        raise FileNotFoundError(f"cannot write {path}: folder {path.parent} does not exist")
+        raise UserError(f"cannot write {path}: folder {path.parent} does not exist")
     image = (plot or RocPlot()).draw(roc, calibration)
     if not cv2.imwrite(str(path), image):
-        raise ValueError(f"cannot write {path}: OpenCV failed to write the PNG (is the folder writable?)")
+        raise UserError(f"cannot write {path}: OpenCV failed to write the PNG (is the folder writable?)")
     return path

@@ -7,6 +7,8 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
+from edgepipe.postprocess.errors import UserError
+
 SAMPLES = ("astronaut", "camera", "coffee", "chelsea", "rocket", "coins", "moon", "page", "horse", "clock",
            "brick", "grass", "gravel", "hubble_deep_field", "immunohistochemistry", "text")
 
@@ -34,7 +36,7 @@ def random_background(rng: np.random.Generator, size: tuple[int, int]) -> np.nda
     size: (height, width). Returns: (height, width, 3) BGR uint8, a new array.
     """
     if len(size) != 2 or min(size) < 1:
-        raise ValueError(f"size must be (height, width) with both >= 1, but got {size!r}")
+        raise UserError(f"size must be (height, width) with both >= 1, but got {size!r}")
     src = sample_images()[rng.integers(len(SAMPLES))]
     h, w = src.shape[:2]
     ch, cw = int(rng.integers(h // 3, h + 1)), int(rng.integers(w // 3, w + 1))

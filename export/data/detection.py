@@ -15,7 +15,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from export.data.backgrounds import random_background
+from edgepipe.export.data.backgrounds import random_background
+from edgepipe.postprocess.errors import UserError
 
 CLASS_NAMES = ("circle", "square", "triangle")  # circle: an ellipse when stretched; square: a rectangle
 MAX_OCCLUSION = 0.3  # the most of an object's pixels that later objects may hide
@@ -60,7 +61,7 @@ class DatasetConfig:
     def __post_init__(self) -> None:
         for name in ("n_train", "n_dev", "n_test"):
             if int(getattr(self, name)) < 0:
-                raise ValueError(f"{name} must be >= 0, but got {getattr(self, name)}")
+                raise UserError(f"{name} must be >= 0, but got {getattr(self, name)}")
         object.__setattr__(self, "image_size", tuple(int(v) for v in self.image_size))
         check_scene_args(self.image_size, self.max_objects, self.min_size)
 
@@ -68,11 +69,11 @@ class DatasetConfig:
 def check_scene_args(image_size: tuple[int, ...], max_objects: int, min_size: int) -> None:
     """Raise unless image_size is (height, width), max_objects >= 1 and 1 <= min_size <= half the short side."""
     if len(image_size) != 2:
-        raise ValueError(f"image_size must be (height, width), but got {image_size!r}")
+        raise UserError(f"image_size must be (height, width), but got {image_size!r}")
     if max_objects < 1:
-        raise ValueError(f"max_objects must be >= 1, but got {max_objects}")
+        raise UserError(f"max_objects must be >= 1, but got {max_objects}")
     if not 1 <= min_size <= min(image_size) // 2:
-        raise ValueError(f"min_size must be in [1, {min(image_size) // 2}] (half the short side of {image_size}), "
+        raise UserError(f"min_size must be in [1, {min(image_size) // 2}] (half the short side of {image_size}), "
                          f"but got {min_size}")
 
 
@@ -112,7 +113,7 @@ def draw_shapes(rng: np.random.Generator, background: np.ndarray, max_objects: i
     """
     bg = np.asarray(background)
     if bg.ndim != 3 or bg.shape[2] != 3 or bg.dtype != np.uint8:
-        raise ValueError(f"background must be an (H, W, 3) uint8 image, but got shape {bg.shape} dtype {bg.dtype}")
+        raise UserError(f"background must be an (H, W, 3) uint8 image, but got shape {bg.shape} dtype {bg.dtype}")
     check_scene_args(bg.shape[:2], max_objects, min_size)
     image = bg.copy()
     owner = np.full(bg.shape[:2], -1, np.int32)  # (H, W): which object each pixel shows, -1 for the background
@@ -219,7 +220,7 @@ def make_detection_dataset(root: str | Path, config: DatasetConfig = DatasetConf
         for i, scene in enumerate(split_scenes(config, split)):
             name = f"{split}/{i:05d}.png"
             if not cv2.imwrite(str(root / name), scene.image):
-                raise ValueError(f"cannot write {root / name}: is the folder writable?")
+                raise UserError(f"cannot write {root / name}: is the folder writable?")
             scenes.append((name, scene))
         (root / f"{split}.json").write_text(json.dumps(coco_dict(scenes, config.image_size)))
     (root / "config.json").write_text(json.dumps(asdict(config)))
@@ -229,7 +230,7 @@ def make_detection_dataset(root: str | Path, config: DatasetConfig = DatasetConf
 def split_scenes(config: DatasetConfig, split: str) -> Iterator[Scene]:
     """The scenes of one split, in order, as make_detection_dataset writes them (generated in memory)."""
     if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, but got {split!r}")
+        raise UserError(f"split must be one of {SPLITS}, but got {split!r}")
     n = {"train": config.n_train, "dev": config.n_dev, "test": config.n_test}[split]
     rng = np.random.default_rng([config.seed, SPLITS.index(split)])
     for _ in range(n):
@@ -251,7 +252,7 @@ def load_split(root: str | Path, split: str) -> tuple[list[np.ndarray], list[np.
     root = Path(root)
     path = root / f"{split}.json"
     if not path.is_file():
-        raise FileNotFoundError(f"no split {split!r} at {path}: make it with ensure_detection_dataset")
+        raise UserError(f"no split {split!r} at {path}: make it with ensure_detection_dataset")
     coco = json.loads(path.read_text())
     by_image: dict[int, list[dict]] = {img["id"]: [] for img in coco["images"]}
     for ann in coco["annotations"]:
@@ -260,7 +261,7 @@ def load_split(root: str | Path, split: str) -> tuple[list[np.ndarray], list[np.
     for img in coco["images"]:
         frame = cv2.imread(str(root / img["file_name"]), cv2.IMREAD_COLOR)
         if frame is None:
-            raise ValueError(f"cannot read {root / img['file_name']}: regenerate the data set (delete {root})")
+            raise UserError(f"cannot read {root / img['file_name']}: regenerate the data set (delete {root})")
         anns = by_image[img["id"]]
         xywh = np.array([a["bbox"] for a in anns], np.float32).reshape(-1, 4)
         images.append(frame)
@@ -292,23 +293,23 @@ def make_video(
     """
     path = Path(path)
     if path.suffix not in VIDEO_CODECS:
-        raise ValueError(f"path must end in one of {tuple(VIDEO_CODECS)}, but got {path.name!r}")
+        raise UserError(f"path must end in one of {tuple(VIDEO_CODECS)}, but got {path.name!r}")
     if n_frames < 1 or fps < 1 or n_objects < 0:
-        raise ValueError(f"n_frames and fps must be >= 1 and n_objects >= 0, but got {n_frames}, {fps}, {n_objects}")
+        raise UserError(f"n_frames and fps must be >= 1 and n_objects >= 0, but got {n_frames}, {fps}, {n_objects}")
     h_img, w_img = (int(v) for v in size)
     if h_img < 200 or w_img < 200:
-        raise ValueError(f"size must be at least (200, 200) to hold the objects, but got {size!r}")
+        raise UserError(f"size must be at least (200, 200) to hold the objects, but got {size!r}")
     rng = np.random.default_rng(seed)
     still = random_background(rng, (h_img, w_img)) if background is None else np.asarray(background)
     if still.shape != (h_img, w_img, 3) or still.dtype != np.uint8:
-        raise ValueError(f"background must be ({h_img}, {w_img}, 3) uint8, but got {still.shape} {still.dtype}")
+        raise UserError(f"background must be ({h_img}, {w_img}, 3) uint8, but got {still.shape} {still.dtype}")
     objects: list[dict] = []
     for _ in range(n_objects):
         _place(rng, objects, _video_object(rng, n_frames, h_img), w_img, h_img)
     path.parent.mkdir(parents=True, exist_ok=True)
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*VIDEO_CODECS[path.suffix]), fps, (w_img, h_img))
     if not writer.isOpened():
-        raise ValueError(f"cannot write video {path}: is the folder writable?")
+        raise UserError(f"cannot write video {path}: is the folder writable?")
     truth_path = path.with_suffix(".jsonl")
     try:
         with truth_path.open("w") as truth:

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from edgepipe.postprocess.errors import UserError
+
 SPLIT_SEED = 0
 CLASS_NAMES = tuple(str(d) for d in range(10))
 IMAGE_SIZE = 32  # LeNet-5's input side
@@ -57,9 +59,9 @@ def upsample_digits(images: np.ndarray) -> np.ndarray:
     """
     arr = np.asarray(images, dtype=np.float64)
     if arr.ndim != 3 or arr.shape[1:] != (8, 8):
-        raise ValueError(f"images must have shape (N, 8, 8), but got shape {arr.shape}")
+        raise UserError(f"images must have shape (N, 8, 8), but got shape {arr.shape}")
     if arr.size and (arr.min() < 0 or arr.max() > 16):
-        raise ValueError(f"images must hold levels in [0, 16], but got [{arr.min()}, {arr.max()}]")
+        raise UserError(f"images must hold levels in [0, 16], but got [{arr.min()}, {arr.max()}]")
     gray = np.round(arr * 255 / 16).astype(np.uint8)
     out = np.empty((len(gray), IMAGE_SIZE, IMAGE_SIZE), np.uint8)
     for i, img in enumerate(gray):

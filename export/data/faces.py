@@ -15,8 +15,9 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from export.data.backgrounds import random_background
-from runtime.faces import face_crop
+from edgepipe.export.data.backgrounds import random_background
+from edgepipe.postprocess.errors import UserError
+from edgepipe.runtime.faces import face_crop
 
 SPLIT_SEED = 0
 N_FACES = 100  # lfw_subset rows 0..99 are faces
@@ -67,9 +68,9 @@ def face_views(face: np.ndarray, n: int, rng: np.random.Generator, size: int = 9
     """
     arr = np.asarray(face)
     if arr.ndim != 2 or arr.dtype != np.uint8:
-        raise ValueError(f"face must be an (h, w) uint8 gray crop, but got shape {arr.shape} dtype {arr.dtype}")
+        raise UserError(f"face must be an (h, w) uint8 gray crop, but got shape {arr.shape} dtype {arr.dtype}")
     if n < 0 or size < 8:
-        raise ValueError(f"n must be >= 0 and size >= 8, but got n={n}, size={size}")
+        raise UserError(f"n must be >= 0 and size >= 8, but got n={n}, size={size}")
     base = cv2.resize(arr, (size, size), interpolation=cv2.INTER_CUBIC)
     views = np.empty((n, size, size, 3), np.uint8)
     for i in range(n):
@@ -104,7 +105,7 @@ def identity_batch(
     identity-major (the k views of one identity are consecutive), and labels (p * k,) int64 rows of faces.
     """
     if not 1 <= p <= len(faces) or k < 1:
-        raise ValueError(f"p must be in [1, {len(faces)}] (the identities given) and k >= 1, but got p={p}, k={k}")
+        raise UserError(f"p must be in [1, {len(faces)}] (the identities given) and k >= 1, but got p={p}, k={k}")
     ids = np.sort(rng.choice(len(faces), p, replace=False)).astype(np.int64)
     views = np.concatenate([face_views(faces[i], k, rng, size) for i in ids])  # (p * k, size, size, 3)
     return views, np.repeat(ids, k)
@@ -123,10 +124,10 @@ def paste_faces(
     """
     bg = np.asarray(background)
     if bg.ndim != 3 or bg.shape[2] != 3 or bg.dtype != np.uint8 or min(bg.shape[:2]) < 2 * MIN_FACE:
-        raise ValueError(f"background must be an (H, W, 3) uint8 image with sides >= {2 * MIN_FACE}, "
+        raise UserError(f"background must be an (H, W, 3) uint8 image with sides >= {2 * MIN_FACE}, "
                          f"but got shape {bg.shape} dtype {bg.dtype}")
     if max_faces < 1 or len(faces) < 1:
-        raise ValueError(f"max_faces and len(faces) must be >= 1, but got {max_faces} and {len(faces)}")
+        raise UserError(f"max_faces and len(faces) must be >= 1, but got {max_faces} and {len(faces)}")
     h_img, w_img = bg.shape[:2]
     low, high = _face_px_range(face_px, (h_img, w_img))
     image = bg.copy()
@@ -152,7 +153,7 @@ def _face_px_range(face_px: tuple[int, int] | None, size: tuple[int, int]) -> tu
     if face_px is None:
         return MIN_FACE, min(size) / 2
     if len(face_px) != 2 or not 1 <= face_px[0] <= face_px[1] <= min(size):
-        raise ValueError(f"face_px must be (smallest, largest) sides with 1 <= smallest <= largest <= {min(size)} "
+        raise UserError(f"face_px must be (smallest, largest) sides with 1 <= smallest <= largest <= {min(size)} "
                          f"(the image's short side), but got {face_px!r}: e.g. (40, 240) in a 480x640 frame")
     return face_px[0], face_px[1]
 
@@ -178,11 +179,11 @@ def kiosk_face_views(
     """
     arr = np.asarray(face)
     if arr.ndim != 2 or arr.dtype != np.uint8:
-        raise ValueError(f"face must be an (h, w) uint8 gray crop, but got shape {arr.shape} dtype {arr.dtype}")
+        raise UserError(f"face must be an (h, w) uint8 gray crop, but got shape {arr.shape} dtype {arr.dtype}")
     if n < 0 or size < 8:
-        raise ValueError(f"n must be >= 0 and size >= 8, but got n={n}, size={size}")
+        raise UserError(f"n must be >= 0 and size >= 8, but got n={n}, size={size}")
     if not 0.0 <= p <= 1.0:
-        raise ValueError(f"p must be a probability in [0, 1], but got {p}: 0.7 makes 70% of the views kiosk crops")
+        raise UserError(f"p must be a probability in [0, 1], but got {p}: 0.7 makes 70% of the views kiosk crops")
     views = np.empty((n, size, size, 3), np.uint8)
     for i in range(n):
         views[i] = _kiosk_view(arr, rng, size) if rng.random() < p else face_views(arr, 1, rng, size)[0]

@@ -14,9 +14,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from export.data.backgrounds import random_background
-from export.data.detection import VIDEO_CODECS, VIDEO_MIN_VISIBLE
-from export.data.faces import SKIN_GAIN, face_views
+from edgepipe.export.data.backgrounds import random_background
+from edgepipe.export.data.detection import VIDEO_CODECS, VIDEO_MIN_VISIBLE
+from edgepipe.export.data.faces import SKIN_GAIN, face_views
+from edgepipe.postprocess.errors import UserError
 
 FACE_PX = (120, 200)  # face side of a visitor at the kiosk, pixels
 SMALL_PX = (28, 44)  # face side of the visitor who stays far away (under the kiosk's --min-face, 80 px: not checked)
@@ -69,13 +70,13 @@ def make_kiosk_video(
     """
     path = Path(path)
     if path.suffix not in VIDEO_CODECS:
-        raise ValueError(f"path must end in one of {tuple(VIDEO_CODECS)}, but got {path.name!r}")
+        raise UserError(f"path must end in one of {tuple(VIDEO_CODECS)}, but got {path.name!r}")
     enrolled, unknown = _check_faces(enrolled, "enrolled", 1), _check_faces(unknown, "unknown", 0)
     h_img, w_img = _check_video_args(size, fps)
     rng = np.random.default_rng(seed)
     still = random_background(rng, (h_img, w_img)) if background is None else np.asarray(background)
     if still.shape != (h_img, w_img, 3) or still.dtype != np.uint8:
-        raise ValueError(f"background must be ({h_img}, {w_img}, 3) uint8 like size, but got {still.shape} "
+        raise UserError(f"background must be ({h_img}, {w_img}, 3) uint8 like size, but got {still.shape} "
                          f"{still.dtype}")
     visitors = _visitors(rng, enrolled, unknown, (h_img, w_img), fps)
     starts = _schedule(rng, [len(v.xs) for v in visitors], fps)
@@ -83,7 +84,7 @@ def make_kiosk_video(
     path.parent.mkdir(parents=True, exist_ok=True)
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*VIDEO_CODECS[path.suffix]), fps, (w_img, h_img))
     if not writer.isOpened():
-        raise ValueError(f"cannot write video {path}: is the folder writable?")
+        raise UserError(f"cannot write video {path}: is the folder writable?")
     truth_path = path.with_suffix(".jsonl")
     visits = [{"identity": v.identity, "enrolled": v.enrolled, "start": -1, "end": -1, "small": v.small}
               for v in visitors]
@@ -105,17 +106,17 @@ def make_kiosk_video(
 def _check_faces(faces: np.ndarray, name: str, least: int) -> np.ndarray:
     arr = np.asarray(faces)
     if arr.ndim != 3 or arr.dtype != np.uint8 or len(arr) < least or min(arr.shape[1:]) < 1:
-        raise ValueError(f"{name} must be (K, h, w) uint8 gray faces with K >= {least}, but got shape {arr.shape} "
+        raise UserError(f"{name} must be (K, h, w) uint8 gray faces with K >= {least}, but got shape {arr.shape} "
                          f"dtype {arr.dtype}: pass identity_splits()[split].faces or a slice of it")
     return arr
 
 
 def _check_video_args(size: tuple[int, int], fps: int) -> tuple[int, int]:
     if len(size) != 2 or int(size[0]) < MIN_VIDEO[0] or int(size[1]) < MIN_VIDEO[1]:
-        raise ValueError(f"size must be (height, width) of at least {MIN_VIDEO} to hold {FACE_PX[1]} px faces, "
+        raise UserError(f"size must be (height, width) of at least {MIN_VIDEO} to hold {FACE_PX[1]} px faces, "
                          f"but got {size!r}")
     if int(fps) != fps or fps < 1:
-        raise ValueError(f"fps must be an integer >= 1, but got {fps!r}")
+        raise UserError(f"fps must be an integer >= 1, but got {fps!r}")
     return int(size[0]), int(size[1])
 
 
@@ -212,9 +213,9 @@ def enrollment_images(
     """
     arr = _check_faces(faces, "faces", 0)
     if int(n) != n or n < 1:
-        raise ValueError(f"n must be an integer >= 1 (photos per identity), but got {n!r}")
+        raise UserError(f"n must be an integer >= 1 (photos per identity), but got {n!r}")
     if background is not None and (background.shape != (*ENROLL_SIZE, 3) or background.dtype != np.uint8):
-        raise ValueError(f"background must be {(*ENROLL_SIZE, 3)} uint8, but got {background.shape} {background.dtype}")
+        raise UserError(f"background must be {(*ENROLL_SIZE, 3)} uint8, but got {background.shape} {background.dtype}")
     rng = np.random.default_rng(seed)
     photos = []
     for face in arr:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from runtime.metadata import ModelMeta
+from edgepipe.runtime.metadata import ModelMeta
 
 
 def sample_frames(meta: ModelMeta, n: int, seed: int = 0) -> list[np.ndarray]:
@@ -13,25 +13,25 @@ def sample_frames(meta: ModelMeta, n: int, seed: int = 0) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
     name = meta.model_name
     if name in ("lenet5", "logistic", "shallow", "deep", "softmax"):
-        from export.data.digits import load_digits_splits
+        from edgepipe.export.data.digits import load_digits_splits
 
         split = load_digits_splits()["dev"]
         frames = split.images if name == "lenet5" else (split.x * 255).round().astype(np.uint8).reshape(-1, 8, 8)
         return list(frames[rng.choice(len(frames), n, replace=False)])
     if meta.task == "detect":
-        from export.data.detection import render_scene
-        from export.data.faces import identity_splits, make_face_scene
+        from edgepipe.export.data.detection import render_scene
+        from edgepipe.export.data.faces import identity_splits, make_face_scene
 
         if name == "yolo-face":
             return [make_face_scene(rng, identity_splits()["dev"].faces)[0] for _ in range(n)]
         return [render_scene(rng).image for _ in range(n)]
     if meta.task in ("embed", "verify"):
-        from export.data.faces import face_views, identity_splits
+        from edgepipe.export.data.faces import face_views, identity_splits
 
         faces = identity_splits()["dev"].faces
         size = meta.preprocess.input_size[0]
         return [face_views(faces[i % len(faces)], 1, rng, size)[0] for i in range(n)]
-    from export.data.backgrounds import random_background
+    from edgepipe.export.data.backgrounds import random_background
 
     h, w = meta.preprocess.input_size
     return [random_background(rng, (h, w)) for _ in range(n)]

@@ -9,15 +9,16 @@ from functools import partial
 
 from torch import nn
 
-from export.models.alexnet import AlexNet
-from export.models.basic import DeepNet, LogisticRegression, shallow_net, softmax_classifier
-from export.models.facenet import FaceEncoder, Siamese, SiameseHead
-from export.models.inception import GoogLeNet, Inception
-from export.models.init import init_weights
-from export.models.lenet import LeNet5
-from export.models.resnet import ResNet
-from export.models.vgg import VGG16
-from export.models.yolo import YOLO, yolo_large, yolo_small
+from edgepipe.export.models.alexnet import AlexNet
+from edgepipe.export.models.basic import DeepNet, LogisticRegression, shallow_net, softmax_classifier
+from edgepipe.export.models.facenet import FaceEncoder, Siamese, SiameseHead
+from edgepipe.export.models.inception import GoogLeNet, Inception
+from edgepipe.export.models.init import init_weights
+from edgepipe.export.models.lenet import LeNet5
+from edgepipe.export.models.resnet import ResNet
+from edgepipe.export.models.vgg import VGG16
+from edgepipe.export.models.yolo import YOLO, yolo_large, yolo_small
+from edgepipe.postprocess.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -72,16 +73,16 @@ REGISTRY: dict[str, ModelEntry] = {
 def build(name: str, **kwargs) -> nn.Module:
     """Build a zoo model by name with its builder's keyword arguments (num_classes=..., anchors=...).
 
-    Unknown names and keyword arguments the builder does not take raise ValueError listing the valid ones.
+    Unknown names and keyword arguments the builder does not take raise UserError listing the valid ones.
     """
     if name not in REGISTRY:
-        raise ValueError(f"model must be one of {sorted(REGISTRY)}, but got {name!r}")
+        raise UserError(f"model must be one of {sorted(REGISTRY)}, but got {name!r}")
     builder = REGISTRY[name].builder
     accepted = [p.name for p in inspect.signature(builder).parameters.values() if p.kind is p.POSITIONAL_OR_KEYWORD
                 or p.kind is p.KEYWORD_ONLY]
     unknown = sorted(set(kwargs) - set(accepted))
     if unknown:
-        raise ValueError(f"{name} takes the keyword arguments {accepted}, but got {unknown}")
+        raise UserError(f"{name} takes the keyword arguments {accepted}, but got {unknown}")
     return builder(**kwargs)
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from export.models._check import check_dropout, check_positive
-from export.models.init import init_weights
+from edgepipe.export.models._check import check_dropout, check_positive
+from edgepipe.export.models.init import init_weights
 
 
 class AlexNet(nn.Module):

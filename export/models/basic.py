@@ -8,8 +8,8 @@ from itertools import pairwise
 import torch
 from torch import nn
 
-from export.models._check import ACTIVATIONS, check_choice, check_dropout, check_positive, make_activation
-from export.models.init import init_weights
+from edgepipe.export.models._check import ACTIVATIONS, check_choice, check_dropout, check_positive, make_activation
+from edgepipe.export.models.init import init_weights
 
 
 class LogisticRegression(nn.Module):

@@ -8,9 +8,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from export.models._check import check_positive
-from export.models.init import init_weights
-from export.models.resnet import BasicBlock
+from edgepipe.export.models._check import check_positive
+from edgepipe.export.models.init import init_weights
+from edgepipe.export.models.resnet import BasicBlock
+from edgepipe.postprocess.errors import UserError
 
 
 class FaceEncoder(nn.Module):
@@ -26,7 +27,7 @@ class FaceEncoder(nn.Module):
         super().__init__()
         check_positive("embedding_size", embedding_size)
         if len(widths) == 0:
-            raise ValueError(f"widths must hold at least one stage width, but got {widths!r}")
+            raise UserError(f"widths must hold at least one stage width, but got {widths!r}")
         for i, width in enumerate(widths):
             check_positive(f"widths[{i}]", width)
         self.embedding_size = embedding_size

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from export.models._check import check_dropout, check_positive
-from export.models.init import init_weights
+from edgepipe.export.models._check import check_dropout, check_positive
+from edgepipe.export.models.init import init_weights
 
 # GoogLeNet's modules: (1x1, 3x3 reduce, 3x3, 5x5 reduce, 5x5, pool proj), from the paper's table 1.
 GOOGLENET = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from export.models._check import check_choice
+from edgepipe.export.models._check import check_choice
 
 SCHEMES = ("he", "xavier")
 

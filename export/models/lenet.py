@@ -7,8 +7,8 @@ from functools import partial
 import torch
 from torch import nn
 
-from export.models._check import check_positive, make_activation
-from export.models.init import init_weights
+from edgepipe.export.models._check import check_positive, make_activation
+from edgepipe.export.models.init import init_weights
 
 
 class LeNet5(nn.Module):

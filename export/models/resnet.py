@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from export.models._check import check_choice, check_positive
-from export.models.init import init_weights
+from edgepipe.export.models._check import check_choice, check_positive
+from edgepipe.export.models.init import init_weights
 
 # depth -> (block, blocks per stage); the stages have 64, 128, 256 and 512 channels (x4 out for bottlenecks).
 DEPTHS = {18: ("basic", (2, 2, 2, 2)), 34: ("basic", (3, 4, 6, 3)), 50: ("bottleneck", (3, 4, 6, 3)),

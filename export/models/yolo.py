@@ -8,7 +8,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from export.models._check import check_positive
+from edgepipe.export.models._check import check_positive
+from edgepipe.postprocess.errors import UserError
 
 SMALL_ANCHORS = ((1.0, 1.0), (2.2, 2.0), (4.5, 4.0))  # grid cells; training replaces them by k-means anchors
 LARGE_ANCHORS = ((0.6, 0.8), (1.5, 1.6), (2.6, 3.2), (4.5, 4.2), (8.0, 7.5))
@@ -73,14 +74,14 @@ class YOLO(nn.Module):
 def _anchor_pairs(anchors: Sequence[Sequence[float]]) -> tuple[tuple[float, float], ...]:
     """anchors: (A, 2) (w, h) in grid cells, A >= 1, all > 0; returned as a tuple of float pairs."""
     if len(anchors) == 0 or any(len(a) != 2 or min(a) <= 0 for a in anchors):
-        raise ValueError(f"anchors must be one or more (w, h) pairs > 0 in grid cells, but got {anchors!r}")
+        raise UserError(f"anchors must be one or more (w, h) pairs > 0 in grid cells, but got {anchors!r}")
     return tuple((float(w), float(h)) for w, h in anchors)
 
 
 def _checked_size(input_size: Sequence[int], stride: int) -> tuple[int, int]:
     """input_size: (H, W), positive multiples of the stride."""
     if len(input_size) != 2 or min(input_size) < stride or input_size[0] % stride or input_size[1] % stride:
-        raise ValueError(f"input_size must be (H, W), positive multiples of the stride {stride}, but got "
+        raise UserError(f"input_size must be (H, W), positive multiples of the stride {stride}, but got "
                          f"{tuple(input_size)}")
     return int(input_size[0]), int(input_size[1])
 

@@ -16,12 +16,13 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
-from export.models import REGISTRY, build
-from export.onnx.nms_graph import course_postprocess_graph, with_nms
-from export.predict import meta_from_flat
-from export.train.loop import load_checkpoint, model_from_checkpoint
-from runtime.metadata import ModelMeta, to_metadata_props
-from runtime.preprocess import preprocess
+from edgepipe.export.models import REGISTRY, build
+from edgepipe.export.onnx.nms_graph import course_postprocess_graph, with_nms
+from edgepipe.export.predict import meta_from_flat
+from edgepipe.export.train.loop import load_checkpoint, model_from_checkpoint
+from edgepipe.postprocess.errors import UserError
+from edgepipe.runtime.metadata import ModelMeta, to_metadata_props
+from edgepipe.runtime.preprocessing import preprocess
 
 log = logging.getLogger("edgepipe.export")
 
@@ -65,7 +66,7 @@ class Flat(nn.Module):
 
 def load_source(name_or_checkpoint: str | Path, imgsz: tuple[int, int] | None = None, samples: int = 8) -> Source:
     """A checkpoint (runs/NAME/best.pt) or a zoo model name (fresh weights, metadata from the registry)."""
-    from export.data.samples import sample_frames
+    from edgepipe.export.data.samples import sample_frames
 
     text = str(name_or_checkpoint)
     if text in REGISTRY:
@@ -79,7 +80,7 @@ def load_source(name_or_checkpoint: str | Path, imgsz: tuple[int, int] | None = 
         model = model_from_checkpoint(ckpt)
         flat, metrics, text = dict(ckpt["meta"]), ckpt.get("metrics", {}), ckpt["model"]
     else:
-        raise ValueError(f"model must be a checkpoint file or one of {sorted(REGISTRY)}, but got {text!r}")
+        raise UserError(f"model must be a checkpoint file or one of {sorted(REGISTRY)}, but got {text!r}")
     if text in DENSE:
         model = Flat(model).eval()
     meta = meta_from_flat(flat, metrics)
@@ -111,13 +112,13 @@ def export_onnx(
     conf: float = 0.25, iou: float = 0.45, max_det: int = 100, tolerance: float = 1e-4,
 ) -> ExportResult:
     """Write source's model as ONNX at out: dynamic batch axis, metadata, checker and shape inference, parity
-    (max |onnxruntime - PyTorch| on real samples <= tolerance x max(1, max |output|), else ValueError and nothing
+    (max |onnxruntime - PyTorch| on real samples <= tolerance x max(1, max |output|), else UserError and nothing
     written).
     nms: append the course head's decode + NonMaxSuppression (detectors only)."""
     if not MIN_OPSET <= opset <= MAX_OPSET:
-        raise ValueError(f"opset must be in [{MIN_OPSET}, {MAX_OPSET}], but got {opset}")
+        raise UserError(f"opset must be in [{MIN_OPSET}, {MAX_OPSET}], but got {opset}")
     if nms and source.meta.head != "yolo-course":
-        raise ValueError(f"--nms needs a course YOLO detector, but {source.name} is a {source.meta.task} model")
+        raise UserError(f"--nms needs a course YOLO detector, but {source.name} is a {source.meta.task} model")
     t0 = time.perf_counter()
     batch = preprocess(source.frames, source.meta.preprocess).batch
     proto = _torch_to_onnx(source.model, torch.from_numpy(batch[:1]), opset)
@@ -131,7 +132,7 @@ def export_onnx(
         proto.metadata_props.add(key=key, value=value)
     diff, scale = parity(source.model, proto, batch)
     if diff > tolerance * max(1.0, scale):
-        raise ValueError(f"parity check failed: max |onnxruntime - PyTorch| = {diff:.3g} > {tolerance:g} x "
+        raise UserError(f"parity check failed: max |onnxruntime - PyTorch| = {diff:.3g} > {tolerance:g} x "
                          f"max(1, max |output|) = {tolerance * max(1.0, scale):.3g}; nothing was written")
     if nms:
         model = source.model
@@ -180,7 +181,7 @@ def write_atomic(proto: onnx.ModelProto, out: str | Path) -> Path:
     """Write to a temporary file in the same folder, then rename: no half-written model is ever left."""
     out = Path(out)
     if out.suffix != ".onnx":
-        raise ValueError(f"output must be an .onnx path, but got {out}")
+        raise UserError(f"output must be an .onnx path, but got {out}")
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(suffix=".onnx.tmp", dir=out.parent)
     os.close(fd)

@@ -10,7 +10,7 @@ import onnx
 import onnxruntime as ort
 from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
-from export.onnx.export import check, write_atomic
+from edgepipe.export.onnx.export import check, write_atomic
 
 
 def to_fp16(src: str | Path, out: str | Path) -> Path:

@@ -6,9 +6,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from export.augment import augment_detection, jitter
-from postprocess.boxes import boxes_to_input
-from runtime.preprocess import PreprocessSpec, preprocess
+from edgepipe.export.augment import augment_detection, jitter
+from edgepipe.postprocess.boxes import boxes_to_input
+from edgepipe.runtime.preprocessing import PreprocessSpec, preprocess
 
 
 def worker_rng() -> np.random.Generator:

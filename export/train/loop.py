@@ -15,8 +15,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from export.train.optim import decayed_rate, make_optimizer, set_rate
-from export.train.report import bias_variance_report
+from edgepipe.export.train.optim import decayed_rate, make_optimizer, set_rate
+from edgepipe.export.train.report import bias_variance_report
+from edgepipe.postprocess.errors import UserError
 
 log = logging.getLogger("edgepipe.train")
 
@@ -76,27 +77,27 @@ def load_checkpoint(path: str | Path) -> dict:
     """Read a checkpoint (weights_only=True: no code runs). Clear errors for a missing or foreign file."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
+        raise UserError(f"checkpoint not found: {path}")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for foreign files
-        raise ValueError(f"{path} is not an edgepipe checkpoint ({type(exc).__name__}: {str(exc)[:120]})") from None
+        raise UserError(f"{path} is not an edgepipe checkpoint ({type(exc).__name__}: {str(exc)[:120]})") from None
     keys = ("model", "build_kwargs", "state_dict", "meta")
     missing = [k for k in keys if not isinstance(ckpt, dict) or k not in ckpt]
     if missing:
-        raise ValueError(f"{path} is not an edgepipe checkpoint: missing {missing}")
+        raise UserError(f"{path} is not an edgepipe checkpoint: missing {missing}")
     return ckpt
 
 
 def model_from_checkpoint(ckpt: dict) -> nn.Module:
     """The zoo model rebuilt from a checkpoint, weights loaded, in eval mode."""
-    from export.models import build
+    from edgepipe.export.models import build
 
     try:
         model = build(ckpt["model"], **ckpt["build_kwargs"])
         model.load_state_dict(ckpt["state_dict"])
     except (RuntimeError, TypeError, ValueError) as exc:
-        raise ValueError(f"checkpoint does not fit model {ckpt['model']!r}: {str(exc).splitlines()[0]}") from None
+        raise UserError(f"checkpoint does not fit model {ckpt['model']!r}: {str(exc).splitlines()[0]}") from None
     return model.eval()
 
 
@@ -104,7 +105,7 @@ def fit(recipe: Recipe, out_dir: str | Path, seed: int = 0, model: nn.Module | N
         progress: bool = True) -> TrainResult:
     """Train recipe's model for recipe.epochs; write out_dir/{last.pt, best.pt, curves.png, report.json,
     report.md}. model: start from this module (resume / transfer learning) instead of a fresh one."""
-    from export.models import build
+    from edgepipe.export.models import build
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

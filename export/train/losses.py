@@ -8,7 +8,8 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from postprocess.anchors import assign_targets
+from edgepipe.postprocess.anchors import assign_targets
+from edgepipe.postprocess.errors import UserError
 
 MINING = ("all", "hard", "semi-hard")
 
@@ -90,7 +91,7 @@ def batch_triplet_loss(embeddings: torch.Tensor, labels: torch.Tensor, alpha: fl
     positive (d_an > d_ap), or the hardest negative when none is; "all": every valid triplet. Mean over triplets.
     """
     if mining not in MINING:
-        raise ValueError(f"mining must be one of {MINING}, but got {mining!r}")
+        raise UserError(f"mining must be one of {MINING}, but got {mining!r}")
     d = torch.cdist(embeddings, embeddings).pow(2)  # (B, B) squared distances
     same = labels[:, None] == labels[None, :]
     eye = torch.eye(len(labels), dtype=torch.bool, device=labels.device)

@@ -6,6 +6,8 @@ from collections.abc import Iterable
 
 import torch
 
+from edgepipe.postprocess.errors import UserError
+
 OPTIMIZERS = ("sgd", "momentum", "rmsprop", "adam")
 DECAYS = ("none", "inverse_time", "exponential", "cosine")
 
@@ -24,9 +26,9 @@ def make_optimizer(
     rescaling of the learning rate; RMSprop S = beta S + (1 - beta) dW^2; Adam with bias correction (beta1, beta2).
     weight_decay: L2 regularization (lambda)."""
     if name not in OPTIMIZERS:
-        raise ValueError(f"optimizer must be one of {OPTIMIZERS}, but got {name!r}")
+        raise UserError(f"optimizer must be one of {OPTIMIZERS}, but got {name!r}")
     if learning_rate <= 0:
-        raise ValueError(f"learning_rate must be > 0, but got {learning_rate}")
+        raise UserError(f"learning_rate must be > 0, but got {learning_rate}")
     if name == "sgd":
         return torch.optim.SGD(params, lr=learning_rate, weight_decay=weight_decay)
     if name == "momentum":
@@ -41,7 +43,7 @@ def decayed_rate(learning_rate: float, epoch: int, decay: str = "none", decay_ra
     """The course's decay: inverse_time alpha0 / (1 + decay_rate * epoch); exponential alpha0 * decay_rate^epoch;
     cosine alpha0 * (1 + cos(pi * epoch / epochs)) / 2; none alpha0."""
     if decay not in DECAYS:
-        raise ValueError(f"decay must be one of {DECAYS}, but got {decay!r}")
+        raise UserError(f"decay must be one of {DECAYS}, but got {decay!r}")
     if decay == "inverse_time":
         return learning_rate / (1.0 + decay_rate * epoch)
     if decay == "exponential":

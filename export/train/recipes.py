@@ -9,18 +9,26 @@ import torch
 from torch.nn import functional as F
 from torch.utils.data import DataLoader
 
-from export.data.detection import CLASS_NAMES, DatasetConfig, Scene, coco_dict, ensure_detection_dataset, load_split
-from export.data.digits import CLASS_NAMES as DIGITS
-from export.data.digits import load_digits_splits
-from export.data.faces import identity_splits, kiosk_face_views, make_face_scene
-from export.metrics import classification_metrics, detection_metrics, embedding_metrics
-from export.predict import TorchPredictor, classify, detect, embed, meta_from_flat
-from export.train.datasets import Detection, ImageClassification, Vectors, detection_collate
-from export.train.loop import Recipe
-from export.train.losses import batch_triplet_loss, build_yolo_targets, yolo_loss
-from postprocess.anchors import kmeans_anchors
-from postprocess.boxes import boxes_to_input
-from runtime.preprocess import preprocess
+from edgepipe.export.data.detection import (
+    CLASS_NAMES,
+    DatasetConfig,
+    Scene,
+    coco_dict,
+    ensure_detection_dataset,
+    load_split,
+)
+from edgepipe.export.data.digits import CLASS_NAMES as DIGITS
+from edgepipe.export.data.digits import load_digits_splits
+from edgepipe.export.data.faces import identity_splits, kiosk_face_views, make_face_scene
+from edgepipe.export.metrics import classification_metrics, detection_metrics, embedding_metrics
+from edgepipe.export.predict import TorchPredictor, classify, detect, embed, meta_from_flat
+from edgepipe.export.train.datasets import Detection, ImageClassification, Vectors, detection_collate
+from edgepipe.export.train.loop import Recipe
+from edgepipe.export.train.losses import batch_triplet_loss, build_yolo_targets, yolo_loss
+from edgepipe.postprocess.anchors import kmeans_anchors
+from edgepipe.postprocess.boxes import boxes_to_input
+from edgepipe.postprocess.errors import UserError
+from edgepipe.runtime.preprocessing import preprocess
 
 RECIPES = ("lenet5", "softmax", "shallow", "deep", "logistic", "yolo-small", "yolo-face", "facenet")
 DIGITS_BASELINE = (0.005, "human-level error on 8x8 digits, about 0.5%")
@@ -29,7 +37,7 @@ DIGITS_BASELINE = (0.005, "human-level error on 8x8 digits, about 0.5%")
 def make_recipe(name: str, data_dir: str | Path = "runs/data", tiny: bool = False, workers: int = 0) -> Recipe:
     """The recipe for a name in RECIPES. tiny: a seconds-long configuration (tests, smoke runs)."""
     if name not in RECIPES:
-        raise ValueError(f"recipe must be one of {RECIPES}, but got {name!r}")
+        raise UserError(f"recipe must be one of {RECIPES}, but got {name!r}")
     if name == "lenet5":
         return lenet5_recipe(tiny)
     if name in ("softmax", "shallow", "deep", "logistic"):

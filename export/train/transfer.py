@@ -6,29 +6,30 @@ from pathlib import Path
 
 from torch import nn
 
-from export.train.loop import Recipe, load_checkpoint
+from edgepipe.export.train.loop import Recipe, load_checkpoint
+from edgepipe.postprocess.errors import UserError
 
 
 def backbone_of(model: nn.Module) -> nn.Module:
     """The part transfer learning reuses: `backbone` where the model has one, else all but the last layer."""
     if hasattr(model, "backbone"):
         return model.backbone
-    raise ValueError(f"{type(model).__name__} has no backbone to transfer: pick a YOLO, ResNet or FaceNet model")
+    raise UserError(f"{type(model).__name__} has no backbone to transfer: pick a YOLO, ResNet or FaceNet model")
 
 
 def start_model(recipe: Recipe, resume: Path | None, finetune: Path | None, freeze_backbone: bool) -> nn.Module | None:
     """The module training starts from: None (fresh), all weights from resume, or finetune's backbone with a
     fresh head (frozen when freeze_backbone)."""
-    from export.models import build
+    from edgepipe.export.models import build
 
     if resume is None and finetune is None:
         if freeze_backbone:
-            raise ValueError("--freeze-backbone needs --finetune CHECKPOINT (the backbone to keep)")
+            raise UserError("--freeze-backbone needs --finetune CHECKPOINT (the backbone to keep)")
         return None
     model = build(recipe.model_name, **recipe.build_kwargs)
     ckpt = load_checkpoint(resume or finetune)
     if ckpt["model"] != recipe.model_name:
-        raise ValueError(f"checkpoint is a {ckpt['model']!r}, not a {recipe.model_name!r}: pick a matching one")
+        raise UserError(f"checkpoint is a {ckpt['model']!r}, not a {recipe.model_name!r}: pick a matching one")
     if resume is not None:
         model.load_state_dict(ckpt["state_dict"])
         return model
@@ -45,4 +46,4 @@ def _prefix(model: nn.Module) -> str:
     for name, module in model.named_modules():
         if module is backbone_of(model):
             return name + "."
-    raise ValueError("the backbone is not a registered submodule")
+    raise UserError("the backbone is not a registered submodule")

@@ -7,11 +7,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from postprocess._check import FLOAT_DTYPES, check_unit
-from postprocess.anchors import check_anchors
-from postprocess.boxes import Transform, boxes_to_original
-from postprocess.detections import Detections
-from postprocess.nms import select_indices
+from edgepipe.postprocess._check import FLOAT_DTYPES, check_unit
+from edgepipe.postprocess.anchors import check_anchors
+from edgepipe.postprocess.boxes import Transform, boxes_to_original
+from edgepipe.postprocess.detections import Detections
+from edgepipe.postprocess.errors import UserError
+from edgepipe.postprocess.suppression import select_indices
 
 # The course head's raw output in two layouts: the convolution's channels, or the course's S x S x A x (5 + C).
 COURSE_LAYOUTS = {"channels": "(B, A*(5+C), S_h, S_w)", "cells": "(B, S_h, S_w, A, 5+C)"}
@@ -45,7 +46,7 @@ def _selection(
     conf = check_unit(conf_threshold, "conf_threshold")
     iou = check_unit(iou_threshold, "iou_threshold")
     if isinstance(max_det, bool) or not isinstance(max_det, (int, np.integer)) or max_det < 1:
-        raise ValueError(f"max_det must be an int >= 1, but got {max_det!r}")
+        raise UserError(f"max_det must be an int >= 1, but got {max_det!r}")
     return _Selection(conf, iou, int(max_det), tuple(str(c) for c in class_names), bool(class_agnostic))
 
 
@@ -53,12 +54,12 @@ def _check_output(outputs: np.ndarray, ndim: int, layout: str) -> np.ndarray:
     """A model output: float16/32/64 with ndim axes (layout names them), finite. Returns it as float32."""
     out = np.asarray(outputs)
     if out.dtype not in FLOAT_DTYPES:
-        raise ValueError(f"outputs must be a float16, float32 or float64 array {layout}, but got dtype {out.dtype}")
+        raise UserError(f"outputs must be a float16, float32 or float64 array {layout}, but got dtype {out.dtype}")
     if out.ndim != ndim:
-        raise ValueError(f"outputs must be {layout}, a {ndim}-D array, but got shape {out.shape}")
+        raise UserError(f"outputs must be {layout}, a {ndim}-D array, but got shape {out.shape}")
     out = out.astype(np.float32, copy=False)
     if not np.isfinite(out).all():
-        raise ValueError("outputs must be finite, but got NaN or inf (a broken model or wrong input scaling?)")
+        raise UserError("outputs must be finite, but got NaN or inf (a broken model or wrong input scaling?)")
     return out
 
 
@@ -66,16 +67,16 @@ def _check_classes(found: int, class_names: tuple[str, ...], layout: str, shape:
     """found: the class count C that the output's shape implies; it must be >= 1 and match class_names if given."""
     if found < 1 or (class_names and found != len(class_names)):
         want = f"C = {len(class_names)} (the number of class_names)" if class_names else "C >= 1"
-        raise ValueError(f"outputs must be {layout} with {want}, but got shape {shape}, so C = {found}")
+        raise UserError(f"outputs must be {layout} with {want}, but got shape {shape}, so C = {found}")
 
 
 def _check_transforms(transforms: Sequence[Transform], batch: int) -> None:
     """transforms: one Transform per image of the batch (B of them)."""
     if len(transforms) != batch:
-        raise ValueError(f"transforms must have one Transform per image ({batch}), but got {len(transforms)}")
+        raise UserError(f"transforms must have one Transform per image ({batch}), but got {len(transforms)}")
     for i, t in enumerate(transforms):
         if not isinstance(t, Transform):
-            raise ValueError(f"transforms[{i}] must be a Transform, but got {type(t).__name__}")
+            raise UserError(f"transforms[{i}] must be a Transform, but got {type(t).__name__}")
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -93,7 +94,7 @@ def _xyxy(cx: np.ndarray, cy: np.ndarray, w: np.ndarray, h: np.ndarray) -> np.nd
 def _check_sizes(w: np.ndarray, h: np.ndarray, layout: str) -> None:
     """w, h: (K,) box sizes read from a decoded output; negative ones mean a wrong layout or head."""
     if (w < 0).any() or (h < 0).any():
-        raise ValueError(f"outputs must be {layout} with w, h >= 0, but got a negative size (wrong layout or head?)")
+        raise UserError(f"outputs must be {layout} with w, h >= 0, but got a negative size (wrong layout or head?)")
 
 
 def decode_course(
@@ -136,16 +137,16 @@ def decode_course(
 def _course_raw(outputs: np.ndarray, a: int, layout: str, class_names: tuple[str, ...]) -> np.ndarray:
     """Check the course head's output against A anchors and the classes. Returns: (B, A, 5+C, S_h, S_w) float32."""
     if layout not in COURSE_LAYOUTS:
-        raise ValueError(f"layout must be one of {tuple(COURSE_LAYOUTS)}, but got {layout!r}")
+        raise UserError(f"layout must be one of {tuple(COURSE_LAYOUTS)}, but got {layout!r}")
     text = COURSE_LAYOUTS[layout]
     out = _check_output(outputs, 4 if layout == "channels" else 5, text)
     if layout == "cells":
         if out.shape[3] != a:
-            raise ValueError(f"outputs must be {text} with A = {a} anchors on axis 3, but got shape {out.shape}")
+            raise UserError(f"outputs must be {text} with A = {a} anchors on axis 3, but got shape {out.shape}")
         _check_classes(out.shape[4] - 5, class_names, text, out.shape)
         return out.transpose(0, 3, 4, 1, 2)  # (B, A, 5+C, S_h, S_w), a view
     if out.shape[1] % a:
-        raise ValueError(
+        raise UserError(
             f"outputs must be {text} with A = {a} anchors, but got shape {out.shape}: "
             f"{out.shape[1]} channels is not a multiple of {a}"
         )
@@ -263,7 +264,7 @@ def decode(
     or another layout. Returns: one Detections per image, boxes xyxy in original-image pixels.
     """
     if head not in HEADS:
-        raise ValueError(f"head must be one of {tuple(HEADS)}, but got {head!r}")
+        raise UserError(f"head must be one of {tuple(HEADS)}, but got {head!r}")
     settings = {
         "conf_threshold": conf_threshold, "iou_threshold": iou_threshold, "max_det": max_det,
         "class_names": class_names, "class_agnostic": class_agnostic,
@@ -271,7 +272,7 @@ def decode(
     if head == "yolo-course":
         return decode_course(outputs, transforms, anchors, anchor_units=anchor_units, layout=layout, **settings)
     if anchors is not None or layout != "channels":
-        raise ValueError(
+        raise UserError(
             f"anchors and layout belong to the yolo-course head, but got anchors={anchors!r}, layout={layout!r} "
             f"for head {head!r}"
         )

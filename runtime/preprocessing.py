@@ -8,7 +8,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from postprocess.boxes import Transform
+from edgepipe.postprocess.boxes import Transform
+from edgepipe.postprocess.errors import UserError
 
 RESIZE_MODES = ("letterbox", "resize", "center_crop")
 CHANNEL_ORDERS = ("RGB", "BGR", "GRAY")
@@ -44,7 +45,7 @@ class PreprocessSpec:
         except (TypeError, ValueError):
             size = ()
         if len(size) != 2 or min(size) < 1:
-            raise ValueError(f"input_size must be (height, width) with both >= 1, but got {self.input_size!r}")
+            raise UserError(f"input_size must be (height, width) with both >= 1, but got {self.input_size!r}")
         object.__setattr__(self, "input_size", size)
         for name, value, allowed in (
             ("resize", self.resize, RESIZE_MODES),
@@ -52,20 +53,20 @@ class PreprocessSpec:
             ("dtype", self.dtype, DTYPES),
         ):
             if value not in allowed:
-                raise ValueError(f"{name} must be one of {allowed}, but got {value!r}")
+                raise UserError(f"{name} must be one of {allowed}, but got {value!r}")
         if not 0 <= int(self.pad_value) <= 255:
-            raise ValueError(f"pad_value must be in [0, 255], but got {self.pad_value!r}")
+            raise UserError(f"pad_value must be in [0, 255], but got {self.pad_value!r}")
         if self.stride < 0:
-            raise ValueError(f"stride must be >= 0, but got {self.stride}")
+            raise UserError(f"stride must be >= 0, but got {self.stride}")
         n = self.channels
         mean, std = tuple(float(v) for v in self.mean), tuple(float(v) for v in self.std)
         mean, std = (mean * n if len(mean) == 1 else mean), (std * n if len(std) == 1 else std)
         if len(mean) != n or len(std) != n:
-            raise ValueError(f"mean and std must have {n} values for {self.channel_order}, but got {mean}, {std}")
+            raise UserError(f"mean and std must have {n} values for {self.channel_order}, but got {mean}, {std}")
         if min(std) <= 0:
-            raise ValueError(f"std must be > 0, but got {std}")
+            raise UserError(f"std must be > 0, but got {std}")
         if min(mean) < 0 or max(mean) > 1:
-            raise ValueError(f"mean must be in [0, 1] units (a pixel mean / 255), but got {mean}")
+            raise UserError(f"mean must be in [0, 1] units (a pixel mean / 255), but got {mean}")
         object.__setattr__(self, "mean", mean)
         object.__setattr__(self, "std", std)
 
@@ -86,13 +87,13 @@ class Preprocessed:
 def check_image(image: np.ndarray, name: str = "image") -> np.ndarray:
     """Accept an OpenCV frame: (H, W) or (H, W, 1) gray, (H, W, 3) BGR, (H, W, 4) BGRA, uint8, non-empty."""
     if not isinstance(image, np.ndarray):
-        raise ValueError(f"{name} must be a numpy uint8 array (an OpenCV BGR frame), but got {type(image).__name__}")
+        raise UserError(f"{name} must be a numpy uint8 array (an OpenCV BGR frame), but got {type(image).__name__}")
     if image.dtype != np.uint8:
-        raise ValueError(f"{name} must be uint8 HxWx3 BGR, but got {image.dtype} {image.shape}")
+        raise UserError(f"{name} must be uint8 HxWx3 BGR, but got {image.dtype} {image.shape}")
     if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3, 4)):
-        raise ValueError(f"{name} must be HxW, HxWx1, HxWx3 or HxWx4, but got shape {image.shape}")
+        raise UserError(f"{name} must be HxW, HxWx1, HxWx3 or HxWx4, but got shape {image.shape}")
     if image.size == 0:
-        raise ValueError(f"{name} must not be empty, but got shape {image.shape}")
+        raise UserError(f"{name} must not be empty, but got shape {image.shape}")
     return image
 
 
@@ -184,7 +185,7 @@ def _shape(images: np.ndarray | Sequence[np.ndarray], spec: PreprocessSpec) -> l
     """Check, color-select and resize every frame; all must reach one (H', W')."""
     frames = [images] if isinstance(images, np.ndarray) else list(images)
     if not frames:
-        raise ValueError("images must hold at least one image, but got an empty list")
+        raise UserError("images must hold at least one image, but got an empty list")
     shaped = []
     for i, f in enumerate(frames):
         img, order = _planes(check_image(f, f"images[{i}]"), spec.channel_order)
@@ -192,7 +193,7 @@ def _shape(images: np.ndarray | Sequence[np.ndarray], spec: PreprocessSpec) -> l
         shaped.append((out, order, t))
     h, w = shaped[0][0].shape[:2]
     if any(img.shape[:2] != (h, w) for img, _, _ in shaped):
-        raise ValueError("images must reach one size to be batched; auto_pad gave different sizes: batch them apart")
+        raise UserError("images must reach one size to be batched; auto_pad gave different sizes: batch them apart")
     return shaped
 
 

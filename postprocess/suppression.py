@@ -11,9 +11,10 @@ import numpy as np
 import onnxruntime as ort
 from onnx import TensorProto, helper
 
-from postprocess._check import as_boxes, as_class_ids, as_scores, check_unit, check_xyxy
-from postprocess.detections import Detections
-from postprocess.iou import box_iou
+from edgepipe.postprocess._check import as_boxes, as_class_ids, as_scores, check_unit, check_xyxy
+from edgepipe.postprocess.detections import Detections
+from edgepipe.postprocess.errors import UserError
+from edgepipe.postprocess.iou import box_iou
 
 SOFT_NMS_METHODS = ("linear", "gaussian")
 
@@ -134,7 +135,7 @@ def _ranks(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """
     n = len(scores)
     if n > 2**24:
-        raise ValueError(f"scores must have at most 2**24 entries, but got {n}")
+        raise UserError(f"scores must have at most 2**24 entries, but got {n}")
     order = np.argsort(-scores, kind="stable")
     rank = np.empty(n, dtype=np.float32)
     rank[order] = np.arange(n, 0, -1)
@@ -211,7 +212,7 @@ def soft_nms(
     thr = check_unit(iou_threshold, "iou_threshold")
     min_score = check_unit(score_threshold, "score_threshold")
     if method not in SOFT_NMS_METHODS:
-        raise ValueError(f"method must be one of {SOFT_NMS_METHODS}, but got {method!r}")
+        raise UserError(f"method must be one of {SOFT_NMS_METHODS}, but got {method!r}")
     gaussian_sigma = _check_sigma(sigma)
     current = s.astype(np.float64)
     remaining = np.flatnonzero(current >= min_score)
@@ -235,9 +236,9 @@ def _check_sigma(sigma: float) -> float:
     try:
         value = float(sigma)
     except (TypeError, ValueError):
-        raise ValueError(f"sigma must be a finite number > 0, but got {sigma!r}") from None
+        raise UserError(f"sigma must be a finite number > 0, but got {sigma!r}") from None
     if not 0 < value < math.inf:
-        raise ValueError(f"sigma must be a finite number > 0, but got {sigma!r}")
+        raise UserError(f"sigma must be a finite number > 0, but got {sigma!r}")
     return value
 
 
@@ -262,7 +263,7 @@ def select(
     conf = check_unit(score_threshold, "score_threshold")
     thr = check_unit(iou_threshold, "iou_threshold")
     if isinstance(max_det, bool) or not isinstance(max_det, (int, np.integer)) or max_det < 1:
-        raise ValueError(f"max_det must be an int >= 1, but got {max_det!r}")
+        raise UserError(f"max_det must be an int >= 1, but got {max_det!r}")
     keep = select_indices(b, s, c, conf, thr, int(max_det), class_agnostic)
     return Detections(b[keep], s[keep], c[keep], tuple(class_names))
 
