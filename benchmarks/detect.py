@@ -28,8 +28,8 @@ import numpy as np
 
 from edgepipe.apps.detect import app
 from edgepipe.apps.detect.pipeline import Detector
-from edgepipe.apps.detect.sinks import JsonlSink, SinkWorker, VideoSink
-from edgepipe.apps.sources import Capture, parse_source
+from edgepipe.apps.stream.sinks import JsonlSink, SinkWorker, VideoSink
+from edgepipe.apps.stream.sources import Capture, parse_source
 from edgepipe.export.data.detection import make_video
 from edgepipe.runtime import load
 
@@ -146,18 +146,20 @@ def recall_sweep(model_path: Path, out: Path, seeds: int, provider: str) -> None
 
 def crossing_sweep(model_path: Path, out: Path, seeds: int, provider: str) -> None:
     """Objects counted crossing the middle of generated videos (--line, per direction) against their ids."""
-    from edgepipe.apps.cli import build_parser
-    from edgepipe.apps.commands.detect import detect
+    from edgepipe.apps.detect.lines import Line
+    from edgepipe.apps.detect.service import DetectOptions, detect
     from edgepipe.apps.detect.truth import read_jsonl, truth_crossings
+    from edgepipe.apps.options import ModelOptions
+    from edgepipe.apps.stream.loop import StreamOptions
 
     exact = 0
     print(f"\nline crossings of x = 320, {model_path.name}, 200-frame 640x480 videos (seeds 100..{99 + seeds}):")
     for seed in range(100, 100 + seeds):
         video = out / f"cross-{seed}.mp4"
         want = truth_crossings(read_jsonl(make_video(video, n_frames=200, seed=seed)), 320)
-        args = build_parser().parse_args(["detect", "--model", str(model_path), "--source", str(video), "--provider",
-                                          provider, "--no-show", "--line", "mid=320,0,320,480"])
-        crossed = detect(args).crossings["mid"]
+        options = DetectOptions(ModelOptions(model_path, provider), StreamOptions(str(video), show=False),
+                                lines=(Line("mid", (320.0, 0.0, 320.0, 480.0)),))
+        crossed = detect(options).crossings["mid"]
         got = {k: crossed[k] for k in want}
         exact += got == want
         print(f"  seed {seed}: truth {want}, counted {got}")

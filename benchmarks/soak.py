@@ -18,9 +18,9 @@ from pathlib import Path
 from edgepipe.apps.detect import app
 from edgepipe.apps.detect.lines import Line
 from edgepipe.apps.detect.pipeline import Detector
-from edgepipe.apps.detect.sinks import Item, JsonlSink, SinkWorker, VideoSink, ViewSink
-from edgepipe.apps.sources import Capture, SourceSpec
-from edgepipe.apps.web import LiveView
+from edgepipe.apps.stream.sinks import Item, JsonlSink, SinkWorker, VideoSink, ViewSink
+from edgepipe.apps.stream.sources import Capture, SourceSpec
+from edgepipe.apps.stream.web import LiveView
 from edgepipe.export.data.detection import make_video
 from edgepipe.runtime import load
 

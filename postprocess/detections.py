@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -18,6 +18,8 @@ class Detections:
     xyxy: (N, 4) float32 boxes, xyxy pixels. scores: (N,) float32 in [0, 1]. class_ids: (N,) int64.
     class_names: names indexed by class id (the model's list, shared by every image), or empty.
     keypoints: (N, K, 2) float32 pixels (e.g. 5 face landmarks), or None when the model gives none.
+    track_ids: (N,) int64 ids a tracker gave the detections (the same object keeps its id from frame to frame), or
+    None when they are not tracked.
     """
 
     xyxy: np.ndarray
@@ -25,6 +27,7 @@ class Detections:
     class_ids: np.ndarray
     class_names: tuple[str, ...] = ()
     keypoints: np.ndarray | None = field(default=None)
+    track_ids: np.ndarray | None = field(default=None)
 
     def __post_init__(self) -> None:
         xyxy = as_boxes(self.xyxy, "xyxy")
@@ -47,6 +50,8 @@ class Detections:
         object.__setattr__(self, "class_ids", class_ids)
         object.__setattr__(self, "class_names", names)
         object.__setattr__(self, "keypoints", keypoints)
+        if self.track_ids is not None:
+            object.__setattr__(self, "track_ids", as_class_ids(self.track_ids, n, "track_ids"))
 
     @classmethod
     def empty(cls, class_names: Sequence[str] = ()) -> Detections:
@@ -63,7 +68,12 @@ class Detections:
         if isinstance(index, (int, np.integer)):
             index = [int(index)]
         kp = None if self.keypoints is None else self.keypoints[index]
-        return Detections(self.xyxy[index], self.scores[index], self.class_ids[index], self.class_names, kp)
+        ids = None if self.track_ids is None else self.track_ids[index]
+        return Detections(self.xyxy[index], self.scores[index], self.class_ids[index], self.class_names, kp, ids)
+
+    def with_track_ids(self, track_ids: np.ndarray) -> Detections:
+        """The same detections with the tracker's ids. track_ids: (N,) int, one per detection."""
+        return replace(self, track_ids=track_ids)
 
     def filter(
         self,
@@ -89,16 +99,13 @@ class Detections:
         for p in parts[1:]:
             if p.class_names != names:
                 raise UserError(f"class_names must agree to concatenate, but got {names} and {p.class_names}")
-        with_kp = [p.keypoints is not None for p in parts]
-        if any(with_kp) and not all(with_kp):
-            raise UserError("keypoints must be present in all parts or in none to concatenate")
-        kp = np.concatenate([p.keypoints for p in parts]) if all(with_kp) else None
         return cls(
             np.concatenate([p.xyxy for p in parts]),
             np.concatenate([p.scores for p in parts]),
             np.concatenate([p.class_ids for p in parts]),
             names,
-            kp,
+            _joined(parts, "keypoints"),
+            _joined(parts, "track_ids"),
         )
 
     def class_name(self, class_id: int) -> str:
@@ -106,7 +113,8 @@ class Detections:
         return self.class_names[class_id] if class_id < len(self.class_names) else str(class_id)
 
     def to_dicts(self, decimals: int = 2) -> list[dict]:
-        """Plain dicts, JSON-ready: [{"xyxy": [...], "score": s, "class_id": c, "class_name": n}, ...]."""
+        """Plain dicts, JSON-ready: [{"xyxy": [...], "score": s, "class_id": c, "class_name": n}, ...], with
+        "keypoints" and "track_id" when the detections have them."""
         out = []
         for i in range(len(self)):
             d = {
@@ -117,5 +125,16 @@ class Detections:
             }
             if self.keypoints is not None:
                 d["keypoints"] = [[round(float(v), decimals) for v in p] for p in self.keypoints[i]]
+            if self.track_ids is not None:
+                d["track_id"] = int(self.track_ids[i])
             out.append(d)
         return out
+
+
+def _joined(parts: Sequence[Detections], name: str) -> np.ndarray | None:
+    """The optional field name ("keypoints" or "track_ids") of every part, concatenated; None when no part has it."""
+    arrays = [getattr(p, name) for p in parts]
+    present = [a is not None for a in arrays]
+    if any(present) and not all(present):
+        raise UserError(f"{name} must be present in all parts or in none to concatenate")
+    return np.concatenate(arrays) if all(present) else None

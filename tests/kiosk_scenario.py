@@ -11,11 +11,13 @@ from pathlib import Path
 
 import numpy as np
 
-from edgepipe.apps.cli import build_parser
-from edgepipe.apps.commands.kiosk import kiosk
 from edgepipe.apps.detect.pipeline import Detector
-from edgepipe.apps.face.db import EncoderId, FaceDB
+from edgepipe.apps.face.gallery import EncoderId, FaceDB
+from edgepipe.apps.face.kiosk import Decider, KioskOptions, KioskSummary, kiosk
 from edgepipe.apps.face.pipeline import Encoder, FaceAnalyzer
+from edgepipe.apps.face.service import FaceModels
+from edgepipe.apps.options import ModelOptions
+from edgepipe.apps.stream.loop import StreamOptions
 from edgepipe.export.data.faces import identity_splits
 from edgepipe.export.data.kiosk import enrollment_images, make_kiosk_video
 from edgepipe.postprocess.embeddings import calibrate, equal_error_rate
@@ -87,11 +89,12 @@ def make_scenario(folder: Path, n_enrolled: int = 4, n_unknown: int = 3, photos:
     return Scenario(video, gallery, visits, names, cal.threshold, eer)
 
 
-def run_kiosk(scenario: Scenario, *extra: str, stop: threading.Event | None = None):
-    """The kiosk command on the scenario's video (until stop, when given). Returns apps.face.kiosk.KioskSummary."""
-    args = build_parser().parse_args([
-        "kiosk", "--source", str(scenario.video), "--gallery", str(scenario.gallery), "--detector", str(DETECTOR),
-        "--encoder", str(ENCODER), "--detector-provider", "cpu", "--encoder-provider", "cpu", "--no-show",
-        *extra,
-    ])
-    return kiosk(args, stop)
+def run_kiosk(
+    scenario: Scenario, stop: threading.Event | None = None, serve: str = "", loop: bool = False,
+    cooldown: float = Decider.cooldown,
+) -> KioskSummary:
+    """The kiosk on the scenario's video (looped with loop; its page served at serve, "HOST:PORT", when given) until
+    the video ends or stop is set."""
+    models = FaceModels(ModelOptions(DETECTOR, "cpu"), ModelOptions(ENCODER, "cpu"))
+    stream = StreamOptions(str(scenario.video), loop=loop, serve=serve, show=False)
+    return kiosk(KioskOptions(models, stream, scenario.gallery, cooldown=cooldown), stop)

@@ -10,8 +10,8 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
+from edgepipe.apps.bench import Candidate, choose, metric_key
 from edgepipe.apps.cli import main
-from edgepipe.apps.commands.select import Candidate, choose, metric_key
 from edgepipe.runtime.metadata import ModelMeta, to_metadata_props
 from edgepipe.runtime.preprocessing import PreprocessSpec
 from tests.onnx_graphs import conv_model, matmul_model, save

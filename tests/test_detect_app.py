@@ -20,10 +20,14 @@ import numpy as np
 import pytest
 
 from edgepipe.apps.cli import main
+from edgepipe.apps.detect.service import DetectOptions
+from edgepipe.apps.detect.service import detect as detect_service
 from edgepipe.apps.detect.truth import match, read_jsonl, truth_crossings
 from edgepipe.apps.detect.zones import Zone, parse_zone
-from edgepipe.apps.draw import class_color
-from edgepipe.apps.sources import Capture, SourceError, SourceSpec, parse_source
+from edgepipe.apps.options import ModelOptions
+from edgepipe.apps.stream.draw import class_color
+from edgepipe.apps.stream.loop import StreamOptions
+from edgepipe.apps.stream.sources import Capture, SourceError, SourceSpec, parse_source
 from edgepipe.export.data.detection import make_video
 from edgepipe.postprocess.errors import UserError
 from edgepipe.postprocess.iou import box_iou
@@ -298,7 +302,7 @@ def test_class_colors_are_stable_and_distinct():
 def test_http_stream_that_drops_reconnects_then_gives_up(tmp_path, capsys, caplog, video):
     """A real MJPEG stream over HTTP (edgepipe's own live view as the camera): it goes down, comes back on the
     same port (the app reconnects), goes down for good (the app gives up after --retries, outputs kept)."""
-    from edgepipe.apps.web import LiveView
+    from edgepipe.apps.stream.web import LiveView
 
     caplog.set_level(logging.INFO, "edgepipe.source")
     frames = []
@@ -332,8 +336,6 @@ def test_http_stream_that_drops_reconnects_then_gives_up(tmp_path, capsys, caplo
 
 
 def test_live_view_in_headless_chromium_shows_annotated_frames(tmp_path, video):
-    from edgepipe.apps.cli import build_parser
-    from edgepipe.apps.commands.detect import detect as run_detect
     from tests import browser
 
     browser.require_chromium()
@@ -341,10 +343,10 @@ def test_live_view_in_headless_chromium_shows_annotated_frames(tmp_path, video):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     url = f"http://127.0.0.1:{port}/"
-    args = build_parser().parse_args(["detect", "--model", str(YOLO), "--provider", "cpu", "--no-show", "--source",
-                                      str(video), "--loop", "--serve", f"127.0.0.1:{port}"])
+    options = DetectOptions(ModelOptions(YOLO, "cpu"), StreamOptions(str(video), loop=True, show=False,
+                                                                     serve=f"127.0.0.1:{port}"))
     stop, result = threading.Event(), {}
-    thread = threading.Thread(target=lambda: result.update(summary=run_detect(args, stop)), daemon=True)
+    thread = threading.Thread(target=lambda: result.update(summary=detect_service(options, stop)), daemon=True)
     thread.start()
     deadline, stats = time.time() + 60, {}
     while time.time() < deadline and not stats.get("counts") and thread.is_alive():

@@ -76,6 +76,22 @@ def test_keypoints():
     assert len(d.to_dicts()[0]["keypoints"]) == 5
 
 
+def test_track_ids_follow_selection_concatenation_and_json():
+    d = make(6).with_track_ids(np.array([10, 11, 12, 13, 14, 15]))
+    assert d.track_ids.dtype == np.int64 and make(6).track_ids is None
+    mask = d.scores >= np.median(d.scores)
+    picked = d[mask]  # each id stays with its box: compared with the boxes selected by the same mask
+    assert picked.track_ids.tolist() == [10 + i for i in np.flatnonzero(mask)]
+    assert np.array_equal(picked.xyxy, d.xyxy[mask])
+    assert d[3].track_ids.tolist() == [13] and d.filter(classes=[]).track_ids.shape == (0,)
+    joined = Detections.concatenate([d[:2], d[4:]])
+    assert joined.track_ids.tolist() == [10, 11, 14, 15]
+    assert [r["track_id"] for r in json.loads(json.dumps(d.to_dicts()))] == list(range(10, 16))
+    assert "track_id" not in make(2).to_dicts()[0]
+    with pytest.raises(ValueError, match="track_ids must be present in all parts or in none"):
+        Detections.concatenate([d[:2], make(2)])
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
@@ -95,6 +111,10 @@ def test_keypoints():
         ({"keypoints": np.zeros((1, 5, 2))}, r"keypoints must have shape \(2, K, 2\), but got shape \(1, 5, 2\)"),
         # x2 < x1
         ({"xyxy": np.array([[5, 0, 1, 1], [0, 0, 1, 1.0]])}, r"x1 <= x2"),
+        # one track id for two boxes
+        ({"track_ids": np.array([3])}, r"track_ids must have shape \(2,\) to match the boxes, but got shape \(1,\)"),
+        # a negative track id
+        ({"track_ids": np.array([3, -1])}, r"track_ids must be >= 0, but got -1"),
     ],
 )
 def test_bad_input(kwargs, message):

@@ -13,7 +13,7 @@ import pytest
 
 from edgepipe.apps.cli import main
 from edgepipe.apps.detect.pipeline import Detector
-from edgepipe.apps.face.db import FaceDB
+from edgepipe.apps.face.gallery import FaceDB
 from edgepipe.apps.face.pipeline import Encoder, FaceAnalyzer
 from edgepipe.apps.face.roc import CURVE, RocPlot, save_roc
 from edgepipe.export.data.faces import identity_splits
@@ -113,6 +113,45 @@ def test_enroll_then_verify_and_identify_the_same_image(tmp_path, capsys, photos
     with FaceDB.open(gallery, create=False) as db:  # both decisions are in the audit log, newest first
         assert [(e.decision, e.name) for e in db.events(2)] == [("identified", "Bob"), ("no match", "Bob")]
         assert db.embeddings_of("Alice").shape == (len(alice), 128)
+
+
+def test_the_services_give_what_the_commands_print(tmp_path, capsys, photos):
+    # The same gallery from Python (apps.face.service) and from the command line: the same people and answers.
+    from dataclasses import asdict
+
+    from edgepipe.apps.face import service
+
+    def as_json(result) -> dict:
+        return json.loads(json.dumps(asdict(result)))
+
+    from edgepipe.apps.face.service import FaceModels
+    from edgepipe.apps.options import ModelOptions
+
+    face_models = FaceModels(ModelOptions(DETECTOR, "cpu"), ModelOptions(ENCODER, "cpu"), conf=CONF, min_face=MIN_FACE)
+    by_python, by_command = tmp_path / "python.db", tmp_path / "command.db"
+    for name in ("Alice", "Bob"):
+        enrolled = service.enroll(name, face_models, by_python, photos[name])
+        assert as_json(enrolled) == face_json(capsys, "enroll", "--name", name, "--images", *photos[name],
+                                             *models(by_command))
+    probe = photos["Bob"][-1]
+    found = service.identify_face(probe, face_models, by_python, threshold=0.5)
+    assert as_json(found) == face_json(capsys, "identify", "--image", probe, "--threshold", "0.5", *models(by_command))
+    listed = as_json(service.list_gallery(by_python))
+    expected = face_json(capsys, "list", "--gallery", by_command)
+    assert [p["name"] for p in listed["people"]] == [p["name"] for p in expected["people"]] == ["Alice", "Bob"]
+    assert listed["encoder"] == expected["encoder"]
+
+
+def test_one_default_for_each_face_option():
+    # --min-face, --conf and --margin mean the same in `face` and `kiosk`: both read FaceModels' defaults.
+    from edgepipe.apps.cli import build_parser
+    from edgepipe.apps.face.service import FaceModels
+
+    need = ["--detector", "d.onnx", "--encoder", "e.onnx"]
+    face_args = build_parser().parse_args(["face", "identify", "--image", "x.png", *need])
+    kiosk_args = build_parser().parse_args(["kiosk", *need])
+    for option in ("min_face", "conf", "margin"):
+        assert getattr(face_args, option) == getattr(kiosk_args, option) == getattr(FaceModels, option)
 
 
 def test_identify_matches_a_brute_force_reference(tmp_path, capsys, photos, analyzer):

@@ -1,4 +1,4 @@
-"""The face gallery (apps/face/db.py) on real SQLite files: validation, encoder and schema checks, export/import,
+"""The face gallery (apps/face/gallery/) on real SQLite files: validation, encoder and schema checks, export/import,
 re-encoding, and durability under SIGKILL and concurrent processes."""
 
 import ast
@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edgepipe.apps.face.db import SCHEMA_VERSION, EncoderId, FaceDB, check_name
+from edgepipe.apps.face.gallery import SCHEMA_VERSION, EncoderId, FaceDB, check_name
 from edgepipe.postprocess.embeddings import identify
 from edgepipe.postprocess.errors import UserError
 
@@ -322,9 +322,10 @@ def test_names_go_through_parameters_not_sql_text(db: FaceDB):
 
 
 def test_no_sql_is_built_by_string_formatting():
-    tree = ast.parse((REPO / "apps" / "face" / "db.py").read_text())
+    trees = [ast.parse(path.read_text()) for path in (REPO / "apps" / "face" / "gallery").glob("*.py")]
     calls = [
         node
+        for tree in trees
         for node in ast.walk(tree)
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr.startswith("execute")
     ]

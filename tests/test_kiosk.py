@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edgepipe.apps.face.db import FaceDB
+from edgepipe.apps.face.gallery import FaceDB
 from edgepipe.apps.face.kiosk import CLOSER, NOBODY, PARTIAL, Decider, Observation
 from edgepipe.apps.face.truth import score_visits
 from edgepipe.postprocess.embeddings import UNKNOWN
@@ -95,7 +95,7 @@ def test_kiosk_page_in_headless_chromium(scenario, tmp_path):
     url = f"http://127.0.0.1:{port}/"
     result, stop = {}, threading.Event()
     thread = threading.Thread(target=lambda: result.update(summary=run_kiosk(
-        scenario, "--serve", f"127.0.0.1:{port}", "--cooldown", "60", "--loop", stop=stop)), daemon=True)
+        scenario, stop, serve=f"127.0.0.1:{port}", loop=True, cooldown=60.0)), daemon=True)
     thread.start()
     verdict, deadline = "", time.time() + 60
     while time.time() < deadline and not verdict and thread.is_alive():

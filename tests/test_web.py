@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edgepipe.apps.web import LiveView, parse_address
+from edgepipe.apps.stream.web import LiveView, parse_address
 from tests.browser import dump_dom, require_chromium, screenshot
 
 H, W = 480, 640

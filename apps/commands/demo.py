@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
-from edgepipe.postprocess.errors import UserError
+from edgepipe.apps.commands.common import default
+from edgepipe.apps.demo import DemoOptions, run_demo
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -16,104 +16,23 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "cores the first time; later runs reuse the checkpoint), export it to ONNX, write a demo "
                        "video with known objects and run `edgepipe detect` on it, then score it against the "
                        "video's ground truth.")
-    p.add_argument("--out", type=Path, default=Path("runs/demo"), help="where the demo's files go (runs/demo)")
-    p.add_argument("--checkpoint", type=Path, default=Path("runs/yolo-small/best.pt"),
-                   help="reused when it exists, else trained there (runs/yolo-small/best.pt)")
-    p.add_argument("--data", type=Path, default=Path("runs/data"), help="where generated data sets live")
+    p.add_argument("--out", type=Path, default=default(DemoOptions, "out"),
+                   help="where the demo's files go (%(default)s)")
+    p.add_argument("--checkpoint", type=Path, default=default(DemoOptions, "checkpoint"),
+                   help="reused when it exists, else trained there (%(default)s)")
+    p.add_argument("--data", type=Path, default=default(DemoOptions, "data"), help="where generated data sets live")
     p.add_argument("--epochs", type=int, help="override the recipe's 40 epochs when training")
-    p.add_argument("--frames", type=int, default=300, help="frames in the demo video (default 300, 10 s)")
-    p.add_argument("--seed", type=int, default=0, help="the demo video's seed")
-    p.add_argument("--provider", default="auto", help="auto, cuda or cpu for detection (default auto)")
+    p.add_argument("--frames", type=int, default=default(DemoOptions, "frames"),
+                   help="frames in the demo video (default %(default)s)")
+    p.add_argument("--seed", type=int, default=default(DemoOptions, "seed"), help="the demo video's seed")
+    p.add_argument("--provider", default=default(DemoOptions, "provider"),
+                   help="auto, cuda or cpu for detection (default %(default)s)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=run)
 
 
-# The demo video is 640x480 (make_video's default): its objects are counted crossing the vertical middle line.
-DEMO_LINE_X = 320
-DEMO_LINE = f"middle={DEMO_LINE_X},0,{DEMO_LINE_X},480"
-
-
 def run(args: argparse.Namespace) -> int:
-    from edgepipe.apps.cli import build_parser
-    from edgepipe.apps.commands.detect import detect
-    from edgepipe.apps.detect.truth import match, read_jsonl, truth_crossings
-    from edgepipe.export.data.detection import make_video
-
-    if args.frames < 1:
-        raise UserError(f"--frames must be >= 1, but got {args.frames}")
-    out = args.out
-    out.mkdir(parents=True, exist_ok=True)
-    ckpt = train_or_reuse(args.checkpoint, args.data, args.epochs)
-    model = export_if_stale(ckpt, out / "yolo-small.onnx")
-    video = out / "shapes.mp4"
-    truth = make_video(video, n_frames=args.frames, seed=args.seed)
-    common = ["--model", str(model), "--provider", args.provider, "--no-show"]
-    summary = detect(build_parser().parse_args(["detect", *common, "--source", str(video), "--save",
-                                                str(out / "annotated.mp4"), "--jsonl", str(out / "detections.jsonl"),
-                                                "--line", DEMO_LINE]))
-    score = match(read_jsonl(out / "detections.jsonl"), read_jsonl(truth), iou=0.5)
-    crossed = summary.crossings["middle"]
-    crossed_truth = truth_crossings(read_jsonl(truth), DEMO_LINE_X)
-    stills = write_test_images(out / "test-images", args.seed)
-    detect(build_parser().parse_args(["detect", *common, "--source", str(stills), "--save",
-                                      str(out / "annotated-images")]))
-    result = {"model": str(model), "video": str(video), "annotated_video": str(out / "annotated.mp4"),
-              "detections": str(out / "detections.jsonl"), "annotated_images": str(out / "annotated-images"),
-              "recall": round(score.recall, 4), "precision": round(score.precision, 4), "objects": score.truth,
-              "fps": round(summary.fps, 1), "counts": summary.counts,
-              "crossings": {d: crossed[d] for d in crossed_truth}, "crossings_truth": crossed_truth}
-    if args.json:
-        print(json.dumps(result))
-        return 0
-    print("\n".join(summary.lines()))
-    print(f"against the video's ground truth (IoU 0.5): recall {score.recall:.3f}, precision {score.precision:.3f} "
-          f"({score.found} of {score.truth} objects found)")
-    print("objects crossing the middle line: " + ", ".join(
-        f"{crossed[d]} {d.replace('_', ' ')} (truth {n})" for d, n in crossed_truth.items()))
-    print(f"annotated test images: {out / 'annotated-images'}")
-    print(f"annotated video: {out / 'annotated.mp4'}")
+    result = run_demo(DemoOptions(args.out, args.checkpoint, args.data, args.epochs, args.frames, args.seed,
+                                  args.provider))
+    print(json.dumps(result.as_dict()) if args.json else "\n".join(result.lines()))
     return 0
-
-
-def train_or_reuse(ckpt: Path, data: Path, epochs: int | None) -> Path:
-    """The small YOLO's checkpoint: ckpt when it exists, else trained into ckpt's folder (the yolo-small recipe)."""
-    if ckpt.is_file():
-        print(f"reusing {ckpt} (delete it to train again)")
-        return ckpt
-    from edgepipe.export.train.loop import fit
-    from edgepipe.export.train.recipes import make_recipe
-
-    recipe = make_recipe("yolo-small", data)
-    if epochs is not None:
-        if epochs < 1:
-            raise UserError(f"--epochs must be >= 1, but got {epochs}")
-        recipe.epochs = epochs
-    print(f"training the small YOLO for {recipe.epochs} epochs into {ckpt.parent} (about 15 s an epoch on two cores)")
-    t0 = time.perf_counter()
-    result = fit(recipe, ckpt.parent)
-    print(f"trained in {time.perf_counter() - t0:.0f} s: dev mAP@0.5 {result.best_metrics.get('map50', 0):.3f}")
-    return result.out_dir / "best.pt"
-
-
-def export_if_stale(ckpt: Path, onnx_path: Path) -> Path:
-    """Export ckpt to onnx_path unless onnx_path is newer than ckpt already."""
-    if onnx_path.is_file() and onnx_path.stat().st_mtime >= ckpt.stat().st_mtime:
-        return onnx_path
-    from edgepipe.export.onnx.export import export_onnx, load_source
-
-    export_onnx(load_source(ckpt), onnx_path)  # logs the file, its size and the parity it passed
-    return onnx_path
-
-
-def write_test_images(folder: Path, seed: int, n: int = 8) -> Path:
-    """n generated 640x480 test scenes (seeds unlike the training set's) as PNG files in folder."""
-    import cv2
-    import numpy as np
-
-    from edgepipe.export.data.detection import render_scene
-
-    folder.mkdir(parents=True, exist_ok=True)
-    for i in range(n):
-        scene = render_scene(np.random.default_rng([seed, 9000 + i]), (480, 640), min_size=64)
-        cv2.imwrite(str(folder / f"scene-{i}.png"), scene.image)
-    return folder

@@ -5,26 +5,24 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import Counter, deque
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from edgepipe.apps.detect.lines import Line, LineCounter
 from edgepipe.apps.detect.pipeline import Detector
-from edgepipe.apps.detect.sinks import Item, SinkWorker
 from edgepipe.apps.detect.zones import Zone, count_in_zones
-from edgepipe.apps.sources import Capture, Frame
-from edgepipe.postprocess.detections import Detections
+from edgepipe.apps.stream.draw import ASCII_ARROWS, Mark
+from edgepipe.apps.stream.loop import FpsMeter, drive
+from edgepipe.apps.stream.sinks import Item, SinkWorker
+from edgepipe.apps.stream.sources import Capture, Frame
 from edgepipe.postprocess.track import IouTracker
 
 log = logging.getLogger("edgepipe.detect")
 
-# Crossing directions as the browser view (ARROWS) and the overlay's ASCII font (ASCII_ARROWS) show them.
-ARROWS = {"left_to_right": "→", "right_to_left": "←", "top_to_bottom": "↓", "bottom_to_top": "↑"}
-ASCII_ARROWS = {"left_to_right": ">", "right_to_left": "<", "top_to_bottom": "v", "bottom_to_top": "^"}
-FORWARD = ("left_to_right", "top_to_bottom")
+FORWARD = ("left_to_right", "top_to_bottom")  # directions whose count goes before the arrow in a line's label
 
 
 @dataclass(frozen=True)
@@ -70,43 +68,6 @@ class Summary:
         return out
 
 
-class FpsMeter:
-    """Frames per second over the last `window` frames."""
-
-    def __init__(self, window: int = 30) -> None:
-        self._times: deque[float] = deque(maxlen=window)
-
-    def tick(self) -> float:
-        self._times.append(time.perf_counter())
-        if len(self._times) < 2:
-            return 0.0
-        return (len(self._times) - 1) / max(self._times[-1] - self._times[0], 1e-9)
-
-
-def drive(
-    capture: Capture, worker: SinkWorker, stop: threading.Event, max_frames: int, step: Callable[[Frame], Item]
-) -> tuple[int, str]:
-    """The apps' loop: step(frame) for each captured frame, its Item to the sinks, until the source ends, stop is
-    set, Ctrl-C, or max_frames (0: no limit). The capture and the sinks are closed however it ends (files flushed
-    and playable); a source lost for good raises after that. Returns (frames processed, why it stopped)."""
-    frames, stopped = 0, "end of source"
-    try:
-        for frame in capture.frames(stop):
-            worker.submit(step(frame))
-            frames += 1
-            if max_frames and frames >= max_frames:
-                stopped = f"stopped after {max_frames} frames"
-                break
-        if stop.is_set():
-            stopped = "stopped"
-    except KeyboardInterrupt:
-        stopped = "interrupted"
-    finally:
-        capture.close()
-        worker.close()
-    return frames, stopped
-
-
 def run(
     capture: Capture,
     detector: Detector,
@@ -119,9 +80,9 @@ def run(
 ) -> Summary:
     """Detect in frames until the source ends, stop is set, or max_frames (0: no limit) are done.
 
-    The capture must have been made with prepare=detector.prepare. zones: counted in every frame (the sinks get
-    the counts in stats["zones"]). track: give detections track ids (stats["track_ids"]); lines: count tracked
-    objects crossing them (stats["lines"], the totals so far; implies tracking).
+    The capture must have been made with prepare=detector.prepare. zones: counted in every frame (Item.zones).
+    track: give detections track ids; lines: count tracked objects crossing them (Item.lines, the totals so far;
+    implies tracking).
     """
     tracker = IouTracker() if track or lines else None
     crossing = LineCounter(lines, forget=tracker.max_age) if tracker and lines else None
@@ -144,16 +105,18 @@ def run(
         for name, n in in_frame.items():
             peak[name] = max(peak[name], n)
             second[name] = max(second[name], n)
-        stats = {"fps": round(fps, 1), "latency_ms": round(result.infer_ms + result.post_ms, 2),
-                 "counts": dict(in_frame), "frame": frame.index}
-        if zones:
-            stats["zones"] = count_in_zones(det, zones)
-            for name, n in stats["zones"].items():
-                zone_stats[name]["peak"] = max(zone_stats[name]["peak"], n)
-                zone_stats[name]["frames"] += n > 0
-                stats["counts"][f"zone {name}"] = n  # shown on the browser view beside the classes
-        marks = _track(tracker, crossing, det, stats) if tracker is not None else ()
-        return Item(frame, det, f"{fps:.1f} FPS  model {result.infer_ms:.1f} ms", stats, marks)
+        inside = count_in_zones(det, zones) if zones else {}
+        for name, n in inside.items():
+            zone_stats[name]["peak"] = max(zone_stats[name]["peak"], n)
+            zone_stats[name]["frames"] += n > 0
+        totals: dict[str, dict[str, int]] = {}
+        if tracker is not None:
+            det = det.with_track_ids(tracker.update(det))
+            if crossing is not None:
+                totals = crossing.update(det, det.track_ids, tracker.classes(det.track_ids))
+        marks = tuple(Mark(line.xyxy, _line_text(line.name, totals[line.name])) for line in lines) if totals else ()
+        return Item(frame, det, f"{fps:.1f} FPS  model {result.infer_ms:.1f} ms", fps,
+                    result.infer_ms + result.post_ms, dict(in_frame), inside, totals, marks)
 
     t0 = time.perf_counter()
     frames, stopped = drive(capture, worker, stop, max_frames, step)
@@ -165,20 +128,6 @@ def run(
         dict(counts), dict(peak), [{"second": s, "counts": dict(c)} for s, c in sorted(timeline.items())], stopped,
         zone_stats, crossing.summary() if crossing else {},
     )
-
-
-def _track(tracker: IouTracker, crossing: LineCounter | None, det: Detections, stats: dict) -> tuple:
-    """Track ids (stats["track_ids"]) and, with lines, their totals so far (stats["lines"], and in stats["counts"]
-    for the browser view). Returns the overlay's marks: each line with its counts."""
-    ids = tracker.update(det)
-    stats["track_ids"] = ids.tolist()
-    if crossing is None:
-        return ()
-    stats["lines"] = crossing.update(det, ids, tracker.classes(ids))
-    for name, totals in stats["lines"].items():
-        for direction, n in totals.items():
-            stats["counts"][f"line {name} {ARROWS[direction]}"] = n
-    return tuple((line.xyxy, _line_text(line.name, stats["lines"][line.name])) for line in crossing.lines)
 
 
 def _line_text(name: str, totals: dict[str, int]) -> str:

@@ -1,1 +1,1 @@
-"""The face-check kiosk: its durable gallery of enrolled people."""
+"""The face-check kiosk: the face pipeline, the gallery, the face services and the kiosk loop."""

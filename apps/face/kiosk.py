@@ -7,20 +7,23 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from edgepipe.apps.detect.app import FpsMeter, drive
-from edgepipe.apps.detect.sinks import Item, SinkWorker
-from edgepipe.apps.face.db import Enrolled, FaceDB
+from edgepipe.apps.face.gallery import Enrolled, FaceDB
 from edgepipe.apps.face.pipeline import FaceAnalyzer, Faces
-from edgepipe.apps.sources import Capture, Frame
+from edgepipe.apps.face.service import DEFAULT_GALLERY, FaceModels, decision_threshold, open_gallery
+from edgepipe.apps.stream.loop import FpsMeter, StreamOptions, drive, stop_on_sigterm
+from edgepipe.apps.stream.sinks import Item, Sink, SinkWorker, VideoSink, check_writable, screen_sinks
+from edgepipe.apps.stream.sources import Capture, Frame
 from edgepipe.postprocess.detections import Detections
 from edgepipe.postprocess.embeddings import UNKNOWN, identify
 from edgepipe.postprocess.errors import UserError
 
 log = logging.getLogger("edgepipe.kiosk")
 
+CAMERA = "0"  # the kiosk's source on the command line, by default: the first camera
 NOBODY, CLOSER, PARTIAL = "", "step closer", "partly in view"
 VERDICTS = {"welcome": "Welcome, {name}", "unknown": "Unknown person", "closer": "Step closer", "none": ""}
 
@@ -36,7 +39,7 @@ class Observation:
 
 
 @dataclass(frozen=True)
-class Event:
+class Decision:
     """A decision: kind "welcome" (name set) or "unknown", at frame / time (seconds), with the best distance."""
 
     kind: str
@@ -70,7 +73,7 @@ class Decider:
         if self.confirm < 1 or self.cooldown < 0:
             raise UserError(f"confirm must be >= 1 frame and cooldown >= 0 s, but got {self.confirm}, {self.cooldown}")
 
-    def update(self, obs: Observation, frame: int, t: float) -> Event | None:
+    def update(self, obs: Observation, frame: int, t: float) -> Decision | None:
         """Feed one frame's observation (t: seconds); returns the decision this frame made, if any."""
         if obs.label == NOBODY:
             if t - self._last_face > self.cooldown:
@@ -90,7 +93,7 @@ class Decider:
         self._decided = True
         kind = "unknown" if obs.label == UNKNOWN else "welcome"
         self.verdict, self.name = kind, "" if kind == "unknown" else obs.label
-        return Event(kind, self.name, frame, t, obs.distance)
+        return Decision(kind, self.name, frame, t, obs.distance)
 
     @property
     def text(self) -> str:
@@ -103,7 +106,7 @@ class KioskSummary:
 
     frames: int
     seconds: float
-    events: list[Event]
+    events: list[Decision]
     detect_ms: float
     recognize_ms: float
     frame_ms: float
@@ -144,7 +147,7 @@ def run(
 ) -> KioskSummary:
     """The kiosk loop until the source ends, stop is set or max_frames. Each decision goes to the audit log."""
     detector, metric = analyzer.detector, analyzer.encoder.distance
-    events: list[Event] = []
+    events: list[Decision] = []
     det_ms, rec_ms, frame_ms = [], [], []
     meter = FpsMeter()
 
@@ -164,10 +167,9 @@ def run(
         rec_ms.append((t3 - t2) * 1e3)
         frame_ms.append((time.perf_counter() - t1) * 1e3)
         fps = meter.tick()
-        stats = {"fps": round(fps, 1), "latency_ms": round(frame_ms[-1], 2), "verdict": decider.text,
-                 "verdict_kind": decider.verdict if decider.verdict != "closer" else "info",
-                 "counts": {"faces": len(faces)}}
-        return Item(frame, _labeled(faces, obs), f"{decider.text}  {fps:.1f} FPS".strip(), stats)
+        kind = decider.verdict if decider.verdict != "closer" else "info"
+        return Item(frame, _labeled(faces, obs), f"{decider.text}  {fps:.1f} FPS".strip(), fps, frame_ms[-1],
+                    {"faces": len(faces)}, verdict=decider.text, verdict_kind=kind)
 
     t0 = time.perf_counter()
     frames, stopped = drive(capture, worker, stop, max_frames, step)
@@ -186,3 +188,54 @@ def _labeled(faces: Faces, obs: Observation) -> Detections:
 
 def _median(values: list[float]) -> float:
     return float(np.median(values)) if values else 0.0
+
+
+@dataclass(frozen=True)
+class KioskOptions:
+    """A kiosk run. models: the face detector and encoder. stream: the camera, stream or video, and the views.
+    gallery: the enrolled people. threshold: accept when distance <= this (None: the gallery's calibrated one, else
+    the encoder's). reencode: re-embed a gallery enrolled with another encoder first. confirm: frames the same
+    identity must win in a row. cooldown: seconds without a face that end a visit. save: an annotated video.
+
+    The command line's source is CAMERA unless --source names another."""
+
+    models: FaceModels
+    stream: StreamOptions
+    gallery: Path = DEFAULT_GALLERY
+    threshold: float | None = None
+    reencode: bool = False
+    confirm: int = Decider.confirm
+    cooldown: float = Decider.cooldown
+    save: Path | None = None
+
+
+def kiosk(options: KioskOptions, stop: threading.Event | None = None) -> KioskSummary:
+    """Build the kiosk and run it until the source ends or stop is set (SIGTERM and q in the window set it too)."""
+    spec = options.stream.spec()
+    if spec.kind == "images":
+        raise UserError(f"the kiosk reads a camera, stream or video, but got {spec.describe()}: use "
+                        "`edgepipe face identify --image FILE` for photos")
+    analyzer = options.models.analyzer()
+    decider = Decider(options.confirm, options.cooldown)
+    db = open_gallery(options.gallery, analyzer.encoder, options.models.encoder.path, False, options.reencode)
+    try:
+        threshold, where = decision_threshold(options.threshold, db, analyzer.encoder)
+        log.info("decision threshold %.4f (%s)", threshold, where)
+        if not db.people():
+            log.warning("gallery %s is empty: everyone will be 'Unknown person'", options.gallery)
+        if options.save:
+            check_writable(options.save, "--save")
+        stream = options.stream
+        capture = Capture(spec, prepare=analyzer.detector.prepare, retries=stream.retries, loop=stream.loop).open()
+        stop = stop or threading.Event()
+        try:
+            sinks: list[Sink] = [VideoSink(options.save, capture.fps)] if options.save else []
+            sinks += screen_sinks(stream.serve, stream.show, "edgepipe kiosk", stop)
+        except BaseException:
+            capture.close()
+            raise
+        with stop_on_sigterm(stop):
+            return run(capture, analyzer, db, threshold, decider, SinkWorker(sinks), stop, stream.source,
+                       stream.max_frames)
+    finally:
+        db.close()

@@ -16,6 +16,7 @@ from edgepipe.runtime.preprocessing import preprocess
 from edgepipe.runtime.session import Model
 
 EDGE_PX = 2.0  # a face box this close to the frame's edge is cut by it
+MIN_FACE_PX = 80.0  # a face whose shorter side is smaller is too far away to recognize, or to enroll from
 
 
 @dataclass(frozen=True)
@@ -43,9 +44,9 @@ class Faces:
 class Encoder:
     """A face encoder (metadata task "embed"): crops -> (N, D) float32 L2-normalized embeddings.
 
-    mirror: embed each crop and its mirror image in one batch and average the two (test-time augmentation; on the
-    held-out identities' kiosk crops it raised TAR at FAR 1e-2 from 0.687 to 0.731, docs/kiosk.md). Enrollment
-    and queries go through the same Encoder, so they always agree.
+    mirror: embed each crop and its mirror image in one batch and average the two (test-time augmentation, on by
+    default because it raised the true-accept rate on held-out identities: docs/kiosk.md). Enrollment and queries
+    go through the same Encoder, so they always agree.
     """
 
     def __init__(self, model: Model, mirror: bool = True) -> None:
@@ -82,7 +83,9 @@ class FaceAnalyzer:
     added), and embed the crops. Faces are reported but not embedded when their shorter side is below min_face px
     (too far to recognize: "step closer") or when they touch the frame's edge (partly out of view)."""
 
-    def __init__(self, detector: Detector, encoder: Encoder, margin: float = 0.0, min_face: float = 50.0) -> None:
+    def __init__(
+        self, detector: Detector, encoder: Encoder, margin: float = 0.0, min_face: float = MIN_FACE_PX
+    ) -> None:
         if margin < 0 or min_face < 0:
             raise UserError(f"margin and min_face must be >= 0, but got {margin} and {min_face}")
         self.detector, self.encoder, self.margin, self.min_face = detector, encoder, margin, min_face

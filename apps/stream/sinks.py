@@ -9,33 +9,46 @@ import os
 import queue
 import sys
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 import cv2
 import numpy as np
 
-from edgepipe.apps.draw import draw_detections
-from edgepipe.apps.sources import Frame
+from edgepipe.apps.stream.draw import ARROWS, Mark, draw_detections
+from edgepipe.apps.stream.sources import Frame
 from edgepipe.postprocess.detections import Detections
 from edgepipe.postprocess.errors import UserError
 
 log = logging.getLogger("edgepipe.sink")
+
 
 VIDEO_CODECS = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
 
 
 @dataclass(frozen=True)
 class Item:
-    """One processed frame on its way to the sinks: the frame, its detections, the overlay's status line, the
-    numbers for the JSON lines and the browser view, and labeled segments to draw ((x1, y1, x2, y2), text)."""
+    """One processed frame on its way to the sinks.
+
+    detections: in frame pixels, with track ids when tracked. status: the overlay's status line. fps: frames per
+    second of the loop; latency_ms: the frame's processing time. counts: objects in the frame by label, as the
+    browser view lists them. zones: per zone, the detections inside it in this frame. lines: per counting line,
+    its crossings so far per direction. marks: segments to draw. verdict: the kiosk's decision shown ("" for
+    none), verdict_kind: "welcome", "unknown" or "info".
+    """
 
     frame: Frame
     detections: Detections
     status: str
-    stats: dict[str, Any]
-    marks: tuple[tuple[tuple[float, float, float, float], str], ...] = ()
+    fps: float
+    latency_ms: float
+    counts: dict[str, int]
+    zones: dict[str, int] = field(default_factory=dict)
+    lines: dict[str, dict[str, int]] = field(default_factory=dict)
+    marks: tuple[Mark, ...] = ()
+    verdict: str = ""
+    verdict_kind: str = ""
 
 
 class Sink(Protocol):
@@ -74,16 +87,14 @@ class JsonlSink:
         self._file = self.path.open("w", encoding="utf-8")
 
     def write(self, item: Item, annotated: np.ndarray | None) -> None:
-        detections = item.detections.to_dicts()
-        if "track_ids" in item.stats:
-            for d, track_id in zip(detections, item.stats["track_ids"], strict=True):
-                d["track_id"] = track_id
-        record = {"frame": item.frame.index, "time": round(item.frame.time, 4), "detections": detections}
+        record: dict[str, Any] = {"frame": item.frame.index, "time": round(item.frame.time, 4),
+                                  "detections": item.detections.to_dicts()}
         if item.frame.name:
             record["image"] = item.frame.name
-        for key in ("zones", "lines"):
-            if key in item.stats:
-                record[key] = item.stats[key]
+        if item.zones:
+            record["zones"] = item.zones
+        if item.lines:
+            record["lines"] = item.lines
         self._file.write(json.dumps(record) + "\n")
 
     def close(self) -> None:
@@ -178,7 +189,7 @@ class WindowSink:
 
 
 class ViewSink:
-    """The browser view: publishes the annotated frame and the stats to an apps.web.LiveView."""
+    """The browser view: publishes the annotated frame and the stats (view_stats) to an apps.stream.web.LiveView."""
 
     overlay = True
 
@@ -186,10 +197,28 @@ class ViewSink:
         self.view = view
 
     def write(self, item: Item, annotated: np.ndarray | None) -> None:
-        self.view.publish(annotated if annotated is not None else item.frame.image, item.stats)
+        self.view.publish(annotated if annotated is not None else item.frame.image, view_stats(item))
 
     def close(self) -> None:
         self.view.close()
+
+
+def view_stats(item: Item) -> dict[str, Any]:
+    """What the browser view shows of an item (its /stats.json): fps, latency, the counts list (labels, then each
+    zone, then each line's totals per direction with its arrow), zones and lines, and the kiosk's verdict."""
+    counts: dict[str, int] = dict(item.counts)
+    counts.update((f"zone {name}", n) for name, n in item.zones.items())
+    for name, totals in item.lines.items():
+        counts.update((f"line {name} {ARROWS[direction]}", n) for direction, n in totals.items())
+    stats: dict[str, Any] = {"fps": round(item.fps, 1), "latency_ms": round(item.latency_ms, 2), "counts": counts,
+                             "frame": item.frame.index}
+    if item.zones:
+        stats["zones"] = item.zones
+    if item.lines:
+        stats["lines"] = item.lines
+    if item.verdict_kind:
+        stats.update(verdict=item.verdict, verdict_kind=item.verdict_kind)
+    return stats
 
 
 def screen_sinks(serve: str | None, show: bool | None, title: str, stop: threading.Event) -> list[Sink]:
@@ -197,7 +226,7 @@ def screen_sinks(serve: str | None, show: bool | None, title: str, stop: threadi
     ask for; q in the window sets stop. The view is started here, so a busy port fails before any work."""
     sinks: list[Sink] = []
     if serve:
-        from edgepipe.apps.web import LiveView, parse_address
+        from edgepipe.apps.stream.web import LiveView, parse_address
 
         view = LiveView(*parse_address(serve), title=title).start()
         log.info("live view at %s", view.url)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import colorsys
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -12,6 +13,17 @@ from edgepipe.postprocess.detections import Detections
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 MARK_COLOR = (0, 215, 255)  # BGR amber: counting lines, apart from the class colors
+# Crossing directions as the browser view (ARROWS) and the overlay's ASCII font (ASCII_ARROWS) show them.
+ARROWS = {"left_to_right": "→", "right_to_left": "←", "top_to_bottom": "↓", "bottom_to_top": "↑"}
+ASCII_ARROWS = {"left_to_right": ">", "right_to_left": "<", "top_to_bottom": "v", "bottom_to_top": "^"}
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A labeled segment on the overlay (a counting line): xyxy, its two ends in frame pixels; text, at the first."""
+
+    xyxy: tuple[float, float, float, float]
+    text: str
 
 
 def class_color(class_id: int) -> tuple[int, int, int]:
@@ -25,17 +37,18 @@ def draw_detections(
     image: np.ndarray,
     det: Detections,
     status: str = "",
-    marks: Sequence[tuple[tuple[float, float, float, float], str]] = (),
+    marks: Sequence[Mark] = (),
 ) -> np.ndarray:
     """A copy of image (H, W, 3) uint8 BGR with det's boxes (original-image pixels), labels, a status line, and
-    marks: labeled segments ((x1, y1, x2, y2), text), e.g. counting lines, text at their first end."""
+    marks (labeled segments, e.g. counting lines)."""
     out = image.copy()
     thickness = max(1, round(min(out.shape[:2]) / 320))
     scale = max(0.4, min(out.shape[:2]) / 900)
-    for (x1, y1, x2, y2), text in marks:
+    for mark in marks:
+        x1, y1, x2, y2 = mark.xyxy
         p1, p2 = (round(x1), round(y1)), (round(x2), round(y2))
         cv2.line(out, p1, p2, MARK_COLOR, thickness + 1, cv2.LINE_AA)
-        label(out, text, p1, MARK_COLOR, scale, below=True)
+        label(out, mark.text, p1, MARK_COLOR, scale, below=True)
     for box, score, cid in zip(det.xyxy, det.scores, det.class_ids, strict=True):
         color = class_color(int(cid))
         x1, y1, x2, y2 = (round(float(v)) for v in box)

@@ -22,6 +22,7 @@ log = logging.getLogger("edgepipe.source")
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm")
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
+RETRIES = 5  # reconnect attempts for a lost camera or stream, by default
 SOURCE_HELP = "a camera index (0), /dev/videoN, a video file, an image, a folder or glob of images, or a stream URL"
 
 
@@ -147,7 +148,7 @@ class Capture:
         self,
         spec: SourceSpec,
         prepare: Callable[[np.ndarray], Any] | None = None,
-        retries: int = 5,
+        retries: int = RETRIES,
         backoff: float = 0.5,
         max_backoff: float = 8.0,
         queue_size: int = 4,

@@ -1,0 +1,118 @@
+"""Parser pieces the commands share: a model's options, a camera app's source and views, and printing results."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import Any
+
+from edgepipe.apps.face.service import DEFAULT_GALLERY, FaceModels
+from edgepipe.apps.options import ModelOptions
+from edgepipe.apps.stream.loop import StreamOptions
+from edgepipe.postprocess.errors import UserError
+from edgepipe.runtime.metadata import FLAT_KEYS
+
+
+def default(options: type, name: str) -> Any:
+    """The default of field name of an options dataclass: each option's default is defined there only."""
+    (found,) = (f for f in fields(options) if f.name == name)
+    return found.default
+
+
+def add_model_args(p: argparse.ArgumentParser, prefix: str = "") -> None:
+    """--provider, --allow-fallback, --threads, --imgsz and --meta KEY=VALUE (with an optional option prefix)."""
+    dash = f"--{prefix}-" if prefix else "--"
+    dest = f"{prefix}_" if prefix else ""
+    p.add_argument(f"{dash}provider", dest=f"{dest}provider", default=default(ModelOptions, "provider"),
+                   help="auto (CUDA when present, else CPU), cuda or cpu (default: %(default)s)")
+    p.add_argument(f"{dash}allow-fallback", dest=f"{dest}allow_fallback", action="store_true",
+                   help="run on the CPU when CUDA cannot (logged as a warning)")
+    p.add_argument(f"{dash}threads", dest=f"{dest}threads", type=int, default=default(ModelOptions, "threads"),
+                   help="CPU intra-op threads (default: onnxruntime's)")
+    p.add_argument(f"{dash}imgsz", dest=f"{dest}imgsz", type=int, nargs=2, metavar=("H", "W"),
+                   help="input size for models with a dynamic input size")
+    p.add_argument(f"{dash}meta", dest=f"{dest}meta", action="append", default=[], metavar="KEY=VALUE",
+                   help=f"describe or correct the model's metadata; keys: {', '.join(FLAT_KEYS)}; values in JSON "
+                   "where not plain text (e.g. names='[\"cat\",\"dog\"]')")
+
+
+def model_options(path: Path, args: argparse.Namespace, prefix: str = "") -> ModelOptions:
+    """The ModelOptions for path from the options add_model_args added."""
+    dest = f"{prefix}_" if prefix else ""
+    imgsz = getattr(args, f"{dest}imgsz")
+    return ModelOptions(path, getattr(args, f"{dest}provider"), getattr(args, f"{dest}allow_fallback"),
+                        getattr(args, f"{dest}threads"), tuple(imgsz) if imgsz else None,
+                        parse_meta(getattr(args, f"{dest}meta")))
+
+
+def parse_meta(items: list[str]) -> dict[str, Any]:
+    """KEY=VALUE strings -> flat metadata overrides; a JSON value is parsed, anything else kept as text."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or key not in FLAT_KEYS:
+            raise UserError(f"--meta takes KEY=VALUE with KEY one of {', '.join(FLAT_KEYS)}, but got {item!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def add_stream_args(p: argparse.ArgumentParser) -> None:
+    """--retries, --max-frames, --loop, --serve and --show (the source itself is each command's own option)."""
+    p.add_argument("--retries", type=int, default=default(StreamOptions, "retries"),
+                   help="reconnect attempts for a lost camera or stream (default %(default)s)")
+    p.add_argument("--max-frames", type=int, default=default(StreamOptions, "max_frames"),
+                   help="stop after this many frames (0: no limit)")
+    p.add_argument("--loop", action="store_true", help="play a video file again and again (demos, soak runs)")
+    p.add_argument("--serve", metavar="HOST:PORT", default=default(StreamOptions, "serve"),
+                   help="live view in the browser, e.g. 127.0.0.1:8080")
+    p.add_argument("--show", action=argparse.BooleanOptionalAction, default=default(StreamOptions, "show"),
+                   help="show a window (default: when a display is present)")
+
+
+def stream_options(args: argparse.Namespace) -> StreamOptions:
+    """The StreamOptions of the options add_stream_args added, with the command's --source."""
+    return StreamOptions(str(args.source), args.retries, args.max_frames, args.loop, args.serve, args.show)
+
+
+def emit(result: Any, as_json: bool) -> None:
+    """Print a result: one JSON line with --json, else its lines()."""
+    print(json.dumps(asdict(result)) if as_json else "\n".join(result.lines()))
+
+
+def add_face_model_args(p: argparse.ArgumentParser) -> None:
+    """--detector, --encoder and how faces are taken (--conf, --margin, --min-face), with both models' options."""
+    p.add_argument("--detector", type=Path, required=True, help="the face detector .onnx (task detect)")
+    p.add_argument("--encoder", type=Path, required=True, help="the face encoder .onnx (task embed)")
+    p.add_argument("--conf", type=float, default=default(FaceModels, "conf"),
+                   help="detector score threshold (default %(default)s)")
+    p.add_argument("--margin", type=float, default=default(FaceModels, "margin"),
+                   help="share of the face box's longer side added around the crop (default %(default)s)")
+    p.add_argument("--min-face", type=float, default=default(FaceModels, "min_face"),
+                   help="faces whose shorter side is below this many px are too far away: refused, or 'Step closer' "
+                   "at the kiosk (default %(default)s)")
+    add_model_args(p, "detector")
+    add_model_args(p, "encoder")
+
+
+def face_models(args: argparse.Namespace) -> FaceModels:
+    """The FaceModels of the options add_face_model_args added."""
+    return FaceModels(model_options(args.detector, args, "detector"), model_options(args.encoder, args, "encoder"),
+                      args.conf, args.margin, args.min_face)
+
+
+def add_gallery_args(p: argparse.ArgumentParser, reencode: bool = True, threshold: bool = False) -> None:
+    """--gallery; --reencode for the commands that embed faces; --threshold for those that decide."""
+    p.add_argument("--gallery", type=Path, default=DEFAULT_GALLERY,
+                   help="the gallery, an SQLite file (default: %(default)s)")
+    if reencode:
+        p.add_argument("--reencode", action="store_true",
+                       help="the gallery was enrolled with another encoder: re-embed its stored crops with --encoder")
+    if threshold:
+        p.add_argument("--threshold", type=float,
+                       help="accept when distance <= this (default: the gallery's calibrated threshold, else the "
+                       "encoder's metadata threshold)")
