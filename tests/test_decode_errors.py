@@ -20,7 +20,7 @@ ONE = [(1.0, 1.0)]
         # course head without anchors
         (lambda: decode("yolo-course", Z8, T1), r"anchors must be given as an \(A, 2\) array"),
         # anchors for a head that has none
-        (lambda: decode("yolov8", np.zeros((1, 6, 4)), T1, anchors=ONE), r"anchors and layout belong to the yolo-c"),
+        (lambda: decode("yolov8", np.zeros((1, 6, 4)), T1, anchors=ONE), r"anchors belong to the yolo-course head"),
         # a course layout for another head
         (lambda: decode("yolov5", np.zeros((1, 4, 6)), T1, layout="cells"), r"layout=.cells. for head .yolov5."),
         # unknown layout
