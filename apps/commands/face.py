@@ -24,7 +24,8 @@ from edgepipe.apps.face.pipeline import Encoder, FaceAnalyzer
 from edgepipe.apps.face.roc import save_roc
 from edgepipe.apps.modelargs import add_model_args, load_model
 from edgepipe.apps.sources import IMAGE_SUFFIXES, Capture, parse_source, read_image
-from edgepipe.postprocess.embeddings import UNKNOWN, Calibration, calibrate, distance, identify, roc_curve, verify
+from edgepipe.postprocess.calibration import Calibration, calibrate, roc_curve
+from edgepipe.postprocess.embeddings import UNKNOWN, distance, identify, verify
 from edgepipe.postprocess.errors import UserError
 
 log = logging.getLogger("edgepipe.face")
