@@ -88,9 +88,9 @@ def kmeans_anchors(wh: np.ndarray, k: int, seed: int = 0, max_iter: int = 300, n
 def _lloyd(sizes: np.ndarray, centroids: np.ndarray, max_iter: int) -> np.ndarray:
     """k-means rounds with the 1 - IoU distance. sizes: (N, 2) float64. centroids: (k, 2). Returns: (k, 2) float64.
 
-    The update is each cluster's median size, not its mean: measured on 20 seeds of uniform and log-normal sizes
-    (k = 5, N = 300), the median reached a higher mean IoU in 19 of them, by up to 0.06 (the mean of sizes is not
-    the minimizer of 1 - IoU). A cluster left empty keeps its centroid. Stops when a round changes nothing.
+    The update is each cluster's median size, not its mean: the mean of sizes is not the minimizer of 1 - IoU, and
+    the median reached the higher mean IoU when measured (docs/benchmarks.md, "Postprocess: k-means anchors").
+    A cluster left empty keeps its centroid. Stops when a round changes nothing.
     """
     for _ in range(max_iter):
         assign = _shape_iou(sizes, centroids).argmax(axis=1)  # (N,) nearest centroid: highest IoU

@@ -14,9 +14,9 @@ DISTANCES = ("squared_l2", "cosine")
 UNKNOWN = "unknown"
 NORM_EPS = 1e-12  # norms are clamped at this: a zero vector has cosine distance 1 to everything
 # Below this many queries at once the (Q, G) dot products use numpy's einsum (one thread, SIMD), else matmul
-# (OpenBLAS, threaded). Measured by benchmarks/identify.py ("dot products", 100,000 x 128 rows, 2-core box): one
-# query takes 2-3 ms with einsum, while matmul's threads take 1.6 ms on an idle box but 12-16 ms when other
-# processes hold the cores; up to 3 queries einsum is also ahead on a busy box; from 4 on, matmul wins when idle.
+# (OpenBLAS, threaded): matmul's threads win on an idle machine but lose several times over when other processes
+# hold the cores, and for a few queries einsum is ahead even then. Chosen by measurement (benchmarks/identify.py,
+# "dot products"; docs/benchmarks.md, "Identify: 1:K over 128-d galleries").
 EINSUM_MAX_QUERIES = 4
 QUERY_CHUNK = 64  # identify scores this many queries at a time: a (64, G) float32 block, 25 MB for G = 100,000
 
@@ -227,8 +227,8 @@ def _candidates(d_fast: np.ndarray, k: int, margin: float) -> np.ndarray:
     """Every row that may be among the exact k nearest. d_fast: (G,) float32 fast distances of one query.
 
     Returns: (>= min(k, G),) int64 rows whose fast distance is within margin of the k-th smallest; an exact
-    recomputation then orders them. d_fast.min() serves the usual k = 1: about 100x faster than np.partition
-    over 100,000 rows (0.01 ms against 1 ms of a 3 ms search).
+    recomputation then orders them. d_fast.min() serves the usual k = 1, much faster than np.partition over a large
+    gallery (docs/benchmarks.md, "Identify: 1:K over 128-d galleries").
     """
     if k >= len(d_fast):
         return np.arange(len(d_fast))

@@ -120,12 +120,10 @@ class Model:
     def run(self, *batches: np.ndarray) -> list[np.ndarray]:
         """Run ready batches, one per input in model.inputs order. Returns every output as a numpy array.
 
-        Plain session.run on every provider, chosen by measurement (benchmarks/runtime.py, "io binding" column):
-        with numpy in and out, an IO binding was no faster on CUDA (H200, onnxruntime-gpu 1.31: outputs bound
-        once 0.99-1.02x of session.run, rebound per call 1.03-1.11x, 2.2x for a 40 MB output) nor on the CPU
-        (a reused output buffer copied out: 0.98-1.07x); handing out the reused buffer itself would let the next
-        run overwrite the caller's previous outputs. Where inputs or outputs can stay on the device, use
-        model.bind().
+        Plain session.run on every provider, chosen by measurement (benchmarks/runtime.py, "io binding" column;
+        docs/benchmarks.md, "Runtime: sessions and overhead"): with numpy in and out, an IO binding was no faster
+        on CUDA or on the CPU, and handing out a reused output buffer would let the next run overwrite the
+        caller's previous outputs. Where inputs or outputs can stay on the device, use model.bind().
         """
         feeds = self.check_inputs(batches)
         return self.session.run(None, dict(zip(self._names, feeds, strict=True)))
