@@ -122,7 +122,7 @@ def bench_decoders(quick: bool = False) -> None:
     ]
     print(f"{'head':<28}{'conf':>7}{'kept':>6}{'ours':>9}{'baseline':>10}{'ratio':>8}{'same':>6}")
     for label, head, raw, t, baseline in cases:
-        anchors = COURSE_ANCHORS if head == "yolo-course" else None
+        anchors = COURSE_ANCHORS if head == "yolo-course" else ()
         for conf in CONFS:
             def ours(raw=raw, head=head, t=t, conf=conf, anchors=anchors) -> Detections:
                 return decode(head, raw, [t], conf, IOU_THRESHOLD, anchors=anchors)[0]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from edgepipe.apps.face.truth import score_visits
 from edgepipe.export.data.faces import identity_splits
-from edgepipe.postprocess.embeddings import equal_error_rate, roc_auc, roc_curve, threshold_at_far
+from edgepipe.postprocess.calibration import equal_error_rate, roc_auc, roc_curve, threshold_at_far
 from tests.kiosk_scenario import analyzer, calibration_distances, make_scenario, run_kiosk
 
 

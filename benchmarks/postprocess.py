@@ -161,7 +161,7 @@ def bench_decoders(quick: bool) -> None:
         fns = {
             conf: (lambda conf=conf, head=head, raw=raw, t=t, names=names: decode(
                 head, raw, [t], conf_threshold=conf, iou_threshold=0.45, class_names=names,
-                anchors=anchors if head == "yolo-course" else None))
+                anchors=anchors if head == "yolo-course" else ()))
             for conf in (0.25, 0.001)
         }
         m = median_ms(fns, repeats)

@@ -8,8 +8,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from edgepipe.postprocess.calibration import equal_error_rate, roc_auc, roc_curve, threshold_at_far
 from edgepipe.postprocess.detections import Detections
-from edgepipe.postprocess.embeddings import distance_matrix, equal_error_rate, roc_auc, roc_curve, threshold_at_far
+from edgepipe.postprocess.embeddings import distance_matrix
 from edgepipe.postprocess.iou import box_iou
 
 

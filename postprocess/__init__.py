@@ -11,23 +11,25 @@ from edgepipe.postprocess.boxes import (
     denormalize_boxes,
     normalize_boxes,
 )
-from edgepipe.postprocess.decoders import HEADS, decode, decode_course, decode_yolov5, decode_yolov8
-from edgepipe.postprocess.detections import Detections
-from edgepipe.postprocess.embeddings import (
+from edgepipe.postprocess.calibration import (
     Calibration,
-    Gallery,
-    Identification,
     Roc,
-    Verification,
     calibrate,
-    distance,
-    distance_matrix,
     equal_error_rate,
-    identify,
-    l2_normalize,
     roc_auc,
     roc_curve,
     threshold_at_far,
+)
+from edgepipe.postprocess.decoders import HEADS, decode, decode_course, decode_yolov5, decode_yolov8
+from edgepipe.postprocess.detections import Detections
+from edgepipe.postprocess.embeddings import (
+    Gallery,
+    Identification,
+    Verification,
+    distance,
+    distance_matrix,
+    identify,
+    l2_normalize,
     verify,
 )
 from edgepipe.postprocess.iou import box_iou, box_iou_pairwise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -87,9 +88,9 @@ def kmeans_anchors(wh: np.ndarray, k: int, seed: int = 0, max_iter: int = 300, n
 def _lloyd(sizes: np.ndarray, centroids: np.ndarray, max_iter: int) -> np.ndarray:
     """k-means rounds with the 1 - IoU distance. sizes: (N, 2) float64. centroids: (k, 2). Returns: (k, 2) float64.
 
-    The update is each cluster's median size, not its mean: measured on 20 seeds of uniform and log-normal sizes
-    (k = 5, N = 300), the median reached a higher mean IoU in 19 of them, by up to 0.06 (the mean of sizes is not
-    the minimizer of 1 - IoU). A cluster left empty keeps its centroid. Stops when a round changes nothing.
+    The update is each cluster's median size, not its mean: the mean of sizes is not the minimizer of 1 - IoU, and
+    the median reached the higher mean IoU when measured (docs/benchmarks.md, "Postprocess: k-means anchors").
+    A cluster left empty keeps its centroid. Stops when a round changes nothing.
     """
     for _ in range(max_iter):
         assign = _shape_iou(sizes, centroids).argmax(axis=1)  # (N,) nearest centroid: highest IoU
@@ -147,12 +148,21 @@ def assign_targets(
     )
 
 
-def check_anchors(anchors: np.ndarray | None, anchor_units: str) -> np.ndarray:
+def no_anchors(anchors: object) -> bool:
+    """Whether anchors is empty (a sequence or array without elements, like ModelMeta's default ()): the one way
+    to say "no anchors"; None is not one."""
+    if isinstance(anchors, np.ndarray):
+        return anchors.size == 0
+    return isinstance(anchors, Sequence) and len(anchors) == 0
+
+
+def check_anchors(anchors: Sequence[Sequence[float]] | np.ndarray, anchor_units: str) -> np.ndarray:
     """Validate anchors and their units. anchors: (A, 2) (w, h) > 0, A >= 1. Returns: (A, 2) float64."""
     if anchor_units not in ANCHOR_UNITS:
         raise UserError(f"anchor_units must be one of {ANCHOR_UNITS}, but got {anchor_units!r}")
-    if anchors is None:
-        raise UserError("anchors must be given as an (A, 2) array of (w, h), but got None")
+    if no_anchors(anchors):
+        raise UserError("anchors must be given as an (A, 2) array of (w, h) with A >= 1, but got none (empty): "
+                        "the course YOLO head needs its anchors (a model's metadata holds them)")
     return _check_wh(anchors, "anchors", min_rows=1)
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgepipe.postprocess._check import FLOAT_DTYPES, check_unit
-from edgepipe.postprocess.anchors import check_anchors
+from edgepipe.postprocess.anchors import check_anchors, no_anchors
 from edgepipe.postprocess.boxes import Transform, boxes_to_original
 from edgepipe.postprocess.detections import Detections
 from edgepipe.postprocess.errors import UserError
@@ -70,6 +70,14 @@ def _check_classes(found: int, class_names: tuple[str, ...], layout: str, shape:
         raise UserError(f"outputs must be {layout} with {want}, but got shape {shape}, so C = {found}")
 
 
+def _check_no_anchors(anchors: Sequence[Sequence[float]] | np.ndarray, head: str) -> None:
+    """The decoded heads have no anchors: () (ModelMeta's default for them) passes, anything else is refused."""
+    if not no_anchors(anchors):
+        shown = anchors.tolist() if isinstance(anchors, np.ndarray) else anchors  # one line, like every UserError
+        raise UserError(f"anchors belong to the yolo-course head, but got anchors={shown!r} for head {head!r}: "
+                        "give anchors=() (the default: no anchors), or decode with the yolo-course head")
+
+
 def _check_transforms(transforms: Sequence[Transform], batch: int) -> None:
     """transforms: one Transform per image of the batch (B of them)."""
     if len(transforms) != batch:
@@ -100,7 +108,7 @@ def _check_sizes(w: np.ndarray, h: np.ndarray, layout: str) -> None:
 def decode_course(
     outputs: np.ndarray,
     transforms: Sequence[Transform],
-    anchors: Sequence[Sequence[float]] | np.ndarray | None,
+    anchors: Sequence[Sequence[float]] | np.ndarray = (),
     conf_threshold: float = 0.25,
     iou_threshold: float = 0.45,
     max_det: int = 300,
@@ -113,7 +121,8 @@ def decode_course(
 
     outputs: float, layout "channels": (B, A*(5+C), S_h, S_w), the convolution's output, channels per anchor
     tx, ty, tw, th, to, c_1..c_C; layout "cells": (B, S_h, S_w, A, 5+C), the same numbers per cell and anchor.
-    anchors: (A, 2) (w, h) in grid cells (anchor_units "grid", YOLOv2) or network-input pixels ("pixels").
+    anchors: (A, 2) (w, h) in grid cells (anchor_units "grid", YOLOv2) or network-input pixels ("pixels"), A >= 1;
+    the default () (no anchors) is refused: this head needs them.
     For the cell at (row, col): bx = (sigmoid(tx) + col) / S_w, by = (sigmoid(ty) + row) / S_h (fractions of the
     network input), bw = anchor_w * exp(tw), bh = anchor_h * exp(th) (tw, th clipped to MAX_LOG_SIZE);
     Pc = sigmoid(to), class probabilities = softmax(c), score = Pc * the best class probability. Boxes with
@@ -182,15 +191,18 @@ def decode_yolov5(
     max_det: int = 300,
     class_names: Sequence[str] = (),
     class_agnostic: bool = False,
+    anchors: Sequence[Sequence[float]] | np.ndarray = (),
 ) -> list[Detections]:
     """YOLOv5-style decoded output (also YOLOv7, YOLOX-style exports with objectness).
 
     outputs: float (B, K, 5+C): cx, cy, w, h in network-input pixels, objectness, C class scores after sigmoid
     (in [0, 1]). score = objectness * the best class score; rows with objectness < conf_threshold are dropped
     first (the score cannot pass), then the score threshold, class-aware NMS and max_det as in decode_course.
+    anchors: () only (this head has none), so that a model's metadata can be passed as it is.
     Returns: one Detections per image, boxes xyxy in original-image pixels, by descending score.
     """
     selection = _selection(conf_threshold, iou_threshold, max_det, class_names, class_agnostic)
+    _check_no_anchors(anchors, "yolov5")
     layout = "(B, K, 5+C)"
     out = _check_output(outputs, 3, layout)
     _check_classes(out.shape[2] - 5, selection.class_names, layout, out.shape)
@@ -214,15 +226,18 @@ def decode_yolov8(
     max_det: int = 300,
     class_names: Sequence[str] = (),
     class_agnostic: bool = False,
+    anchors: Sequence[Sequence[float]] | np.ndarray = (),
 ) -> list[Detections]:
     """YOLOv8 / YOLO11 anchor-free output, as Ultralytics exports it to ONNX.
 
     outputs: float (B, 4+C, K): rows cx, cy, w, h in network-input pixels, then C class scores after sigmoid; no
     objectness. score = the best class score; the score threshold is applied first, on the class rows as they
     are (no transpose), then class-aware NMS and max_det as in decode_course.
+    anchors: () only (this head has none), so that a model's metadata can be passed as it is.
     Returns: one Detections per image, boxes xyxy in original-image pixels, by descending score.
     """
     selection = _selection(conf_threshold, iou_threshold, max_det, class_names, class_agnostic)
+    _check_no_anchors(anchors, "yolov8")
     layout = "(B, 4+C, K)"
     out = _check_output(outputs, 3, layout)
     _check_classes(out.shape[1] - 4, selection.class_names, layout, out.shape)
@@ -253,15 +268,17 @@ def decode(
     iou_threshold: float = 0.45,
     max_det: int = 300,
     class_names: Sequence[str] = (),
-    anchors: Sequence[Sequence[float]] | np.ndarray | None = None,
+    anchors: Sequence[Sequence[float]] | np.ndarray = (),
     anchor_units: str = "grid",
     class_agnostic: bool = False,
     layout: str = "channels",
 ) -> list[Detections]:
     """Decode a detector's output with the head named in its metadata: "yolo-course", "yolov5" or "yolov8".
 
-    anchors, anchor_units and layout belong to "yolo-course" (see decode_course); the other heads refuse anchors
-    or another layout. Returns: one Detections per image, boxes xyxy in original-image pixels.
+    anchors, anchor_units and layout belong to "yolo-course" (see decode_course), which needs anchors; the other
+    heads take anchors=() (no anchors, the default and ModelMeta's) and refuse any anchor or another layout, so
+    decode(meta.head, ..., anchors=meta.anchors) decodes every head. Returns: one Detections per image, boxes xyxy
+    in original-image pixels.
     """
     if head not in HEADS:
         raise UserError(f"head must be one of {tuple(HEADS)}, but got {head!r}")
@@ -271,9 +288,7 @@ def decode(
     }
     if head == "yolo-course":
         return decode_course(outputs, transforms, anchors, anchor_units=anchor_units, layout=layout, **settings)
-    if anchors is not None or layout != "channels":
-        raise UserError(
-            f"anchors and layout belong to the yolo-course head, but got anchors={anchors!r}, layout={layout!r} "
-            f"for head {head!r}"
-        )
-    return HEADS[head](outputs, transforms, **settings)
+    if layout != "channels":
+        raise UserError(f"layout belongs to the yolo-course head, but got layout={layout!r} for head {head!r}: "
+                        "leave it at 'channels'")
+    return HEADS[head](outputs, transforms, anchors=anchors, **settings)

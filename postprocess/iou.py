@@ -11,9 +11,9 @@ from edgepipe.postprocess.errors import UserError
 TINY = np.finfo(np.float32).smallest_subnormal
 
 # box_iou fills its (N, M) result a block of rows at a time, about this many elements per block (256 KiB of
-# float32 temporaries). Measured on 2 cores (benchmarks/postprocess.py, docs/benchmarks.md): N = M = 1,000 takes
-# 0.2x the time of the same formula on whole (N, M) temporaries, whose fresh pages cost more than the arithmetic;
-# blocks of 2**15 to 2**17 elements measured alike.
+# float32 temporaries): faster than the same formula on whole (N, M) temporaries, whose fresh pages cost more than
+# the arithmetic. Chosen by measurement (benchmarks/postprocess.py; docs/benchmarks.md, "The switches in the code
+# and the measurements behind them").
 BLOCK_ELEMENTS = 2**16
 
 

@@ -18,8 +18,8 @@ from edgepipe.postprocess.iou import box_iou
 
 SOFT_NMS_METHODS = ("linear", "gaussian")
 
-# Class ids below this are renumbered with np.bincount (O(N + id), at most 512 KiB); larger ones with np.unique (a
-# sort, about 45 us at N = 1,000 against 5 us, measured on 2 cores).
+# Class ids below this are renumbered with np.bincount (O(N + id), at most 512 KiB), larger ones with np.unique (a
+# sort, several times slower: docs/benchmarks.md, "The switches in the code and the measurements behind them").
 BINCOUNT_MAX_ID = 2**16
 # Class-aware NMS uses one (C, N) score row per class while C x N stays under this (16 MiB of float32), else one
 # padded batch entry per class. Both are exactly per-class NMS on the original coordinates (torchvision's offset
@@ -101,8 +101,8 @@ def _kept(b: np.ndarray, s: np.ndarray, c: np.ndarray, thr: float, class_agnosti
 def _class_rows_nms(b: np.ndarray, rank: np.ndarray, rows: np.ndarray, n_rows: int, thr: float) -> np.ndarray:
     """Class-aware NMS as one kernel call with a score row per class (rows: (N,) each box's row, < n_rows): each
     box's rank in its class's row, 0 elsewhere (dropped by the kernel's score threshold). The boxes go in as they
-    are, with no copy. Returns the kept box indices. Measured 0.92-1.0x plain nms's time on clustered boxes,
-    N = 1,000, 80 classes."""
+    are, with no copy. Returns the kept box indices. Measured no slower than plain nms on clustered boxes
+    (docs/benchmarks.md, "The switches in the code and the measurements behind them")."""
     ranks = np.zeros((1, n_rows, len(b)), dtype=np.float32)  # (1, C, N)
     ranks[0, rows, np.arange(len(b))] = rank
     return _ort_nms()(b[None], ranks, thr)[:, 2]
@@ -155,11 +155,11 @@ def _dense_class_ids(class_ids: np.ndarray) -> tuple[np.ndarray, int]:
 def _ort_nms() -> Callable[[np.ndarray, np.ndarray, float], np.ndarray]:
     """onnxruntime's NonMaxSuppression kernel as a function (built once, on first use).
 
-    Chosen by measurement (benchmarks/postprocess.py, docs/benchmarks.md, 2 cores, N = 1,000, ratios of medians
-    over two runs): 0.90-0.94x the time of cv2.dnn.NMSBoxes given prepared lists (OpenCV's best call) on clustered
-    boxes and 0.13-0.23x on uniform ones, 0.29-0.31x and 0.04-0.06x the plain numpy loop. The kernel computes IoU
-    in float32 with box_iou's formula, skips zero-area boxes (never suppressed, never suppressing) and suppresses when
-    IoU > threshold; tests/test_nms.py proves its kept sets equal a Python reference's.
+    Chosen by measurement (benchmarks/postprocess.py; docs/benchmarks.md, "Postprocess: IoU and NMS"): from
+    N = 1,000 it is faster than cv2.dnn.NMSBoxes given prepared lists (OpenCV's best call) and than the plain numpy
+    loop, on clustered and on uniform boxes. The kernel computes IoU in float32 with box_iou's formula, skips
+    zero-area boxes (never suppressed, never suppressing) and suppresses when IoU > threshold; tests/test_nms.py
+    proves its kept sets equal a Python reference's.
     """
     node = helper.make_node("NonMaxSuppression", ["boxes", "scores", "max_out", "iou", "min_score"], ["selected"])
     graph = helper.make_graph(

@@ -10,6 +10,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from edgepipe.postprocess.anchors import ANCHOR_UNITS
 from edgepipe.postprocess.decoders import HEADS
 from edgepipe.postprocess.embeddings import DISTANCES
 from edgepipe.postprocess.errors import UserError
@@ -18,7 +19,6 @@ from edgepipe.runtime.preprocessing import PreprocessSpec
 SCHEMA = 1
 METADATA_KEY = "edgepipe"
 TASKS = ("classify", "detect", "embed", "verify")
-ANCHOR_UNITS = ("grid", "pixels")
 SOURCES = ("edgepipe", "ultralytics", "sidecar", "options")
 HOW_TO_DESCRIBE = (
     "add them at export, in a sidecar file MODEL.json next to the model, or with command-line options "

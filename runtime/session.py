@@ -8,7 +8,7 @@ import os
 import re
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +17,10 @@ import onnxruntime as ort
 
 from edgepipe.postprocess.boxes import Transform
 from edgepipe.postprocess.errors import UserError
+from edgepipe.runtime.binding import Binding
 from edgepipe.runtime.metadata import ModelMeta, read_metadata
 from edgepipe.runtime.preprocessing import PreprocessSpec, preprocess
+from edgepipe.runtime.tensors import check_input, tensor_spec
 
 log = logging.getLogger("edgepipe.runtime")
 
@@ -32,33 +34,6 @@ GRAPH_OPT = {
     "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
 }
 CUDNN_SEARCH = ("EXHAUSTIVE", "HEURISTIC", "DEFAULT")
-# onnxruntime element types numpy can feed; others (bfloat16, float8, string) are described but not fed.
-ORT_TYPES = {
-    "tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64,
-    "tensor(uint8)": np.uint8, "tensor(int8)": np.int8, "tensor(uint16)": np.uint16, "tensor(int16)": np.int16,
-    "tensor(uint32)": np.uint32, "tensor(int32)": np.int32, "tensor(uint64)": np.uint64, "tensor(int64)": np.int64,
-    "tensor(bool)": np.bool_,
-}
-
-
-@dataclass(frozen=True)
-class TensorSpec:
-    """A model input or output: name, shape (ints for fixed dims, a name or None for dynamic ones), element type.
-
-    dtype: the numpy dtype that feeds it (object for element types numpy cannot hold). onnx_type: as onnxruntime
-    writes it, e.g. "tensor(float)".
-    """
-
-    name: str
-    shape: tuple[int | str | None, ...]
-    dtype: np.dtype
-    onnx_type: str
-
-    def describe(self) -> str:
-        """One line: "x: float32 (N, 3, 640, 640)"; "?" marks a dynamic dimension without a name."""
-        dims = ", ".join("?" if d is None else str(d) for d in self.shape)
-        kind = self.onnx_type if self.dtype == object else self.dtype.name
-        return f"{self.name}: {kind} ({dims})"
 
 
 def cuda_device_present() -> bool:
@@ -104,8 +79,8 @@ class Model:
         self.name = name
         self._meta = meta
         self._meta_error = meta_error
-        self.inputs = [_spec(i) for i in session.get_inputs()]
-        self.outputs = [_spec(o) for o in session.get_outputs()]
+        self.inputs = [tensor_spec(i) for i in session.get_inputs()]
+        self.outputs = [tensor_spec(o) for o in session.get_outputs()]
         self.providers: list[str] = session.get_providers()
         self.on_cuda = self.providers[0] == CUDA
         self.device_id = int(session.get_provider_options().get(CUDA, {}).get("device_id", 0))
@@ -140,17 +115,15 @@ class Model:
             raise UserError(f"{Path(self.name).name} takes {len(self.inputs)} input(s) "
                              f"({', '.join(self._names)}), but got {len(batches)} array(s)")
         named: dict[str, tuple[int, str]] = {}
-        return [_check_input(spec, batch, named) for spec, batch in zip(self.inputs, batches, strict=True)]
+        return [check_input(spec, batch, named) for spec, batch in zip(self.inputs, batches, strict=True)]
 
     def run(self, *batches: np.ndarray) -> list[np.ndarray]:
         """Run ready batches, one per input in model.inputs order. Returns every output as a numpy array.
 
-        Plain session.run on every provider, chosen by measurement (benchmarks/runtime.py, "io binding" column):
-        with numpy in and out, an IO binding was no faster on CUDA (H200, onnxruntime-gpu 1.31: outputs bound
-        once 0.99-1.02x of session.run, rebound per call 1.03-1.11x, 2.2x for a 40 MB output) nor on the CPU
-        (a reused output buffer copied out: 0.98-1.07x); handing out the reused buffer itself would let the next
-        run overwrite the caller's previous outputs. Where inputs or outputs can stay on the device, use
-        model.bind().
+        Plain session.run on every provider, chosen by measurement (benchmarks/runtime.py, "io binding" column;
+        docs/benchmarks.md, "Runtime: sessions and overhead"): with numpy in and out, an IO binding was no faster
+        on CUDA or on the CPU, and handing out a reused output buffer would let the next run overwrite the
+        caller's previous outputs. Where inputs or outputs can stay on the device, use model.bind().
         """
         feeds = self.check_inputs(batches)
         return self.session.run(None, dict(zip(self._names, feeds, strict=True)))
@@ -197,109 +170,6 @@ class Model:
         zeros = [np.zeros(shape, spec.dtype) for shape, spec in zip(self.input_shapes(1), self.inputs, strict=True)]
         for _ in range(runs):
             self.run(*zeros)
-
-
-class Binding:
-    """A model's inputs and outputs bound to buffers on its device (the GPU on CUDA, host memory on CPU).
-
-    run(*batches) copies each batch into its input buffer once (no allocation per call) and runs; the outputs stay
-    on the device until outputs() copies them to the host, so a caller that needs only some of them, or passes them
-    on to another model on the device (device_outputs()), pays no copy. run() with no batches runs again on what
-    the input buffers hold (inputs resident on the device). shapes: the bound input shapes; a batch of another
-    shape is refused (bind again).
-    """
-
-    def __init__(self, model: Model, batch: int = 1, size: tuple[int, int] | None = None) -> None:
-        if any(spec.dtype == object for spec in model.inputs):
-            raise UserError(f"{Path(model.name).name} has an input type numpy cannot hold: it cannot be bound")
-        self.model = model
-        self.device = "cuda" if model.on_cuda else "cpu"
-        self.shapes = model.input_shapes(batch, size)
-        self.values = [
-            ort.OrtValue.ortvalue_from_shape_and_type(list(shape), spec.dtype, self.device, model.device_id)
-            for shape, spec in zip(self.shapes, model.inputs, strict=True)
-        ]
-        self._binding = model.session.io_binding()
-        for spec, value in zip(model.inputs, self.values, strict=True):
-            self._binding.bind_ortvalue_input(spec.name, value)
-        for spec in model.outputs:
-            self._binding.bind_output(spec.name, self.device, model.device_id)
-        self._filled = self._ran = False
-
-    def run(self, *batches: np.ndarray) -> Binding:
-        """Copy one checked batch per input into the bound buffers (none: keep what they hold), then run."""
-        if not batches and not self._filled:
-            raise UserError("the bound input buffers hold nothing yet: give the first run its batch, "
-                             "binding.run(batch)")
-        if batches:
-            for feed, value, shape, spec in zip(
-                self.model.check_inputs(batches), self.values, self.shapes, self.model.inputs, strict=True
-            ):
-                if feed.shape != shape:
-                    raise UserError(f"input {spec.name!r} is bound to shape {shape}, but got {feed.shape}: "
-                                     "bind again with model.bind(batch, size) for this shape")
-                value.update_inplace(feed)
-            self._filled = True
-        self.model.session.run_with_iobinding(self._binding)
-        self._ran = True
-        return self
-
-    def outputs(self) -> list[np.ndarray]:
-        """The last run's outputs copied to the host: new arrays, the caller's to keep."""
-        self._check_ran()
-        return self._binding.copy_outputs_to_cpu()
-
-    def device_outputs(self) -> list[ort.OrtValue]:
-        """The last run's outputs where they are (on the GPU for CUDA), as onnxruntime OrtValues."""
-        self._check_ran()
-        return self._binding.get_outputs()
-
-    def _check_ran(self) -> None:
-        if not self._ran:
-            raise UserError("no outputs yet: call binding.run(batch) first")
-
-
-def _spec(node: Any) -> TensorSpec:
-    """A TensorSpec from onnxruntime's NodeArg (dims: int, a symbolic name, or None)."""
-    shape = tuple(d if isinstance(d, int) else (d or None) for d in node.shape)
-    return TensorSpec(node.name, shape, np.dtype(ORT_TYPES.get(node.type, object)), node.type)
-
-
-def _check_input(spec: TensorSpec, batch: np.ndarray, named: dict[str, tuple[int, str]]) -> np.ndarray:
-    """One input checked against its spec; named records symbolic dims so inputs sharing one agree."""
-    if not isinstance(batch, np.ndarray):
-        raise UserError(f"input {spec.name!r} must be a numpy array, but got {type(batch).__name__}")
-    if batch.ndim != len(spec.shape):
-        raise UserError(f"input {spec.name!r} must have rank {len(spec.shape)} ({spec.describe()}), "
-                         f"but got shape {batch.shape}")
-    for axis, (want, got) in enumerate(zip(spec.shape, batch.shape, strict=True)):
-        if isinstance(want, int) and want != got:
-            raise UserError(f"input {spec.name!r} {_axis_name(axis, batch.ndim)} {axis} must be {want} "
-                             f"({spec.describe()}), but got {got} in shape {batch.shape}{_batch_hint(axis, got, want)}")
-        if isinstance(want, str):
-            seen, where = named.setdefault(want, (got, spec.name))
-            if seen != got:
-                raise UserError(f"input {spec.name!r} dimension {axis} ({want}) must equal {seen} as in input "
-                                 f"{where!r}, but got {got}")
-    if spec.dtype == object:
-        raise UserError(f"input {spec.name!r} has element type {spec.onnx_type}, which edgepipe cannot feed")
-    if batch.dtype != spec.dtype:
-        if spec.dtype == np.float16 and batch.dtype == np.float32:
-            return batch.astype(np.float16)
-        raise UserError(f"input {spec.name!r} must be {spec.dtype.name}, but got {batch.dtype}")
-    return np.ascontiguousarray(batch)
-
-
-def _axis_name(axis: int, ndim: int) -> str:
-    if axis == 0:
-        return "batch dimension"
-    return "channel dimension" if axis == 1 and ndim == 4 else "size dimension"
-
-
-def _batch_hint(axis: int, got: int, want: int) -> str:
-    if axis == 0 and got > want:
-        return ": export with a dynamic batch axis, or feed fewer images at a time"
-    return ""
 
 
 def _read_model(path_or_bytes: str | Path | bytes) -> tuple[bytes, str]:

@@ -20,7 +20,7 @@ from edgepipe.apps.options import ModelOptions
 from edgepipe.apps.stream.loop import StreamOptions
 from edgepipe.export.data.faces import identity_splits
 from edgepipe.export.data.kiosk import enrollment_images, make_kiosk_video
-from edgepipe.postprocess.embeddings import calibrate, equal_error_rate
+from edgepipe.postprocess.calibration import calibrate, equal_error_rate
 from edgepipe.runtime import load
 
 ASSETS = Path(__file__).resolve().parent / "assets"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -120,6 +121,29 @@ def conv_net_model(
         weights,
     )
     return _model(graph, props)
+
+
+def ultralytics_yolov8_model(raw: np.ndarray, names: Sequence[str], size: int = 64) -> onnx.ModelProto:
+    """A YOLOv8-head detector as Ultralytics exports it, with Ultralytics' metadata keys and no edgepipe key.
+
+    images (1, 3, size, size) float32 -> output0 = raw whatever the image (the graph reads its input, times zero).
+    raw: (1, 4 + C, N) float32, per column cx, cy, w, h in input pixels, then C class scores; names: the C names.
+    """
+    nodes = [
+        helper.make_node("ReduceMean", ["images"], ["m"], axes=[1, 2, 3], keepdims=1),
+        helper.make_node("Mul", ["m", "zero"], ["z"]),
+        helper.make_node("Reshape", ["z", "shape"], ["z3"]),
+        helper.make_node("Add", ["raw", "z3"], ["output0"]),  # depends on the input, equals raw
+    ]
+    graph = helper.make_graph(
+        nodes, "v8", [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, size, size])],
+        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, list(raw.shape))],
+        [numpy_helper.from_array(raw.astype(np.float32), "raw"),
+         numpy_helper.from_array(np.zeros(1, np.float32), "zero"),
+         numpy_helper.from_array(np.array([1, 1, 1], np.int64), "shape")],
+    )
+    return _model(graph, {"author": "Ultralytics", "task": "detect", "stride": "32", "imgsz": f"[{size}, {size}]",
+                          "names": str(dict(enumerate(names)))})
 
 
 def save(model: onnx.ModelProto, path: Path) -> Path:

@@ -240,7 +240,7 @@ def test_targets_encoded_then_decoded_give_the_boxes_back(units):
         # x1 > x2
         (lambda: assign_targets(np.array([[5.0, 0, 1, 1]]), np.ones((1, 2)), 4, (8, 8)), r"x1 <= x2"),
         # no anchors
-        (lambda: assign_targets(np.ones((1, 4)), np.zeros((0, 2)), 4, (8, 8)), r"anchors must be .* with N >= 1"),
+        (lambda: assign_targets(np.ones((1, 4)), np.zeros((0, 2)), 4, (8, 8)), r"anchors must be given .* got none"),
         # a zero grid
         (lambda: assign_targets(np.ones((1, 4)), np.ones((1, 2)), 0, (8, 8)), r"grid_size must be an int >= 1 or a pa"),
         # a grid of three numbers

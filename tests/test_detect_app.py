@@ -32,7 +32,7 @@ from edgepipe.export.data.detection import make_video
 from edgepipe.postprocess.errors import UserError
 from edgepipe.postprocess.iou import box_iou
 from edgepipe.runtime.metadata import from_flat, to_metadata_props
-from tests.onnx_graphs import conv_model, save
+from tests.onnx_graphs import conv_model, save, ultralytics_yolov8_model
 
 ROOT = Path(__file__).resolve().parents[1]
 YOLO = ROOT / "tests" / "assets" / "yolo-small.onnx"
@@ -376,31 +376,10 @@ def test_live_view_in_headless_chromium_shows_annotated_frames(tmp_path, video):
 def test_an_ultralytics_style_export_runs_as_it_is(tmp_path):
     """A YOLOv8-head ONNX with Ultralytics' metadata keys (no edgepipe key): the app picks the yolov8 decoder and
     the centered letterbox from that metadata and maps the boxes back to the image exactly."""
-    from onnx import TensorProto, helper, numpy_helper
-
-    from tests.onnx_graphs import IR_VERSION, OPSET
-
     raw = np.zeros((1, 7, 2), np.float32)  # (1, 4 + C, N): cx, cy, w, h in input pixels, then 3 class scores
     raw[0, :, 0] = [32, 32, 20, 10, 0.0, 0.0, 0.9]  # a car
     raw[0, :, 1] = [10, 50, 8, 8, 0.6, 0.0, 0.0]  # a person
-    nodes = [
-        helper.make_node("ReduceMean", ["images"], ["m"], axes=[1, 2, 3], keepdims=1),
-        helper.make_node("Mul", ["m", "zero"], ["z"]),
-        helper.make_node("Reshape", ["z", "shape"], ["z3"]),
-        helper.make_node("Add", ["raw", "z3"], ["output0"]),  # depends on the input, equals raw
-    ]
-    graph = helper.make_graph(
-        nodes, "v8", [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, 64, 64])],
-        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, 7, 2])],
-        [numpy_helper.from_array(raw, "raw"), numpy_helper.from_array(np.zeros(1, np.float32), "zero"),
-         numpy_helper.from_array(np.array([1, 1, 1], np.int64), "shape")],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR_VERSION)
-    for key, value in {"author": "Ultralytics", "task": "detect", "stride": "32", "imgsz": "[64, 64]",
-                       "names": "{0: 'person', 1: 'bicycle', 2: 'car'}"}.items():
-        model.metadata_props.add(key=key, value=value)
-    onnx_path = tmp_path / "v8.onnx"
-    onnx_path.write_bytes(model.SerializeToString())
+    onnx_path = save(ultralytics_yolov8_model(raw, ("person", "bicycle", "car")), tmp_path / "v8.onnx")
     image = tmp_path / "frame.png"
     cv2.imwrite(str(image), np.full((96, 128, 3), 60, np.uint8))  # letterboxed at scale 0.5, 8 px bands
     assert main(["detect", "--model", str(onnx_path), "--source", str(image), "--provider", "cpu", "--no-show",

@@ -18,7 +18,7 @@ from edgepipe.apps.face.pipeline import Encoder, FaceAnalyzer
 from edgepipe.apps.face.roc import CURVE, RocPlot, save_roc
 from edgepipe.export.data.faces import identity_splits
 from edgepipe.export.data.kiosk import enrollment_images
-from edgepipe.postprocess.embeddings import calibrate, roc_curve
+from edgepipe.postprocess.calibration import calibrate, roc_curve
 from edgepipe.postprocess.errors import UserError
 from edgepipe.runtime import load
 

@@ -1,4 +1,5 @@
-"""onnxruntime sessions on tiny graphs: outputs against numpy, providers reported, clear errors for bad input."""
+"""onnxruntime sessions on tiny graphs: outputs against numpy, the one preprocessing, providers reported and
+chosen, metadata read, graph optimization levels."""
 
 import logging
 
@@ -9,24 +10,10 @@ import pytest
 from onnx import TensorProto
 
 from edgepipe import runtime
-from edgepipe.postprocess.errors import UserError
 from edgepipe.runtime.metadata import ModelMeta, to_metadata_props
 from edgepipe.runtime.preprocessing import PreprocessSpec, preprocess
-from edgepipe.runtime.session import cuda_device_present
-from tests.onnx_graphs import IR_VERSION, conv_model, conv_reference, identity_model, matmul_model, save
-
-META = ModelMeta(task="classify", preprocess=PreprocessSpec((32, 32), resize="resize"), class_names=("a", "b"))
-NO_GPU = pytest.mark.skipif(cuda_device_present(), reason="checks the behaviour of a machine without a GPU")
-GPU = pytest.mark.skipif(
-    not cuda_device_present() or "CUDAExecutionProvider" not in ort.get_available_providers(),
-    reason="needs an NVIDIA GPU and onnxruntime-gpu (CI has no GPU)",
-)
-
-
-@pytest.fixture
-def conv_path(tmp_path):
-    model, w, b = conv_model(props=to_metadata_props(META))
-    return save(model, tmp_path / "conv.onnx"), w, b
+from tests.onnx_graphs import conv_model, conv_reference, identity_model, matmul_model, save
+from tests.runtime_models import GPU, META, NO_GPU
 
 
 @pytest.mark.parametrize("seed", range(10))
@@ -214,72 +201,6 @@ def test_cuda_matches_numpy_and_cpu(conv_path, tmp_path):
     np.testing.assert_allclose(h.run(x)[0], conv_reference(x, w, b), atol=0.05, rtol=0.02)
 
 
-@pytest.mark.parametrize("batch", [1, 3])
-def test_io_binding_equals_numpy(conv_path, batch):
-    path, w, b = conv_path
-    model = runtime.load(path, providers="cpu")
-    binding = model.bind(batch)
-    assert binding.device == "cpu" and binding.shapes == [(batch, 3, 32, 32)]
-    first = None
-    for seed in range(3):  # the buffers are reused: each run sees its own batch
-        x = np.random.default_rng(seed).normal(size=(batch, 3, 32, 32)).astype(np.float32)
-        out = binding.run(x).outputs()[0]
-        np.testing.assert_allclose(out, conv_reference(x, w, b), atol=1e-4)
-        first = out if first is None else first
-    np.testing.assert_allclose(binding.run().outputs()[0], out, atol=0)  # no batch: runs on what is bound
-    x0 = np.random.default_rng(0).normal(size=(batch, 3, 32, 32)).astype(np.float32)
-    np.testing.assert_allclose(first, conv_reference(x0, w, b), atol=1e-4)  # earlier outputs are not overwritten
-    (value,) = binding.device_outputs()
-    assert value.device_name() == "cpu" and value.shape() == [batch, 4, 32, 32]
-
-
-def test_io_binding_of_two_inputs_and_fp16(tmp_path, conv_path):
-    mm = runtime.load(matmul_model(k=3).SerializeToString(), providers="cpu")
-    a, c = np.ones((2, 4, 3), np.float32), np.full((2, 3, 5), 2.0, np.float32)
-    np.testing.assert_allclose(mm.bind(2).run(a, c).outputs()[0], np.full((2, 4, 5), 6.0))
-    half, w, b = conv_model(dtype=TensorProto.FLOAT16, props=to_metadata_props(META))
-    h = runtime.load(save(half, tmp_path / "h.onnx"), providers="cpu")
-    x = np.random.default_rng(0).normal(size=(1, 3, 32, 32)).astype(np.float32)
-    out = h.bind().run(x).outputs()[0]  # float32 in: cast once, as model.run does
-    assert out.dtype == np.float16
-    np.testing.assert_allclose(out, conv_reference(x, w, b), atol=0.05, rtol=0.02)
-
-
-@pytest.mark.parametrize(
-    ("batches", "message"),
-    [
-        ([np.zeros((2, 3, 32, 32), np.float32)], r"bound to shape \(1, 3, 32, 32\), but got \(2, 3, 32, 32\)"),
-        ([np.zeros((1, 3, 32, 32), np.int32)], "must be float32, but got int32"),
-        ([np.zeros((1, 2, 32, 32), np.float32)], "channel dimension 1 must be 3"),
-    ],
-)
-def test_io_binding_refuses_other_shapes(conv_path, batches, message):
-    binding = runtime.load(conv_path[0], providers="cpu").bind(1)
-    with pytest.raises(ValueError, match=message):
-        binding.run(*batches)
-
-
-def test_io_binding_used_out_of_order(conv_path):
-    binding = runtime.load(conv_path[0], providers="cpu").bind(1)
-    with pytest.raises(ValueError, match=r"no outputs yet: call binding.run\(batch\) first"):
-        binding.outputs()
-    with pytest.raises(ValueError, match="no outputs yet"):
-        binding.device_outputs()
-    with pytest.raises(ValueError, match=r"hold nothing yet: give the first run its batch"):
-        binding.run()
-
-
-@pytest.mark.gpu
-@GPU
-def test_io_binding_on_cuda_matches_cpu(conv_path):
-    path, w, b = conv_path
-    binding = runtime.load(path, providers="cuda").bind(2)
-    assert binding.device == "cuda"
-    x = np.random.default_rng(0).normal(size=(2, 3, 32, 32)).astype(np.float32)
-    assert binding.run(x).device_outputs()[0].device_name() == "cuda"  # kept on the GPU until asked for
-    np.testing.assert_allclose(binding.outputs()[0], conv_reference(x, w, b), atol=1e-3)
-
-
 @pytest.mark.parametrize("graph_opt", ["disable", "basic", "extended", "all"])
 def test_graph_optimization_levels_give_the_same_outputs(conv_path, tmp_path, graph_opt):
     path, w, b = conv_path
@@ -293,139 +214,3 @@ def test_graph_optimization_levels_give_the_same_outputs(conv_path, tmp_path, gr
     np.testing.assert_allclose(reloaded.run(x)[0], conv_reference(x, w, b), atol=1e-4)
 
 
-@pytest.mark.parametrize(
-    ("batches", "message"),
-    [
-        ((np.zeros((3, 32, 32), np.float32),), r"must have rank 4 .* but got shape \(3, 32, 32\)"),  # no batch axis
-        ((np.zeros((1, 1, 32, 32), np.float32),), r"channel dimension 1 must be 3 .* but got 1"),  # gray for RGB
-        ((np.zeros((1, 3, 64, 32), np.float32),), r"size dimension 2 must be 32 .* but got 64"),  # wrong height
-        ((np.zeros((1, 3, 32, 31), np.float32),), r"size dimension 3 must be 32 .* but got 31"),  # wrong width
-        ((np.zeros((1, 3, 32, 32), np.uint8),), r"must be float32, but got uint8"),  # raw pixels
-        ((np.zeros((1, 3, 32, 32), np.float64),), r"must be float32, but got float64"),  # numpy's default float
-        (([[0.0]],), r"must be a numpy array, but got list"),  # not an array
-        ((), r"conv.onnx takes 1 input\(s\) \(x\), but got 0 array\(s\)"),  # nothing
-        ((np.zeros((1, 3, 32, 32), np.float32),) * 2, r"takes 1 input\(s\) \(x\), but got 2"),  # one too many
-    ],
-)
-def test_bad_inputs(conv_path, batches, message):
-    model = runtime.load(conv_path[0], providers="cpu")
-    with pytest.raises(ValueError, match=message):
-        model.run(*batches)
-
-
-@pytest.mark.parametrize(
-    ("a_shape", "b_shape", "message"),
-    [
-        ((2, 4, 8), (3, 8, 5), r"input 'b' dimension 0 \(N\) must equal 2 as in input 'a', but got 3"),  # N differs
-        ((2, 4, 7), (2, 8, 5), r"input 'a' size dimension 2 must be 8"),  # inner dims do not match
-    ],
-)
-def test_two_inputs_must_agree(a_shape, b_shape, message):
-    m = runtime.load(matmul_model().SerializeToString(), providers="cpu")
-    with pytest.raises(ValueError, match=message):
-        m.run(np.zeros(a_shape, np.float32), np.zeros(b_shape, np.float32))
-    with pytest.raises(ValueError, match=r"takes 2 inputs \(a, b\): preprocess each"):
-        m(np.zeros((8, 8, 3), np.uint8))
-
-
-@pytest.mark.parametrize(
-    ("batch", "error"),
-    [
-        (1, None),  # exactly the fixed batch
-        (4, r"batch dimension 0 must be 1 .* but got 4 .* export with a dynamic batch axis"),  # over it
-        (0, r"batch dimension 0 must be 1 .* but got 0 in shape"),  # under it: no hint about fewer images
-    ],
-)
-def test_fixed_batch_dimension(tmp_path, batch, error):
-    model, w, b = conv_model(batch=1)
-    m = runtime.load(save(model, tmp_path / "b1.onnx"), providers="cpu")
-    x = np.ones((batch, 3, 32, 32), np.float32)
-    if error is None:
-        np.testing.assert_allclose(m.run(x)[0], conv_reference(x, w, b), atol=1e-4)
-    else:
-        with pytest.raises(ValueError, match=error):
-            m.run(x)
-
-
-def test_element_type_numpy_cannot_feed():
-    m = runtime.load(identity_model((2, 3), TensorProto.BFLOAT16).SerializeToString(), providers="cpu")
-    assert m.inputs[0].describe() == "x: tensor(bfloat16) (2, 3)"
-    with pytest.raises(ValueError, match=r"input 'x' has element type tensor\(bfloat16\), which edgepipe cannot feed"):
-        m.run(np.zeros((2, 3), np.float32))
-
-
-def _serialized() -> bytes:
-    return conv_model()[0].SerializeToString()
-
-
-@pytest.mark.parametrize(
-    ("content", "error", "message"),
-    [
-        (None, UserError, r"model file not found: .*m.onnx"),  # no file
-        (b"", ValueError, r"model file .*m.onnx is empty"),  # zero bytes
-        (np.random.default_rng(0).bytes(500), ValueError, r"m.onnx is not a valid ONNX model \(truncated"),  # noise
-        (b"name: not a model\n", ValueError, r"m.onnx is not a valid ONNX model"),  # text
-        (_serialized()[: len(_serialized()) // 2], ValueError, r"m.onnx is not a valid ONNX model"),  # cut in half
-        (_serialized()[:-7], ValueError, r"m.onnx is not a valid ONNX model"),  # the last bytes lost
-    ],
-)
-def test_bad_files(tmp_path, content, error, message):
-    path = tmp_path / "m.onnx"
-    if content is not None:
-        path.write_bytes(content)
-    with pytest.raises(error, match=message):
-        runtime.load(path)
-
-
-def _edited(field: str, value: object) -> bytes:
-    model, _, _ = conv_model()
-    if field == "ir_version":
-        model.ir_version = value
-    elif field == "opset":
-        model.opset_import[0].version = value
-    else:
-        model.graph.node[1].op_type = value
-    return model.SerializeToString()
-
-
-@pytest.mark.parametrize(
-    ("data", "message"),
-    [
-        (_edited("ir_version", 14), r"ONNX IR version 14 is newer than this onnxruntime reads \(<= \d+\)"),  # too new
-        (_edited("opset", 99), r"opset 99 is newer than this onnxruntime runs \(ai.onnx up to \d+\): export with an "
-                               r"older opset"),  # opset from the future
-        (_edited("opset", 1), r"onnxruntime cannot load .*m.onnx: Could not find an implementation for Relu\(1\)"),
-        (_edited("op", "Relux"), r"onnxruntime cannot load .*m.onnx: .*No Op registered for Relux"),  # unknown op
-    ],
-)
-def test_models_onnxruntime_cannot_run(tmp_path, data, message):
-    (tmp_path / "m.onnx").write_bytes(data)
-    with pytest.raises(ValueError, match=message):
-        runtime.load(tmp_path / "m.onnx", providers="cpu")
-
-
-def test_ir_version_used_by_the_test_graphs_loads():
-    # Guards the table above: the unedited graph loads, so each error comes from the one edit.
-    assert conv_model()[0].ir_version == IR_VERSION
-    runtime.load(_edited("ir_version", IR_VERSION), providers="cpu")
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "message"),
-    [
-        ({"providers": "tpu"}, r"providers must be 'auto', 'cuda', 'cpu' or onnxruntime provider names, but got "
-                               r"'tpu'"),  # not a provider
-        ({"providers": ["cpu", "gpu"]}, r"but got 'gpu'"),  # one bad name in a list
-        ({"providers": "CoreMLExecutionProvider"}, r"provider 'CoreMLExecutionProvider' is not available"),  # Mac
-        ({"graph_opt": "max"}, r"graph_opt must be one of \('disable', 'basic', 'extended', 'all'\), but got 'max'"),
-        ({"cudnn_search": "fast"}, r"cudnn_search must be one of .*, but got 'fast'"),
-        ({"gpu_mem_limit": 0}, r"gpu_mem_limit must be > 0 bytes .*, but got 0"),
-        ({"device_id": -1}, r"device_id must be >= 0, but got -1"),
-        ({"intra_op_threads": -2}, r"intra_op_threads must be >= 0, but got -2"),
-        ({"inter_op_threads": -1}, r"inter_op_threads must be >= 0, but got -1"),
-        ({"warmup": -1}, r"warmup must be >= 0, but got -1"),
-    ],
-)
-def test_bad_options(conv_path, kwargs, message):
-    with pytest.raises(ValueError, match=message):
-        runtime.load(conv_path[0], **kwargs)

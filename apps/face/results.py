@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from edgepipe.apps.face.gallery import DecisionThreshold, EncoderId, Person
-from edgepipe.postprocess.embeddings import UNKNOWN, Calibration
+from edgepipe.postprocess.calibration import Calibration
+from edgepipe.postprocess.embeddings import UNKNOWN
 
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edgepipe.postprocess.embeddings import Calibration, Roc
+from edgepipe.postprocess.calibration import Calibration, Roc
 from edgepipe.postprocess.errors import UserError
 
 WHITE = (255, 255, 255)
