@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from edgepipe.export.data.backgrounds import random_background
+from edgepipe.export.options import SPLITS
 from edgepipe.postprocess.errors import UserError
 from edgepipe.runtime.video import open_video_writer, video_codec
 
@@ -24,7 +25,6 @@ MAX_OCCLUSION = 0.3  # the most of an object's pixels that later objects may hid
 ASPECT_RANGE = (0.5, 2.0)  # width / height of the shapes
 PLACEMENT_TRIES = 20  # attempts to place one object before giving up on it
 VIDEO_SIDES = (64.0, 240.0)  # video objects' side range in px (log-uniform): 16..60 px in a 160x160 input
-SPLITS = ("train", "dev", "test")  # in this order: split i draws from the generator seeded [config.seed, i]
 VIDEO_GAP = 16  # px kept free between the lanes of video objects in view at the same time
 VIDEO_MIN_VISIBLE = 0.5  # a video object is labeled while at least this fraction of its pixels is in view
 
