@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 from edgepipe.postprocess.errors import UserError
@@ -38,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from edgepipe.apps.commands.detect import detect
     from edgepipe.apps.detect.truth import match, read_jsonl, truth_crossings
     from edgepipe.export.data.detection import make_video
+    from edgepipe.export.demo import export_if_stale, train_or_reuse
 
     if args.frames < 1:
         raise UserError(f"--frames must be >= 1, but got {args.frames}")
@@ -73,36 +73,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"annotated test images: {out / 'annotated-images'}")
     print(f"annotated video: {out / 'annotated.mp4'}")
     return 0
-
-
-def train_or_reuse(ckpt: Path, data: Path, epochs: int | None) -> Path:
-    """The small YOLO's checkpoint: ckpt when it exists, else trained into ckpt's folder (the yolo-small recipe)."""
-    if ckpt.is_file():
-        print(f"reusing {ckpt} (delete it to train again)")
-        return ckpt
-    from edgepipe.export.train.loop import fit
-    from edgepipe.export.train.recipes import make_recipe
-
-    recipe = make_recipe("yolo-small", data)
-    if epochs is not None:
-        if epochs < 1:
-            raise UserError(f"--epochs must be >= 1, but got {epochs}")
-        recipe.epochs = epochs
-    print(f"training the small YOLO for {recipe.epochs} epochs into {ckpt.parent} (about 15 s an epoch on two cores)")
-    t0 = time.perf_counter()
-    result = fit(recipe, ckpt.parent)
-    print(f"trained in {time.perf_counter() - t0:.0f} s: dev mAP@0.5 {result.best_metrics.get('map50', 0):.3f}")
-    return result.out_dir / "best.pt"
-
-
-def export_if_stale(ckpt: Path, onnx_path: Path) -> Path:
-    """Export ckpt to onnx_path unless onnx_path is newer than ckpt already."""
-    if onnx_path.is_file() and onnx_path.stat().st_mtime >= ckpt.stat().st_mtime:
-        return onnx_path
-    from edgepipe.export.onnx.export import export_onnx, load_source
-
-    export_onnx(load_source(ckpt), onnx_path)  # logs the file, its size and the parity it passed
-    return onnx_path
 
 
 def write_test_images(folder: Path, seed: int, n: int = 8) -> Path:
