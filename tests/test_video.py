@@ -1,11 +1,11 @@
 """runtime.video: the codec table by suffix and the checked writer (frames read back; .mkv exactly)."""
 
-import cv2
 import numpy as np
 import pytest
 
 from edgepipe.postprocess.errors import UserError
 from edgepipe.runtime.video import VIDEO_CODECS, open_video_writer, video_codec
+from tests.pixels import read_frames
 
 SIZE = (48, 64)  # (height, width)
 
@@ -22,16 +22,7 @@ def write_and_read(path, images) -> list[np.ndarray]:
             writer.write(image)
     finally:
         writer.release()
-    cap = cv2.VideoCapture(str(path))
-    out = []
-    try:
-        ok, frame = cap.read()
-        while ok:
-            out.append(frame)
-            ok, frame = cap.read()
-    finally:
-        cap.release()
-    return out
+    return read_frames(path)
 
 
 @pytest.mark.parametrize("suffix", sorted(VIDEO_CODECS))
