@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,8 +36,6 @@ class DemoOptions:
     def __post_init__(self) -> None:
         if self.frames < 1:
             raise UserError(f"--frames must be >= 1, but got {self.frames}")
-        if self.epochs is not None and self.epochs < 1:
-            raise UserError(f"--epochs must be >= 1, but got {self.epochs}")
 
 
 @dataclass(frozen=True)
@@ -82,6 +79,7 @@ class DemoResult:
 def run_demo(options: DemoOptions) -> DemoResult:
     """Train or reuse the checkpoint, export it, write the demo video and test images, detect in both, score."""
     from edgepipe.export.data.detection import make_video
+    from edgepipe.export.demo import export_if_stale, train_or_reuse
 
     out = options.out
     out.mkdir(parents=True, exist_ok=True)
@@ -99,34 +97,6 @@ def run_demo(options: DemoOptions) -> DemoResult:
     return DemoResult(str(model.path), str(video), str(out / "annotated.mp4"), str(out / "detections.jsonl"),
                       str(out / "annotated-images"), score.recall, score.precision, score.truth, score.found,
                       summary.fps, summary.counts, {d: crossed[d] for d in crossed_truth}, crossed_truth, summary)
-
-
-def train_or_reuse(ckpt: Path, data: Path, epochs: int | None) -> Path:
-    """The small YOLO's checkpoint: ckpt when it exists, else trained into ckpt's folder (the yolo-small recipe)."""
-    if ckpt.is_file():
-        print(f"reusing {ckpt} (delete it to train again)")
-        return ckpt
-    from edgepipe.export.train.loop import fit
-    from edgepipe.export.train.recipes import make_recipe
-
-    recipe = make_recipe("yolo-small", data)
-    if epochs is not None:
-        recipe.epochs = epochs
-    print(f"training the small YOLO for {recipe.epochs} epochs into {ckpt.parent} (about 15 s an epoch on two cores)")
-    t0 = time.perf_counter()
-    result = fit(recipe, ckpt.parent)
-    print(f"trained in {time.perf_counter() - t0:.0f} s: dev mAP@0.5 {result.best_metrics.get('map50', 0):.3f}")
-    return result.out_dir / "best.pt"
-
-
-def export_if_stale(ckpt: Path, onnx_path: Path) -> Path:
-    """Export ckpt to onnx_path unless onnx_path is newer than ckpt already."""
-    if onnx_path.is_file() and onnx_path.stat().st_mtime >= ckpt.stat().st_mtime:
-        return onnx_path
-    from edgepipe.export.onnx.export import export_onnx, load_source
-
-    export_onnx(load_source(ckpt), onnx_path)  # logs the file, its size and the parity it passed
-    return onnx_path
 
 
 def write_test_images(folder: Path, seed: int, n: int = 8) -> Path:

@@ -20,6 +20,7 @@ from edgepipe.export.evaluate import evaluate
 from edgepipe.export.models import REGISTRY
 from edgepipe.export.onnx.export import export_onnx, load_source
 from edgepipe.export.onnx.variants import max_relative_diff, to_fp16, to_int8
+from edgepipe.export.options import EvalOptions
 from edgepipe.postprocess.decoders import decode
 from edgepipe.runtime.bench import measure
 from edgepipe.runtime.preprocessing import preprocess
@@ -53,9 +54,7 @@ def detector(tmp: Path, checkpoint: Path) -> None:
     calib = preprocess(sample_frames(source.meta, 64, seed=1), source.meta.preprocess).batch
     int8 = to_int8(fp32, tmp / "det.int8.onnx", calib)
     e2e = export_onnx(source, tmp / "det.nms.onnx", nms=True, conf=0.25, iou=0.45, max_det=100).path
-    torch_map = evaluate(checkpoint)["map50"]
-    onnx_map = evaluate(fp32)["map50"]
-    int8_map = evaluate(int8)["map50"]
+    torch_map, onnx_map, int8_map = (evaluate(EvalOptions(path))["map50"] for path in (checkpoint, fp32, int8))
     print(f"mAP@0.5 on the test split: PyTorch {torch_map:.4f}, ONNX fp32 {onnx_map:.4f} "
           f"(diff {abs(onnx_map - torch_map):.4f}), int8 {int8_map:.4f} (drop {onnx_map - int8_map:.4f})")
     batch = preprocess(source.frames[:1], source.meta.preprocess).batch

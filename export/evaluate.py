@@ -11,10 +11,10 @@ from edgepipe.export.data.detection import load_split
 from edgepipe.export.data.digits import load_digits_splits
 from edgepipe.export.data.faces import identity_splits
 from edgepipe.export.metrics import classification_metrics, detection_metrics, embedding_metrics
+from edgepipe.export.options import EvalOptions
 from edgepipe.export.predict import OnnxPredictor, TorchPredictor, classify, detect, embed, meta_from_flat
 from edgepipe.postprocess.errors import UserError
 
-SPLITS = ("train", "dev", "test")
 ANNOTATED = 4  # test images saved with their detections drawn
 COLORS = ((0, 0, 255), (0, 200, 0), (255, 0, 0), (0, 200, 255))  # BGR, by class id
 DENSE = ("logistic", "shallow", "deep", "softmax")
@@ -32,26 +32,25 @@ def predictor_for(path: str | Path, provider: str = "cpu"):
                           flatten=ckpt["model"] in DENSE)
 
 
-def evaluate(path: str | Path, split: str = "test", data_dir: str | Path = "runs/data", conf: float = 0.001,
-             out_dir: str | Path | None = None, provider: str = "cpu") -> dict:
-    """Metrics of a model on a split of its data; writes metrics.json and a PR or ROC curve PNG to out_dir."""
-    if split not in SPLITS:
-        raise UserError(f"split must be one of {SPLITS}, but got {split!r}")
-    predictor = predictor_for(path, provider)
+def evaluate(options: EvalOptions) -> dict:
+    """Metrics of a model on a split of its data: {"model", "backend", "task", "split", **the task's metrics}
+    (metrics.py); writes metrics.json and a PR or ROC curve PNG to options.out when given."""
+    path, split = options.model, options.split
+    predictor = predictor_for(path, options.provider)
     meta = predictor.meta
     name = meta.model_name
     if meta.task == "classify":
         result = _classifier(predictor, name, split)
     elif meta.task == "detect":
-        result = _detector(predictor, name, split, Path(data_dir), conf, out_dir)
+        result = _detector(predictor, name, split, Path(options.data), options.conf, options.out)
     elif meta.task == "embed":
         result = _encoder(predictor, split)
     else:
         raise UserError(f"evaluation of task {meta.task!r} is not supported: evaluate its encoder instead")
-    result = {"model": str(path), "backend": "onnxruntime" if Path(path).suffix == ".onnx" else "pytorch",
+    result = {"model": str(path), "backend": "onnxruntime" if path.suffix == ".onnx" else "pytorch",
               "task": meta.task, "split": split, **result}
-    if out_dir is not None:
-        out = Path(out_dir)
+    if options.out is not None:
+        out = Path(options.out)
         out.mkdir(parents=True, exist_ok=True)
         _plot(result, out)
         (out / "metrics.json").write_text(json.dumps(result, indent=2))

@@ -1,4 +1,4 @@
-"""ONNX export: checker, metadata round trip, parity, fp16, int8, NMS in the graph, and bad input."""
+"""ONNX export: checker, metadata round trip, parity, fp16, int8, NMS in the graph, the export service, bad input."""
 
 import numpy as np
 import onnx
@@ -10,7 +10,9 @@ from edgepipe import runtime
 from edgepipe.apps.cli import main
 from edgepipe.export.onnx.export import export_onnx, load_source
 from edgepipe.export.onnx.nms_graph import E2E_OUTPUT, course_postprocess_graph
+from edgepipe.export.onnx.pipeline import export_model
 from edgepipe.export.onnx.variants import head_nodes, max_relative_diff, stem_nodes, to_fp16, to_int8
+from edgepipe.export.options import ExportOptions
 from edgepipe.export.train.loop import fit
 from edgepipe.export.train.recipes import make_recipe
 from edgepipe.postprocess.boxes import Transform
@@ -131,6 +133,40 @@ def test_end_to_end_model_is_the_detector_then_the_nms_graph(tmp_path):
     got = ort.InferenceSession(str(e2e)).run(None, {"images": batch})[0]
     assert len(got) > 0
     np.testing.assert_allclose(got, expected, atol=1e-4)
+
+
+def test_export_model_writes_each_variant_and_reports_what_it_measured(tmp_path):
+    torch.manual_seed(0)
+    report = export_model(ExportOptions("yolo-small", tmp_path / "y.onnx", fp16=True, int8=True, nms=True, calib=4))
+    assert [(f.kind, f.path.name) for f in report.files] == [
+        ("fp32", "y.onnx"), ("fp16", "y.fp16.onnx"), ("int8", "y.int8.onnx"), ("nms", "y.nms.onnx")]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f.path.name for f in report.files)  # nothing else
+    assert all(f.size_bytes == f.path.stat().st_size for f in report.files)
+    assert report.name == "yolo-small" and report.opset == ExportOptions.opset and report.model is report.files[0]
+    torch.manual_seed(0)
+    source = load_source("yolo-small")  # the same weights, the same samples
+    batch = preprocess(source.frames, source.meta.preprocess).batch
+    fp32, fp16, int8, nms = (ort.InferenceSession(str(f.path)) for f in report.files)
+    got = fp32.run(None, {"images": batch})[0]
+    with torch.no_grad():
+        expected = source.model(torch.from_numpy(batch)).numpy()
+    assert report.files[0].parity == pytest.approx(np.abs(got - expected).max(), rel=1e-3, abs=1e-9)
+    half = fp16.run(None, {"images": batch.astype(np.float16)})[0].astype(np.float32)
+    assert report.files[1].parity == pytest.approx(np.abs(half - got).max() / np.abs(got).max(), rel=1e-3)
+    assert report.files[2].parity is None and int8.run(None, {"images": batch})[0].shape == got.shape
+    assert "QuantizeLinear" in {n.op_type for n in onnx.load(str(report.files[2].path)).graph.node}
+    assert [o.name for o in nms.get_outputs()] == [E2E_OUTPUT]
+
+
+def test_export_command_prints_one_line_per_file(tmp_path, capsys):
+    assert main(["export", "lenet5", "--out", str(tmp_path / "l.onnx"), "--fp16", "--int8", "--calib", "4"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    files = [tmp_path / n for n in ("l.onnx", "l.fp16.onnx", "l.int8.onnx")]
+    assert [line.split(": ")[0] for line in lines] == [str(f) for f in files]
+    sizes = [f.stat().st_size for f in files]
+    assert f"{sizes[0] / 2**20:.2f} MB, opset {ExportOptions.opset}" in lines[0]
+    assert f"({sizes[1] / sizes[0]:.2f}x)" in lines[1]
+    assert f"edgepipe bench {files[0]} --compare {files[2]}" in lines[2]
 
 
 @pytest.mark.parametrize(

@@ -13,35 +13,11 @@ import pytest
 
 from edgepipe.export.data.faces import identity_splits
 from edgepipe.export.data.kiosk import FACE_PX, MIN_VIDEO, SMALL_PX, STAY_S, enrollment_images, make_kiosk_video
+from tests.pixels import loop_bbox, noise, read_frames
 
 SIZE = MIN_VIDEO  # (240, 320): the smallest video, fast
 FPS = 4
 N_ENROLLED, N_UNKNOWN = 2, 2
-
-
-def noise(seed: int, size: tuple[int, int] = SIZE) -> np.ndarray:
-    """A uniform-noise BGR background: a drawn pixel equals it in all three channels with odds ~1e-7."""
-    return np.random.default_rng(10_000 + seed).integers(0, 256, (*size, 3), dtype=np.uint8)
-
-
-def loop_bbox(mask: np.ndarray) -> list[int] | None:
-    """Reference: [x1, y1, x2, y2] pixel edges of the True pixels by plain loops, None when there are none."""
-    rows = [y for y in range(mask.shape[0]) if mask[y].any()]
-    cols = [x for x in range(mask.shape[1]) if mask[:, x].any()]
-    return [cols[0], rows[0], cols[-1] + 1, rows[-1] + 1] if rows else None
-
-
-def read_frames(path) -> list[np.ndarray]:
-    cap = cv2.VideoCapture(str(path))
-    frames = []
-    try:
-        while True:
-            ok, frame = cap.read()
-            if not ok:
-                return frames
-            frames.append(frame)
-    finally:
-        cap.release()
 
 
 def read_video(path, truth_path) -> tuple[list[np.ndarray], list[dict], list[dict]]:
@@ -60,7 +36,7 @@ def faces() -> tuple[np.ndarray, np.ndarray]:
 def video(tmp_path_factory, faces):
     """One small lossless kiosk video on noise: (background, frames, truth lines, visits)."""
     path = tmp_path_factory.mktemp("kiosk") / "kiosk.mkv"
-    bg = noise(0)
+    bg = noise(0, SIZE)
     truth_path = make_kiosk_video(path, *faces, size=SIZE, fps=FPS, seed=3, background=bg)
     assert truth_path == path.with_suffix(".jsonl")
     return (bg, *read_video(path, truth_path))
@@ -116,12 +92,12 @@ def test_same_seed_same_video_other_seed_other_video(tmp_path, faces, video):
     _, frames, truth, visits = video
     again = tmp_path / "again.mkv"
     frames2, truth2, visits2 = read_video(again, make_kiosk_video(again, *faces, size=SIZE, fps=FPS, seed=3,
-                                                                  background=noise(0)))
+                                                                  background=noise(0, SIZE)))
     assert truth2 == truth and visits2 == visits
     assert len(frames2) == len(frames) and all(np.array_equal(a, b) for a, b in zip(frames, frames2, strict=True))
     other = tmp_path / "other.mkv"
     _, truth3, visits3 = read_video(other, make_kiosk_video(other, *faces, size=SIZE, fps=FPS, seed=4,
-                                                            background=noise(0)))
+                                                            background=noise(0, SIZE)))
     assert visits3 != visits and truth3 != truth
 
 
@@ -181,7 +157,7 @@ def test_each_drawn_face_is_its_identity(tmp_path):
     # Two made-up identities told apart by brightness: a dark crop (enrolled, identity 0) and a bright one
     # (unknown, identity 1). Gamma, gain and tint keep the dark one under 100 and the bright one over 100.
     dark, bright = np.full((1, 25, 25), 30, np.uint8), np.full((1, 25, 25), 220, np.uint8)
-    path, bg = tmp_path / "two.mkv", noise(5)
+    path, bg = tmp_path / "two.mkv", noise(5, SIZE)
     frames, truth, _ = read_video(path, make_kiosk_video(path, dark, bright, size=SIZE, fps=2, seed=1, background=bg))
     seen = set()
     for frame, t in zip(frames, truth, strict=True):

@@ -1,4 +1,5 @@
-"""Training: decay formulas, loss really falls, determinism, checkpoints, transfer learning, report, the CLI."""
+"""Training: decay formulas, loss really falls, determinism, checkpoints, transfer learning, report, the training
+service and the CLI."""
 
 import json
 import math
@@ -7,8 +8,10 @@ import pytest
 import torch
 
 from edgepipe.apps.cli import main
+from edgepipe.export.options import TrainOptions
 from edgepipe.export.train.loop import fit, load_checkpoint, model_from_checkpoint
 from edgepipe.export.train.optim import decayed_rate, make_optimizer
+from edgepipe.export.train.pipeline import train
 from edgepipe.export.train.recipes import make_recipe
 from edgepipe.export.train.report import bias_variance_report
 from edgepipe.export.train.transfer import start_model
@@ -98,6 +101,26 @@ def test_report_picks_the_larger_problem(train, dev, focus):
     r = bias_variance_report(train, dev, 0.01, "human level")
     assert r["focus"] == focus
     assert r["avoidable_bias"] == pytest.approx(train - 0.01) and r["variance"] == pytest.approx(dev - train)
+
+
+def test_train_applies_the_overrides_as_a_hand_made_recipe_does(tmp_path):
+    overrides = {"epochs": 2, "optimizer": "momentum", "learning_rate": 0.05, "decay": "exponential",
+                 "decay_rate": 0.9, "weight_decay": 1e-3}
+    result = train(TrainOptions("deep", tmp_path / "service", tiny=True, seed=3, progress=False, **overrides))
+    recipe = make_recipe("deep", tiny=True)  # the reference: the same recipe changed by hand
+    recipe.epochs, recipe.optimizer, recipe.learning_rate = 2, "momentum", 0.05
+    recipe.decay, recipe.decay_rate, recipe.weight_decay = "exponential", 0.9, 1e-3
+    fit(recipe, tmp_path / "by_hand", seed=3, progress=False)
+    plain = train(TrainOptions("deep", tmp_path / "plain", tiny=True, seed=3, progress=False))
+
+    def weights(folder):
+        return load_checkpoint(folder / "last.pt")["state_dict"]
+
+    assert result.out_dir == tmp_path / "service"
+    service, by_hand, default = weights(result.out_dir), weights(tmp_path / "by_hand"), weights(plain.out_dir)
+    assert all(torch.equal(service[k], by_hand[k]) for k in service)
+    assert not all(torch.equal(service[k], default[k]) for k in service)  # the overrides did change the run
+    assert len(json.loads((result.out_dir / "report.json").read_text())["history"]) == 2
 
 
 def test_cli_train_tiny(tmp_path, capsys):

@@ -7,26 +7,25 @@ import json
 from pathlib import Path
 
 from edgepipe.apps.bench import BARE, FULL, BatchTimes, BenchOptions, bench
-from edgepipe.apps.commands.common import default
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="measure latency (p50/p90/p99) and throughput of an ONNX model")
     p.add_argument("model", type=Path, help="an .onnx file")
-    p.add_argument("--batch", type=int, nargs="+", default=list(default(BenchOptions, "batch")),
+    p.add_argument("--batch", type=int, nargs="+", default=list(BenchOptions.batch),
                    help="batch sizes (default: 1)")
-    p.add_argument("--runs", type=int, default=default(BenchOptions, "runs"),
+    p.add_argument("--runs", type=int, default=BenchOptions.runs,
                    help="timed runs per batch size (default: %(default)s)")
-    p.add_argument("--warmup", type=int, default=default(BenchOptions, "warmup"),
+    p.add_argument("--warmup", type=int, default=BenchOptions.warmup,
                    help="untimed runs first (default: %(default)s)")
-    p.add_argument("--provider", default=default(BenchOptions, "provider"),
+    p.add_argument("--provider", default=BenchOptions.provider,
                    help="auto, cuda or cpu (default: %(default)s)")
     p.add_argument("--allow-fallback", action="store_true", help="run on CPU when CUDA cannot (with a warning)")
-    p.add_argument("--threads", type=int, default=default(BenchOptions, "threads"),
+    p.add_argument("--threads", type=int, default=BenchOptions.threads,
                    help="CPU intra-op threads (default: onnxruntime's)")
     p.add_argument("--imgsz", type=int, nargs=2, metavar=("H", "W"), help="input size for dynamic-size models")
     p.add_argument("--compare", type=Path, help="another .onnx (e.g. the int8 variant), measured interleaved")
-    p.add_argument("--torch", metavar="CHECKPOINT_OR_ZOO_NAME", default=default(BenchOptions, "torch"),
+    p.add_argument("--torch", metavar="CHECKPOINT_OR_ZOO_NAME", default=BenchOptions.torch,
                    help="also time the same model in PyTorch eager on the CPU (needs the train extra)")
     p.add_argument("--preprocess", type=Path, metavar="IMAGE",
                    help="also time the full path, model(images) = preprocess + run, against bare session.run")

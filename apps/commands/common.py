@@ -6,7 +6,7 @@ import argparse
 import json
 from dataclasses import asdict, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from edgepipe.apps.face.service import DEFAULT_GALLERY, FaceModels
 from edgepipe.apps.options import ModelOptions
@@ -14,22 +14,25 @@ from edgepipe.apps.stream.loop import StreamOptions
 from edgepipe.postprocess.errors import UserError
 from edgepipe.runtime.metadata import FLAT_KEYS
 
+T = TypeVar("T")
 
-def default(options: type, name: str) -> Any:
-    """The default of field name of an options dataclass: each option's default is defined there only."""
-    (found,) = (f for f in fields(options) if f.name == name)
-    return found.default
+
+def options_from_args(cls: type[T], args: argparse.Namespace) -> T:
+    """cls (an options dataclass) built from the parsed args whose dest is one of its fields; its other fields keep
+    their defaults, and arguments of other names (the command, --json, ...) are left out. Parsers take each
+    option's default from the dataclass (OPTIONS.field), so it is defined there only."""
+    return cls(**{f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)})
 
 
 def add_model_args(p: argparse.ArgumentParser, prefix: str = "") -> None:
     """--provider, --allow-fallback, --threads, --imgsz and --meta KEY=VALUE (with an optional option prefix)."""
     dash = f"--{prefix}-" if prefix else "--"
     dest = f"{prefix}_" if prefix else ""
-    p.add_argument(f"{dash}provider", dest=f"{dest}provider", default=default(ModelOptions, "provider"),
+    p.add_argument(f"{dash}provider", dest=f"{dest}provider", default=ModelOptions.provider,
                    help="auto (CUDA when present, else CPU), cuda or cpu (default: %(default)s)")
     p.add_argument(f"{dash}allow-fallback", dest=f"{dest}allow_fallback", action="store_true",
                    help="run on the CPU when CUDA cannot (logged as a warning)")
-    p.add_argument(f"{dash}threads", dest=f"{dest}threads", type=int, default=default(ModelOptions, "threads"),
+    p.add_argument(f"{dash}threads", dest=f"{dest}threads", type=int, default=ModelOptions.threads,
                    help="CPU intra-op threads (default: onnxruntime's)")
     p.add_argument(f"{dash}imgsz", dest=f"{dest}imgsz", type=int, nargs=2, metavar=("H", "W"),
                    help="input size for models with a dynamic input size")
@@ -63,14 +66,14 @@ def parse_meta(items: list[str]) -> dict[str, Any]:
 
 def add_stream_args(p: argparse.ArgumentParser) -> None:
     """--retries, --max-frames, --loop, --serve and --show (the source itself is each command's own option)."""
-    p.add_argument("--retries", type=int, default=default(StreamOptions, "retries"),
+    p.add_argument("--retries", type=int, default=StreamOptions.retries,
                    help="reconnect attempts for a lost camera or stream (default %(default)s)")
-    p.add_argument("--max-frames", type=int, default=default(StreamOptions, "max_frames"),
+    p.add_argument("--max-frames", type=int, default=StreamOptions.max_frames,
                    help="stop after this many frames (0: no limit)")
     p.add_argument("--loop", action="store_true", help="play a video file again and again (demos, soak runs)")
-    p.add_argument("--serve", metavar="HOST:PORT", default=default(StreamOptions, "serve"),
+    p.add_argument("--serve", metavar="HOST:PORT", default=StreamOptions.serve,
                    help="live view in the browser, e.g. 127.0.0.1:8080")
-    p.add_argument("--show", action=argparse.BooleanOptionalAction, default=default(StreamOptions, "show"),
+    p.add_argument("--show", action=argparse.BooleanOptionalAction, default=StreamOptions.show,
                    help="show a window (default: when a display is present)")
 
 
@@ -88,11 +91,11 @@ def add_face_model_args(p: argparse.ArgumentParser) -> None:
     """--detector, --encoder and how faces are taken (--conf, --margin, --min-face), with both models' options."""
     p.add_argument("--detector", type=Path, required=True, help="the face detector .onnx (task detect)")
     p.add_argument("--encoder", type=Path, required=True, help="the face encoder .onnx (task embed)")
-    p.add_argument("--conf", type=float, default=default(FaceModels, "conf"),
+    p.add_argument("--conf", type=float, default=FaceModels.conf,
                    help="detector score threshold (default %(default)s)")
-    p.add_argument("--margin", type=float, default=default(FaceModels, "margin"),
+    p.add_argument("--margin", type=float, default=FaceModels.margin,
                    help="share of the face box's longer side added around the crop (default %(default)s)")
-    p.add_argument("--min-face", type=float, default=default(FaceModels, "min_face"),
+    p.add_argument("--min-face", type=float, default=FaceModels.min_face,
                    help="faces whose shorter side is below this many px are too far away: refused, or 'Step closer' "
                    "at the kiosk (default %(default)s)")
     add_model_args(p, "detector")

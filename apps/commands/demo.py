@@ -6,7 +6,6 @@ import argparse
 import json
 from pathlib import Path
 
-from edgepipe.apps.commands.common import default
 from edgepipe.apps.demo import DemoOptions, run_demo
 
 
@@ -16,16 +15,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "cores the first time; later runs reuse the checkpoint), export it to ONNX, write a demo "
                        "video with known objects and run `edgepipe detect` on it, then score it against the "
                        "video's ground truth.")
-    p.add_argument("--out", type=Path, default=default(DemoOptions, "out"),
+    p.add_argument("--out", type=Path, default=DemoOptions.out,
                    help="where the demo's files go (%(default)s)")
-    p.add_argument("--checkpoint", type=Path, default=default(DemoOptions, "checkpoint"),
+    p.add_argument("--checkpoint", type=Path, default=DemoOptions.checkpoint,
                    help="reused when it exists, else trained there (%(default)s)")
-    p.add_argument("--data", type=Path, default=default(DemoOptions, "data"), help="where generated data sets live")
+    p.add_argument("--data", type=Path, default=DemoOptions.data, help="where generated data sets live")
     p.add_argument("--epochs", type=int, help="override the recipe's 40 epochs when training")
-    p.add_argument("--frames", type=int, default=default(DemoOptions, "frames"),
+    p.add_argument("--frames", type=int, default=DemoOptions.frames,
                    help="frames in the demo video (default %(default)s)")
-    p.add_argument("--seed", type=int, default=default(DemoOptions, "seed"), help="the demo video's seed")
-    p.add_argument("--provider", default=default(DemoOptions, "provider"),
+    p.add_argument("--seed", type=int, default=DemoOptions.seed, help="the demo video's seed")
+    p.add_argument("--provider", default=DemoOptions.provider,
                    help="auto, cuda or cpu for detection (default %(default)s)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=run)

@@ -7,7 +7,7 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from edgepipe.apps.commands.common import add_model_args, add_stream_args, default, model_options, stream_options
+from edgepipe.apps.commands.common import add_model_args, add_stream_args, model_options, stream_options
 from edgepipe.apps.detect.lines import parse_line
 from edgepipe.apps.detect.service import DetectOptions, detect
 from edgepipe.apps.detect.zones import parse_zone
@@ -25,12 +25,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", type=Path, required=True, help="a detection .onnx (edgepipe or Ultralytics export)")
     p.add_argument("--source", required=True,
                    help="camera index (0), /dev/videoN, video file, image, folder, glob ('imgs/*.jpg') or stream URL")
-    p.add_argument("--conf", type=float, default=default(DetectOptions, "conf"),
+    p.add_argument("--conf", type=float, default=DetectOptions.conf,
                    help="score threshold (default %(default)s)")
-    p.add_argument("--iou", type=float, default=default(DetectOptions, "iou"),
+    p.add_argument("--iou", type=float, default=DetectOptions.iou,
                    help="NMS IoU threshold (default %(default)s)")
     p.add_argument("--classes", nargs="+", default=[], metavar="CLASS", help="keep only these class ids or names")
-    p.add_argument("--max-det", type=int, default=default(DetectOptions, "max_det"),
+    p.add_argument("--max-det", type=int, default=DetectOptions.max_det,
                    help="detections kept per frame (default %(default)s)")
     p.add_argument("--agnostic-nms", action="store_true",
                    help="NMS across classes: one box per object even when two classes score high on it")

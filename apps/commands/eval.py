@@ -6,14 +6,21 @@ import argparse
 import json
 from pathlib import Path
 
+from edgepipe.apps.commands.common import options_from_args
+
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from edgepipe.export.options import SPLITS, EvalOptions  # no torch: the defaults are defined there, once
+
     p = sub.add_parser("eval", help="evaluate a checkpoint (.pt) or an ONNX file on its data's split")
     p.add_argument("model", type=Path, help="runs/NAME/best.pt or model.onnx")
-    p.add_argument("--split", default="test", choices=("train", "dev", "test"))
-    p.add_argument("--data", type=Path, default=Path("runs/data"), help="where generated data sets live")
-    p.add_argument("--conf", type=float, default=0.001, help="detectors: score threshold for mAP (default 0.001)")
-    p.add_argument("--provider", default="cpu", help="for ONNX files: auto, cuda or cpu")
+    p.add_argument("--split", default=EvalOptions.split, choices=SPLITS, help="the data's split (default: %(default)s)")
+    p.add_argument("--data", type=Path, default=EvalOptions.data,
+                   help="where generated data sets live (default: %(default)s)")
+    p.add_argument("--conf", type=float, default=EvalOptions.conf,
+                   help="detectors: score threshold for mAP (default %(default)s)")
+    p.add_argument("--provider", default=EvalOptions.provider,
+                   help="for ONNX files: auto, cuda or cpu (default: %(default)s)")
     p.add_argument("--out", type=Path, help="write metrics.json and the PR/ROC PNG here")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run)
@@ -21,8 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from edgepipe.export.evaluate import evaluate
+    from edgepipe.export.options import EvalOptions
 
-    result = evaluate(args.model, args.split, args.data, args.conf, args.out, args.provider)
+    result = evaluate(options_from_args(EvalOptions, args))
     if args.json:
         print(json.dumps(result, indent=2))
         return 0

@@ -11,7 +11,6 @@ from edgepipe.apps.commands.common import (
     add_face_model_args,
     add_gallery_args,
     add_stream_args,
-    default,
     face_models,
     stream_options,
 )
@@ -26,9 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="camera index (default %(default)s), /dev/videoN, video file or stream URL")
     add_gallery_args(p, threshold=True)
     add_face_model_args(p)
-    p.add_argument("--confirm", type=int, default=default(KioskOptions, "confirm"),
+    p.add_argument("--confirm", type=int, default=KioskOptions.confirm,
                    help="frames the same identity must win in a row (default %(default)s)")
-    p.add_argument("--cooldown", type=float, default=default(KioskOptions, "cooldown"),
+    p.add_argument("--cooldown", type=float, default=KioskOptions.cooldown,
                    help="seconds without a face that end a visit (default %(default)s): one decision per visit")
     p.add_argument("--save", type=Path, help="write the annotated video (.mp4, .avi, .mkv)")
     add_stream_args(p)

@@ -12,7 +12,6 @@ from dataclasses import asdict
 from pathlib import Path
 
 from edgepipe.apps.bench import ACCURACY_KEYS, Selection, SelectOptions, select_model
-from edgepipe.apps.commands.common import default
 from edgepipe.postprocess.errors import UserError
 
 
@@ -20,11 +19,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("select", help="pick the most accurate model meeting a latency bound on this device")
     p.add_argument("models", type=Path, nargs="+", help=".onnx files (variants of one model: fp32, fp16, int8, sizes)")
     p.add_argument("--latency-ms", type=float, required=True, help="satisficing bound on p50 latency, batch 1")
-    p.add_argument("--runs", type=int, default=default(SelectOptions, "runs"),
+    p.add_argument("--runs", type=int, default=SelectOptions.runs,
                    help="timed runs per model (default: %(default)s)")
-    p.add_argument("--warmup", type=int, default=default(SelectOptions, "warmup"),
+    p.add_argument("--warmup", type=int, default=SelectOptions.warmup,
                    help="untimed runs first (default: %(default)s)")
-    p.add_argument("--provider", default=default(SelectOptions, "provider"),
+    p.add_argument("--provider", default=SelectOptions.provider,
                    help="auto, cuda or cpu (default: %(default)s)")
     p.add_argument("--imgsz", type=int, nargs=2, metavar=("H", "W"), help="input size for dynamic-size models")
     p.add_argument("--json", action="store_true", help="print JSON")

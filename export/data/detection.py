@@ -16,15 +16,15 @@ import cv2
 import numpy as np
 
 from edgepipe.export.data.backgrounds import random_background
+from edgepipe.export.options import SPLITS
 from edgepipe.postprocess.errors import UserError
+from edgepipe.runtime.video import open_video_writer, video_codec
 
 CLASS_NAMES = ("circle", "square", "triangle")  # circle: an ellipse when stretched; square: a rectangle
 MAX_OCCLUSION = 0.3  # the most of an object's pixels that later objects may hide
 ASPECT_RANGE = (0.5, 2.0)  # width / height of the shapes
 PLACEMENT_TRIES = 20  # attempts to place one object before giving up on it
-VIDEO_CODECS = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "HFYU"}  # HFYU (HuffYUV) is lossless: exact frames
 VIDEO_SIDES = (64.0, 240.0)  # video objects' side range in px (log-uniform): 16..60 px in a 160x160 input
-SPLITS = ("train", "dev", "test")  # in this order: split i draws from the generator seeded [config.seed, i]
 VIDEO_GAP = 16  # px kept free between the lanes of video objects in view at the same time
 VIDEO_MIN_VISIBLE = 0.5  # a video object is labeled while at least this fraction of its pixels is in view
 
@@ -281,7 +281,7 @@ def make_video(
 ) -> Path:
     """Write a test video of shapes crossing a still background, and its ground truth beside it.
 
-    path: .mp4 (mp4v), .avi (MJPG) or .mkv (HuffYUV, lossless). size: (height, width). background: (H, W, 3) BGR
+    path: a suffix of runtime.video.VIDEO_CODECS (.mkv: lossless). size: (height, width). background: (H, W, 3) BGR
     uint8 of that size, or None for a random_background. Up to n_objects shapes (sides in VIDEO_SIDES px, aspect
     ratios as in training, each in a lane of its own so they never hide each other: a shape that finds no free
     lane is left out), each crossing left to right or right to left at 2..6 px per frame, entering at its own
@@ -292,8 +292,7 @@ def make_video(
     seed. Returns the ground-truth path.
     """
     path = Path(path)
-    if path.suffix not in VIDEO_CODECS:
-        raise UserError(f"path must end in one of {tuple(VIDEO_CODECS)}, but got {path.name!r}")
+    video_codec(path)  # a bad suffix is refused before any work
     if n_frames < 1 or fps < 1 or n_objects < 0:
         raise UserError(f"n_frames and fps must be >= 1 and n_objects >= 0, but got {n_frames}, {fps}, {n_objects}")
     h_img, w_img = (int(v) for v in size)
@@ -306,10 +305,7 @@ def make_video(
     objects: list[dict] = []
     for _ in range(n_objects):
         _place(rng, objects, _video_object(rng, n_frames, h_img), w_img, h_img)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*VIDEO_CODECS[path.suffix]), fps, (w_img, h_img))
-    if not writer.isOpened():
-        raise UserError(f"cannot write video {path}: is the folder writable?")
+    writer = open_video_writer(path, fps, (h_img, w_img))
     truth_path = path.with_suffix(".jsonl")
     try:
         with truth_path.open("w") as truth:

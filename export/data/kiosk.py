@@ -15,9 +15,10 @@ import cv2
 import numpy as np
 
 from edgepipe.export.data.backgrounds import random_background
-from edgepipe.export.data.detection import VIDEO_CODECS, VIDEO_MIN_VISIBLE
+from edgepipe.export.data.detection import VIDEO_MIN_VISIBLE
 from edgepipe.export.data.faces import SKIN_GAIN, face_views
 from edgepipe.postprocess.errors import UserError
+from edgepipe.runtime.video import open_video_writer, video_codec
 
 FACE_PX = (120, 200)  # face side of a visitor at the kiosk, pixels
 SMALL_PX = (28, 44)  # face side of the visitor who stays far away (under the kiosk's --min-face, 80 px: not checked)
@@ -58,7 +59,7 @@ def make_kiosk_video(
     order with GAP_S of empty frames between them: every enrolled identity twice, every unknown identity once, each
     face FACE_PX wide, and one extra visit of a random enrolled identity whose face stays SMALL_PX (far away).
     A visitor enters from the left or right edge, walks for WALK_S, stays for STAY_S near the center (swaying
-    a few pixels), walks out at the other edge. path: .mp4 (mp4v), .avi (MJPG) or .mkv (HuffYUV, lossless).
+    a few pixels), walks out at the other edge. path: a suffix of runtime.video.VIDEO_CODECS (.mkv: lossless).
     size: (height, width), at least MIN_VIDEO. background: (H, W, 3) BGR uint8 of that size, or None for a
     random_background. Deterministic per seed.
 
@@ -69,8 +70,7 @@ def make_kiosk_video(
     Returns the ground-truth path.
     """
     path = Path(path)
-    if path.suffix not in VIDEO_CODECS:
-        raise UserError(f"path must end in one of {tuple(VIDEO_CODECS)}, but got {path.name!r}")
+    video_codec(path)  # a bad suffix is refused before any work
     enrolled, unknown = _check_faces(enrolled, "enrolled", 1), _check_faces(unknown, "unknown", 0)
     h_img, w_img = _check_video_args(size, fps)
     rng = np.random.default_rng(seed)
@@ -81,10 +81,7 @@ def make_kiosk_video(
     visitors = _visitors(rng, enrolled, unknown, (h_img, w_img), fps)
     starts = _schedule(rng, [len(v.xs) for v in visitors], fps)
     n_frames = starts[-1] + len(visitors[-1].xs) + _seconds(rng, GAP_S, fps)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*VIDEO_CODECS[path.suffix]), fps, (w_img, h_img))
-    if not writer.isOpened():
-        raise UserError(f"cannot write video {path}: is the folder writable?")
+    writer = open_video_writer(path, fps, (h_img, w_img))
     truth_path = path.with_suffix(".jsonl")
     visits = [{"identity": v.identity, "enrolled": v.enrolled, "start": -1, "end": -1, "small": v.small}
               for v in visitors]

@@ -18,6 +18,7 @@ from torch import nn
 
 from edgepipe.export.models import REGISTRY, build
 from edgepipe.export.onnx.nms_graph import course_postprocess_graph, with_nms
+from edgepipe.export.options import ExportOptions
 from edgepipe.export.predict import meta_from_flat
 from edgepipe.export.train.loop import load_checkpoint, model_from_checkpoint
 from edgepipe.postprocess.errors import UserError
@@ -26,7 +27,6 @@ from edgepipe.runtime.preprocessing import preprocess
 
 log = logging.getLogger("edgepipe.export")
 
-DEFAULT_OPSET = 17  # runs on onnxruntime >= 1.14 and every current edge runtime
 MIN_OPSET, MAX_OPSET = 13, 21
 IR_VERSION = 8  # readable by onnxruntime >= 1.10
 DENSE = ("logistic", "shallow", "deep", "softmax")
@@ -108,8 +108,9 @@ def default_meta(name: str, model: nn.Module, imgsz: tuple[int, int] | None) -> 
 
 
 def export_onnx(
-    source: Source, out: str | Path, opset: int = DEFAULT_OPSET, simplify: bool = False, nms: bool = False,
-    conf: float = 0.25, iou: float = 0.45, max_det: int = 100, tolerance: float = 1e-4,
+    source: Source, out: str | Path, opset: int = ExportOptions.opset, simplify: bool = False, nms: bool = False,
+    conf: float = ExportOptions.conf, iou: float = ExportOptions.iou, max_det: int = 100,
+    tolerance: float = ExportOptions.tolerance,
 ) -> ExportResult:
     """Write source's model as ONNX at out: dynamic batch axis, metadata, checker and shape inference, parity
     (max |onnxruntime - PyTorch| on real samples <= tolerance x max(1, max |output|), else UserError and nothing
@@ -117,8 +118,8 @@ def export_onnx(
     nms: append the course head's decode + NonMaxSuppression (detectors only)."""
     if not MIN_OPSET <= opset <= MAX_OPSET:
         raise UserError(f"opset must be in [{MIN_OPSET}, {MAX_OPSET}], but got {opset}")
-    if nms and source.meta.head != "yolo-course":
-        raise UserError(f"--nms needs a course YOLO detector, but {source.name} is a {source.meta.task} model")
+    if nms:
+        check_nms(source)
     t0 = time.perf_counter()
     batch = preprocess(source.frames, source.meta.preprocess).batch
     proto = _torch_to_onnx(source.model, torch.from_numpy(batch[:1]), opset)
@@ -145,6 +146,12 @@ def export_onnx(
     size = path.stat().st_size / 2**20
     log.info("exported %s to %s (%.2f MB) in %.1f s, parity %.2g", source.name, path, size, seconds, diff)
     return ExportResult(path, size, seconds, diff, opset)
+
+
+def check_nms(source: Source) -> None:
+    """Raise unless source is a course YOLO detector, the only head whose decode + NMS can go inside the graph."""
+    if source.meta.head != "yolo-course":
+        raise UserError(f"--nms needs a course YOLO detector, but {source.name} is a {source.meta.task} model")
 
 
 def _torch_to_onnx(model: nn.Module, example: torch.Tensor, opset: int) -> onnx.ModelProto:

@@ -6,10 +6,8 @@ from collections.abc import Iterable
 
 import torch
 
+from edgepipe.export.options import DECAYS, OPTIMIZERS
 from edgepipe.postprocess.errors import UserError
-
-OPTIMIZERS = ("sgd", "momentum", "rmsprop", "adam")
-DECAYS = ("none", "inverse_time", "exponential", "cosine")
 
 
 def make_optimizer(

@@ -21,6 +21,7 @@ from edgepipe.export.data.digits import CLASS_NAMES as DIGITS
 from edgepipe.export.data.digits import load_digits_splits
 from edgepipe.export.data.faces import identity_splits, kiosk_face_views, make_face_scene
 from edgepipe.export.metrics import classification_metrics, detection_metrics, embedding_metrics
+from edgepipe.export.options import DATA_DIR, RECIPES
 from edgepipe.export.predict import TorchPredictor, classify, detect, embed, meta_from_flat
 from edgepipe.export.train.datasets import Detection, ImageClassification, Vectors, detection_collate
 from edgepipe.export.train.loop import Recipe
@@ -30,11 +31,10 @@ from edgepipe.postprocess.boxes import boxes_to_input
 from edgepipe.postprocess.errors import UserError
 from edgepipe.runtime.preprocessing import preprocess
 
-RECIPES = ("lenet5", "softmax", "shallow", "deep", "logistic", "yolo-small", "yolo-face", "facenet")
 DIGITS_BASELINE = (0.005, "human-level error on 8x8 digits, about 0.5%")
 
 
-def make_recipe(name: str, data_dir: str | Path = "runs/data", tiny: bool = False, workers: int = 0) -> Recipe:
+def make_recipe(name: str, data_dir: str | Path = DATA_DIR, tiny: bool = False, workers: int = 0) -> Recipe:
     """The recipe for a name in RECIPES. tiny: a seconds-long configuration (tests, smoke runs)."""
     if name not in RECIPES:
         raise UserError(f"recipe must be one of {RECIPES}, but got {name!r}")

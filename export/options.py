@@ -1,0 +1,117 @@
+"""Typed options of the export floor's services, with their defaults and the names they accept (no torch: the
+command line reads these defaults to build its parsers, on edge installs too)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from edgepipe.postprocess.errors import UserError
+
+DATA_DIR = Path("runs/data")  # where generated data sets live
+RUNS_DIR = Path("runs")  # a training run writes RUNS_DIR / RECIPE unless told otherwise
+RECIPES = ("lenet5", "softmax", "shallow", "deep", "logistic", "yolo-small", "yolo-face", "facenet")
+OPTIMIZERS = ("sgd", "momentum", "rmsprop", "adam")
+DECAYS = ("none", "inverse_time", "exponential", "cosine")
+SPLITS = ("train", "dev", "test")  # of every data set, in this order
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """What export_model writes: source (runs/NAME/best.pt or a zoo model name) as ONNX at out (.onnx), and beside
+    it, when asked: OUT.fp16.onnx, OUT.int8.onnx (static QDQ, calibrated on `calib` images of the model's data,
+    head kept fp32) and OUT.nms.onnx (decode + NMS inside the graph, course YOLO detectors only, thresholds conf
+    and iou).
+
+    imgsz: (height, width) input of a zoo detector. simplify: run onnxslim on the graph. tolerance: the largest
+    max |onnxruntime - PyTorch| allowed on real samples, for outputs up to 1 (it scales with larger ones).
+    """
+
+    source: str | Path
+    out: Path
+    opset: int = 17  # runs on onnxruntime >= 1.14 and every current edge runtime
+    imgsz: tuple[int, int] | None = None
+    simplify: bool = False
+    fp16: bool = False
+    int8: bool = False
+    calib: int = 64
+    nms: bool = False
+    conf: float = 0.25
+    iou: float = 0.45
+    tolerance: float = 1e-4
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "out", Path(self.out))
+        if self.imgsz is not None:
+            if len(self.imgsz) != 2 or any(int(v) != v or v < 1 for v in self.imgsz):
+                raise UserError(f"imgsz must be (height, width) in whole pixels >= 1, but got {self.imgsz!r}")
+            object.__setattr__(self, "imgsz", (int(self.imgsz[0]), int(self.imgsz[1])))
+        if self.calib < 1:
+            raise UserError(f"calib must be >= 1 (calibration images for int8), but got {self.calib}")
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """One training run: recipe (one of RECIPES) trained into out_dir.
+
+    out: the run's folder (None: RUNS_DIR / recipe). data: where generated data sets live. epochs, optimizer (one
+    of OPTIMIZERS), learning_rate, decay (one of DECAYS), decay_rate, weight_decay: replace the recipe's own when
+    not None. seed: of weights and batches. workers: DataLoader workers for the detectors' augmentation (0 when
+    tiny). threads: torch CPU threads (0: torch's default). resume: start from this checkpoint's weights;
+    finetune: from its backbone with a fresh head, frozen when freeze_backbone. tiny: a seconds-long configuration
+    (smoke tests). progress: a progress line on stderr as it trains.
+    """
+
+    recipe: str
+    out: Path | None = None
+    data: Path = DATA_DIR
+    epochs: int | None = None
+    optimizer: str | None = None
+    learning_rate: float | None = None
+    decay: str | None = None
+    decay_rate: float | None = None
+    weight_decay: float | None = None
+    seed: int = 0
+    workers: int = 1
+    threads: int = 0
+    resume: Path | None = None
+    finetune: Path | None = None
+    freeze_backbone: bool = False
+    tiny: bool = False
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.epochs is not None and self.epochs < 1:
+            raise UserError(f"epochs must be >= 1, but got {self.epochs}")
+        if self.optimizer is not None and self.optimizer not in OPTIMIZERS:
+            raise UserError(f"optimizer must be one of {OPTIMIZERS}, but got {self.optimizer!r}")
+        if self.decay is not None and self.decay not in DECAYS:
+            raise UserError(f"decay must be one of {DECAYS}, but got {self.decay!r}")
+        if self.workers < 0 or self.threads < 0:
+            raise UserError(f"workers and threads must be >= 0, but got {self.workers} and {self.threads}")
+
+    @property
+    def out_dir(self) -> Path:
+        """Where the run writes: out, or RUNS_DIR / recipe."""
+        return Path(self.out) if self.out is not None else RUNS_DIR / self.recipe
+
+
+@dataclass(frozen=True)
+class EvalOptions:
+    """What evaluate measures: model (a checkpoint .pt or an .onnx file) on one of SPLITS of its data.
+
+    data: where generated data sets live. conf: the detectors' score threshold for mAP. provider: auto, cuda or cpu
+    (ONNX files). out: a folder for metrics.json and the PR or ROC curve PNG (None: nothing written).
+    """
+
+    model: Path
+    split: str = "test"
+    data: Path = DATA_DIR
+    conf: float = 0.001
+    provider: str = "cpu"
+    out: Path | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "model", Path(self.model))
+        if self.split not in SPLITS:
+            raise UserError(f"split must be one of {SPLITS}, but got {self.split!r}")

@@ -1,0 +1,29 @@
+"""Train a recipe as `edgepipe train` does: the recipe, its overrides, torch's threads, the start model, then fit."""
+
+from __future__ import annotations
+
+import torch
+
+from edgepipe.export.options import TrainOptions
+from edgepipe.export.train.loop import TrainResult, fit
+from edgepipe.export.train.recipes import make_recipe
+from edgepipe.export.train.transfer import start_model
+
+# TrainOptions fields that replace the Recipe field of the same name when they are not None.
+RECIPE_OVERRIDES = ("epochs", "optimizer", "learning_rate", "decay", "decay_rate", "weight_decay")
+
+
+def train(options: TrainOptions) -> TrainResult:
+    """Train options.recipe into options.out_dir ({last.pt, best.pt, curves.png, report.json, report.md}) and
+    return that folder, the best evaluation's metrics and the training time. Sets torch's CPU threads when
+    options.threads is not 0 (for the whole process)."""
+    if options.threads:
+        torch.set_num_threads(options.threads)
+    workers = 0 if options.tiny else options.workers
+    recipe = make_recipe(options.recipe, options.data, tiny=options.tiny, workers=workers)
+    for name in RECIPE_OVERRIDES:
+        value = getattr(options, name)
+        if value is not None:
+            setattr(recipe, name, value)
+    model = start_model(recipe, options.resume, options.finetune, options.freeze_backbone)
+    return fit(recipe, options.out_dir, seed=options.seed, model=model, progress=options.progress)
