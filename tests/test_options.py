@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from edgepipe.apps.cli import build_parser
-from edgepipe.apps.optionargs import options_from_args
+from edgepipe.apps.commands.common import options_from_args
 from edgepipe.export.options import EvalOptions, ExportOptions, TrainOptions
 from edgepipe.postprocess.errors import UserError
 

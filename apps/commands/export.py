@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from edgepipe.apps.commands.common import options_from_args
-
-if TYPE_CHECKING:
-    from edgepipe.export.onnx.pipeline import ExportReport
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,24 +33,5 @@ def run(args: argparse.Namespace) -> int:
     from edgepipe.export.onnx.pipeline import export_model
     from edgepipe.export.options import ExportOptions
 
-    print("\n".join(report_lines(export_model(options_from_args(ExportOptions, args)))))
+    print("\n".join(export_model(options_from_args(ExportOptions, args)).lines()))
     return 0
-
-
-def report_lines(report: ExportReport) -> list[str]:
-    """One line per file written: its path, size and parity, or where to measure it."""
-    main = report.model
-    lines = []
-    for f in report.files:
-        if f.kind == "fp32":
-            lines.append(f"{f.path}: {f.size_mb:.2f} MB, opset {report.opset}, exported in {f.seconds:.1f} s, "
-                         f"parity max |ORT - PyTorch| = {f.parity:.2e}")
-        elif f.kind == "fp16":
-            lines.append(f"{f.path}: {f.size_mb:.2f} MB ({f.size_bytes / main.size_bytes:.2f}x), "
-                         f"parity max relative diff vs fp32 = {f.parity:.2e}")
-        elif f.kind == "int8":
-            lines.append(f"{f.path}: {f.size_mb:.2f} MB; measure its accuracy with `edgepipe eval {f.path}` "
-                         f"and its speed with `edgepipe bench {main.path} --compare {f.path}`")
-        else:
-            lines.append(f"{f.path}: decode + NonMaxSuppression inside the graph (output 'detections' (K, 7))")
-    return lines

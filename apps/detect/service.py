@@ -14,7 +14,6 @@ from edgepipe.apps.detect.zones import Zone
 from edgepipe.apps.options import ModelOptions
 from edgepipe.apps.stream.loop import StreamOptions, stop_on_sigterm
 from edgepipe.apps.stream.sinks import (
-    VIDEO_CODECS,
     ImageSink,
     JsonlSink,
     Sink,
@@ -25,6 +24,7 @@ from edgepipe.apps.stream.sinks import (
 )
 from edgepipe.apps.stream.sources import Capture
 from edgepipe.postprocess.errors import UserError
+from edgepipe.runtime.video import VIDEO_CODECS
 
 log = logging.getLogger("edgepipe.detect")
 

@@ -20,11 +20,11 @@ from edgepipe.apps.stream.draw import ARROWS, Mark, draw_detections
 from edgepipe.apps.stream.sources import Frame
 from edgepipe.postprocess.detections import Detections
 from edgepipe.postprocess.errors import UserError
+from edgepipe.runtime.video import open_video_writer, video_codec
 
 log = logging.getLogger("edgepipe.sink")
 
 
-VIDEO_CODECS = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
 
 
 @dataclass(frozen=True)
@@ -107,26 +107,19 @@ class VideoSink:
     overlay = True
 
     def __init__(self, path: Path, fps: float) -> None:
-        path = Path(path)
-        if path.suffix.lower() not in VIDEO_CODECS:
-            raise UserError(f"--save must end in one of {', '.join(VIDEO_CODECS)} for a video source, but got "
-                             f"{path.name!r}")
-        self.path = check_writable(path, "--save")
+        video_codec(path, "--save")  # a bad suffix fails here, before the run
+        self.path = check_writable(Path(path), "--save")
         self.fps = fps
         self._writer: cv2.VideoWriter | None = None
-        self._size: tuple[int, int] = (0, 0)
+        self._size: tuple[int, int] = (0, 0)  # (height, width) of the first frame: every frame is written at it
 
     def write(self, item: Item, annotated: np.ndarray | None) -> None:
         image = annotated if annotated is not None else item.frame.image
-        size = (image.shape[1], image.shape[0])
         if self._writer is None:
-            fourcc = cv2.VideoWriter_fourcc(*VIDEO_CODECS[self.path.suffix.lower()])
-            self._writer = cv2.VideoWriter(str(self.path), fourcc, self.fps, size)
-            if not self._writer.isOpened():
-                raise UserError(f"cannot write video {self.path} (codec {VIDEO_CODECS[self.path.suffix.lower()]})")
-            self._size = size
-        if size != self._size:
-            image = cv2.resize(image, self._size)
+            self._size = image.shape[:2]
+            self._writer = open_video_writer(self.path, self.fps, self._size, "--save")
+        if image.shape[:2] != self._size:
+            image = cv2.resize(image, (self._size[1], self._size[0]))
         self._writer.write(image)
 
     def close(self) -> None:

@@ -49,6 +49,24 @@ class ExportReport:
         """The fp32 model, the file the variants derive from."""
         return self.files[0]
 
+    def lines(self) -> list[str]:
+        """One line per file written: its path, size and parity, or where to measure it."""
+        main = self.model
+        lines = []
+        for f in self.files:
+            if f.kind == "fp32":
+                lines.append(f"{f.path}: {f.size_mb:.2f} MB, opset {self.opset}, exported in {f.seconds:.1f} s, "
+                             f"parity max |ORT - PyTorch| = {f.parity:.2e}")
+            elif f.kind == "fp16":
+                lines.append(f"{f.path}: {f.size_mb:.2f} MB ({f.size_bytes / main.size_bytes:.2f}x), "
+                             f"parity max relative diff vs fp32 = {f.parity:.2e}")
+            elif f.kind == "int8":
+                lines.append(f"{f.path}: {f.size_mb:.2f} MB; measure its accuracy with `edgepipe eval {f.path}` "
+                             f"and its speed with `edgepipe bench {main.path} --compare {f.path}`")
+            else:
+                lines.append(f"{f.path}: decode + NonMaxSuppression inside the graph (output 'detections' (K, 7))")
+        return lines
+
 
 def export_model(options: ExportOptions) -> ExportReport:
     """Export options.source to options.out, then each variant asked for beside it (OUT.fp16.onnx, OUT.int8.onnx,
