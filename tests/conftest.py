@@ -1,8 +1,12 @@
 """Fixtures shared by several test files."""
 
+from pathlib import Path
+
 import pytest
 
+from edgepipe.apps.face.gallery import EncoderId, FaceDB
 from edgepipe.runtime.metadata import to_metadata_props
+from tests.gallery_data import make_encoder
 from tests.onnx_graphs import conv_model, save
 from tests.runtime_models import META
 
@@ -13,3 +17,18 @@ def conv_path(tmp_path):
     conv_reference."""
     model, w, b = conv_model(props=to_metadata_props(META))
     return save(model, tmp_path / "conv.onnx"), w, b
+
+
+# ---------------------------------------------------------------- the face gallery (tests/test_gallery_*.py)
+
+
+@pytest.fixture
+def encoder(tmp_path: Path) -> EncoderId:
+    return make_encoder(tmp_path, b"encoder one: stands in for ONNX bytes")
+
+
+@pytest.fixture
+def db(tmp_path: Path, encoder: EncoderId):
+    with FaceDB.open(tmp_path / "gallery.db", encoder) as opened:
+        yield opened
+
