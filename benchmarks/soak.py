@@ -77,8 +77,8 @@ def main() -> None:
         reader.start()
         memory = MemorySink(1000)
         sinks = [JsonlSink(out / "soak.jsonl"), VideoSink(out / "soak.avi", 30.0), ViewSink(view), memory]
-        summary = app.run(capture, detector, SinkWorker(sinks), threading.Event(), max_frames=args.frames,
-                          lines=[Line("mid", (320.0, 0.0, 320.0, 480.0))])
+        summary = app.run([("", capture)], detector, SinkWorker(sinks), threading.Event(), max_frames=args.frames,
+                          lines=[Line("mid", (320.0, 0.0, 320.0, 480.0))]).one()
         stop.set()
     print(f"{summary.frames} frames in {summary.seconds:.0f} s ({summary.fps:.0f} FPS), sinks: JSONL, video, browser; "
           f"line crossings {summary.crossings['mid']}")

@@ -69,7 +69,7 @@ def add_stream_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--retries", type=int, default=StreamOptions.retries,
                    help="reconnect attempts for a lost camera or stream (default %(default)s)")
     p.add_argument("--max-frames", type=int, default=StreamOptions.max_frames,
-                   help="stop after this many frames (0: no limit)")
+                   help="stop (each source) after this many frames (0: no limit)")
     p.add_argument("--loop", action="store_true", help="play a video file again and again (demos, soak runs)")
     p.add_argument("--serve", metavar="HOST:PORT", default=StreamOptions.serve,
                    help="live view in the browser, e.g. 127.0.0.1:8080")
@@ -77,9 +77,9 @@ def add_stream_args(p: argparse.ArgumentParser) -> None:
                    help="show a window (default: when a display is present)")
 
 
-def stream_options(args: argparse.Namespace) -> StreamOptions:
-    """The StreamOptions of the options add_stream_args added, with the command's --source."""
-    return StreamOptions(str(args.source), args.retries, args.max_frames, args.loop, args.serve, args.show)
+def stream_options(args: argparse.Namespace, sources: str | list[str]) -> StreamOptions:
+    """The StreamOptions of the options add_stream_args added, for the command's source(s)."""
+    return StreamOptions(sources, args.retries, args.max_frames, args.loop, args.serve, args.show)
 
 
 def emit(result: Any, as_json: bool) -> None:

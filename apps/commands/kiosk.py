@@ -37,8 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def options(args: argparse.Namespace) -> KioskOptions:
     """The KioskOptions of the parsed command line."""
-    return KioskOptions(face_models(args), stream_options(args), args.gallery, args.threshold, args.reencode,
-                        args.confirm, args.cooldown, args.save)
+    return KioskOptions(face_models(args), stream_options(args, args.source), args.gallery, args.threshold,
+                        args.reencode, args.confirm, args.cooldown, args.save)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -23,6 +23,7 @@ class Line:
 
     name: str
     xyxy: tuple[float, float, float, float]
+    source: str = ""  # the one source it belongs to in a run with several ("" for every source)
 
     @property
     def directions(self) -> tuple[str, str]:
@@ -53,10 +54,11 @@ class Line:
 
 def parse_line(text: str, index: int) -> Line:
     """--line text (see zones.parse_named): a segment between two different points."""
-    name, (x1, y1, x2, y2) = parse_named(text, "--line", index)
+    named = parse_named(text, "--line", index)
+    x1, y1, x2, y2 = named.xyxy
     if (x1, y1) == (x2, y2):
         raise UserError(f"--line needs two different end points, but got {text!r}")
-    return Line(name, (x1, y1, x2, y2))
+    return Line(named.name, named.xyxy, named.source)
 
 
 @dataclass

@@ -235,7 +235,7 @@ def kiosk(options: KioskOptions, stop: threading.Event | None = None) -> KioskSu
             capture.close()
             raise
         with stop_on_sigterm(stop):
-            return run(capture, analyzer, db, threshold, decider, SinkWorker(sinks), stop, stream.source,
+            return run(capture, analyzer, db, threshold, decider, SinkWorker(sinks), stop, stream.sources[0],
                        stream.max_frames)
     finally:
         db.close()

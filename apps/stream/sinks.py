@@ -6,9 +6,9 @@ import contextlib
 import json
 import logging
 import os
-import queue
 import sys
 import threading
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -18,6 +18,7 @@ import numpy as np
 
 from edgepipe.apps.stream.draw import ARROWS, Mark, draw_detections
 from edgepipe.apps.stream.sources import Frame
+from edgepipe.apps.stream.stage import Stage
 from edgepipe.postprocess.detections import Detections
 from edgepipe.postprocess.errors import UserError
 from edgepipe.runtime.video import open_video_writer, video_codec
@@ -35,7 +36,8 @@ class Item:
     second of the loop; latency_ms: the frame's processing time. counts: objects in the frame by label, as the
     browser view lists them. zones: per zone, the detections inside it in this frame. lines: per counting line,
     its crossings so far per direction. marks: segments to draw. verdict: the kiosk's decision shown ("" for
-    none), verdict_kind: "welcome", "unknown" or "info".
+    none), verdict_kind: "welcome", "unknown" or "info". source: the source's name in a run with several ("" for
+    the only, unnamed one).
     """
 
     frame: Frame
@@ -49,6 +51,7 @@ class Item:
     marks: tuple[Mark, ...] = ()
     verdict: str = ""
     verdict_kind: str = ""
+    source: str = ""
 
 
 class Sink(Protocol):
@@ -89,6 +92,8 @@ class JsonlSink:
     def write(self, item: Item, annotated: np.ndarray | None) -> None:
         record: dict[str, Any] = {"frame": item.frame.index, "time": round(item.frame.time, 4),
                                   "detections": item.detections.to_dicts()}
+        if item.source:
+            record["source"] = item.source
         if item.frame.name:
             record["image"] = item.frame.name
         if item.zones:
@@ -151,8 +156,9 @@ def display_available() -> bool:
 
 
 class WindowSink:
-    """A cv2.imshow window; q or Esc in it asks the app to stop (stop_requested). An OpenCV that cannot open a
-    window (a headless build, a display that went away) turns the window off with a warning: the run goes on."""
+    """A cv2.imshow window per source (titled TITLE: NAME in a run with several); q or Esc in one asks the app to
+    stop (stop_requested). An OpenCV that cannot open a window (a headless build, a display that went away) turns
+    the windows off with a warning: the run goes on."""
 
     overlay = True
 
@@ -165,7 +171,8 @@ class WindowSink:
         if not self.enabled:
             return
         try:
-            cv2.imshow(self.title, annotated if annotated is not None else item.frame.image)
+            title = f"{self.title}: {item.source}" if item.source else self.title
+            cv2.imshow(title, annotated if annotated is not None else item.frame.image)
             key = cv2.waitKey(1) & 0xFF
         except cv2.error as exc:
             self.enabled = False
@@ -190,7 +197,7 @@ class ViewSink:
         self.view = view
 
     def write(self, item: Item, annotated: np.ndarray | None) -> None:
-        self.view.publish(annotated if annotated is not None else item.frame.image, view_stats(item))
+        self.view.publish(annotated if annotated is not None else item.frame.image, view_stats(item), item.source)
 
     def close(self) -> None:
         self.view.close()
@@ -214,14 +221,41 @@ def view_stats(item: Item) -> dict[str, Any]:
     return stats
 
 
-def screen_sinks(serve: str | None, show: bool | None, title: str, stop: threading.Event) -> list[Sink]:
-    """The browser view (serve: "HOST:PORT") and the window (show: None = when a display is present) the options
-    ask for; q in the window sets stop. The view is started here, so a busy port fails before any work."""
+def close_sinks(sinks: Iterable[Sink], error: Exception | None = None) -> None:
+    """Close every sink (all of them, whatever fails), then raise error if given, else the first close's error."""
+    for sink in sinks:
+        try:
+            sink.close()
+        except Exception as exc:
+            error = error or exc
+    if error is not None:
+        raise error
+
+
+class BySource:
+    """Each item to its source's own sink (a run with several sources: a video file per source), by name."""
+
+    def __init__(self, sinks: dict[str, Sink]) -> None:
+        self.sinks = sinks
+        self.overlay = any(s.overlay for s in sinks.values())
+
+    def write(self, item: Item, annotated: np.ndarray | None) -> None:
+        self.sinks[item.source].write(item, annotated)
+
+    def close(self) -> None:
+        close_sinks(self.sinks.values())
+
+
+def screen_sinks(serve: str | None, show: bool | None, title: str, stop: threading.Event,
+                 sources: Sequence[str] = ("",)) -> list[Sink]:
+    """The browser view (serve: "HOST:PORT") and the windows (show: None = when a display is present) the options
+    ask for, for the sources named (("",) for the only, unnamed one); q in a window sets stop. The view is started
+    here, so a busy port fails before any work."""
     sinks: list[Sink] = []
     if serve:
         from edgepipe.apps.stream.web import LiveView, parse_address
 
-        view = LiveView(*parse_address(serve), title=title).start()
+        view = LiveView(*parse_address(serve), title=title, sources=sources).start()
         log.info("live view at %s", view.url)
         sinks.append(ViewSink(view))
     wanted = display_available() if show is None else show
@@ -233,7 +267,8 @@ def screen_sinks(serve: str | None, show: bool | None, title: str, stop: threadi
 
 
 class SinkWorker:
-    """Runs the sinks in one thread so drawing and encoding overlap inference; the overlay is drawn once per frame.
+    """Runs the sinks in one thread (a Stage) so drawing and encoding overlap inference; the overlay is drawn once
+    per frame.
 
     submit() blocks when the worker is queue_size frames behind (nothing is dropped); an error in a sink is raised
     from the next submit() or from close(). close() writes what is queued, then closes every sink.
@@ -242,39 +277,20 @@ class SinkWorker:
     def __init__(self, sinks: list[Sink], queue_size: int = 8) -> None:
         self.sinks = sinks
         self._overlay = any(s.overlay for s in sinks)
-        self._queue: queue.Queue[Item | None] = queue.Queue(maxsize=queue_size)
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="sinks", daemon=True)
-        self._thread.start()
+        self._stage: Stage[Item] = Stage("sinks", self._write, queue_size)
 
     def submit(self, item: Item) -> None:
-        self._raise()
-        self._queue.put(item)
+        self._stage.submit(item)
 
     def close(self) -> None:
-        if self._thread.is_alive():
-            self._queue.put(None)
-            self._thread.join()
+        try:
+            self._stage.close()
+        except Exception as exc:
+            close_sinks(self.sinks, exc)
+        close_sinks(self.sinks)
+
+    def _write(self, item: Item) -> None:
+        annotated = (draw_detections(item.frame.image, item.detections, item.status, item.marks)
+                     if self._overlay else None)
         for sink in self.sinks:
-            try:
-                sink.close()
-            except Exception as exc:  # close the others first; report the first failure after
-                self._error = self._error or exc
-        self._raise()
-
-    def _raise(self) -> None:
-        if self._error is not None:
-            error, self._error = self._error, None
-            raise error
-
-    def _run(self) -> None:
-        while (item := self._queue.get()) is not None:
-            if self._error is not None:
-                continue  # keep draining so submit() never blocks on a failed worker
-            try:
-                annotated = (draw_detections(item.frame.image, item.detections, item.status, item.marks)
-                             if self._overlay else None)
-                for sink in self.sinks:
-                    sink.write(item, annotated)
-            except Exception as exc:
-                self._error = exc
+            sink.write(item, annotated)

@@ -6,6 +6,7 @@ import contextlib
 import glob
 import logging
 import queue
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,6 +24,7 @@ log = logging.getLogger("edgepipe.source")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm")
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
 RETRIES = 5  # reconnect attempts for a lost camera or stream, by default
+SOURCE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # a source's name in a run with several: NAME=SOURCE
 SOURCE_HELP = "a camera index (0), /dev/videoN, a video file, an image, a folder or glob of images, or a stream URL"
 
 
@@ -141,7 +143,8 @@ class Capture:
     then give up with a SourceError. Files are read in full, in order, through a bounded queue; the end of the file
     ends the iteration, or starts the file over with loop (frame numbers and times go on). Unreadable images are
     skipped and listed in stats.skipped. prepare(image) runs in the capture thread (e.g. preprocessing), so it
-    overlaps the consumer's work.
+    overlaps the consumer's work. ready, when set to an event, is set whenever a frame (or the end) is handed over:
+    a consumer of several captures waits on one event and polls each (poll()).
     """
 
     def __init__(
@@ -171,6 +174,8 @@ class Capture:
         self._thread = threading.Thread(target=self._run, name="capture", daemon=True)
         self._cap: Any = None
         self._t0 = time.perf_counter()
+        self.ready: threading.Event | None = None
+        self._ended = False
 
     def open(self) -> Capture:
         """Open the source now (a file or camera that cannot be opened raises here, before any work) and start."""
@@ -216,6 +221,26 @@ class Capture:
         if self._error is not None:
             raise self._error
 
+    def poll(self) -> Frame | None:
+        """The next frame if one is ready, else None, without waiting. At the end of the source `ended` turns true;
+        a source lost for good, or a failing prepare, raises once the frames read before it are taken."""
+        if self._ended:
+            return None
+        try:
+            frame = self._queue.get_nowait()
+        except queue.Empty:
+            return None
+        if frame is None:
+            self._ended = True
+            if self._error is not None:
+                raise self._error
+        return frame
+
+    @property
+    def ended(self) -> bool:
+        """Whether poll() has handed over the source's last frame."""
+        return self._ended
+
     # The capture thread.
 
     def _run(self) -> None:
@@ -238,18 +263,25 @@ class Capture:
             except queue.Empty:
                 pass
             self._queue.put(frame)
+            self._signal()
             return
         while not self._stop.is_set():
             try:
                 self._queue.put(frame, timeout=0.1)
+                self._signal()
                 return
             except queue.Full:
                 continue
+
+    def _signal(self) -> None:
+        if self.ready is not None:
+            self.ready.set()
 
     def _put_end(self) -> None:
         while True:
             try:
                 self._queue.put(None, timeout=0.1)
+                self._signal()
                 return
             except queue.Full:
                 with contextlib.suppress(queue.Empty):
