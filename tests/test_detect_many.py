@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 from pathlib import Path
 
 import cv2
@@ -91,28 +90,38 @@ def test_bad_options_for_several_sources(tmp_path, video, second_video, capsys, 
     assert code == 2 and message in capsys.readouterr().err
 
 
-def test_a_lost_stream_does_not_stop_the_files(tmp_path, video, capsys, caplog):
-    """A real MJPEG stream over HTTP that stops for good while a video file runs: the file runs to its end, the
-    stream is reported lost, the run exits 1."""
-    caplog.set_level(logging.INFO, "edgepipe")
+def test_a_lost_stream_does_not_stop_the_others(tmp_path, video, capsys):
+    """Two real MJPEG streams over HTTP and a video file: one stream stops for good early; the other stream and the
+    file go on to --max-frames, the lost one is reported, the run exits 1."""
     first = cv2.VideoCapture(str(video)).read()[1]
-    camera = LiveView("127.0.0.1", 0).start()
+    dying, healthy = LiveView("127.0.0.1", 0).start(), LiveView("127.0.0.1", 0).start()
+    done = threading.Event()
 
     def publish() -> None:
-        for _ in range(20):
-            camera.publish(first, {})
-            time.sleep(0.02)
-        camera.close()  # gone for good
+        for i in range(3000):
+            if i < 20:
+                dying.publish(first, {})
+            elif i == 20:
+                dying.close()  # gone for good
+            healthy.publish(first, {})
+            if done.wait(0.02):
+                break
+        healthy.close()
 
     thread = threading.Thread(target=publish, daemon=True)
     thread.start()
-    code = detect("--source", f"cam=http://127.0.0.1:{camera.port}/stream.mjpg", "--source", f"file={video}",
-                  "--jsonl", str(tmp_path / "s.jsonl"), "--retries", "1")
-    thread.join()
+    try:
+        code = detect("--source", f"cam=http://127.0.0.1:{dying.port}/stream.mjpg", "--source",
+                      f"live=http://127.0.0.1:{healthy.port}/stream.mjpg", "--source", f"file={video}",
+                      "--jsonl", str(tmp_path / "s.jsonl"), "--retries", "1", "--max-frames", "60")
+    finally:
+        done.set()
+        thread.join()
     err = capsys.readouterr().err
-    assert code == 1 and "lost for good: cam" in err, err
-    files = [r["frame"] for r in read_jsonl(tmp_path / "s.jsonl") if r["source"] == "file"]
-    assert files == list(range(120))  # every frame of the file, in order
+    assert code == 1 and "lost for good: cam" in err and "live" not in err.split("lost for good:")[1], err
+    records = read_jsonl(tmp_path / "s.jsonl")
+    assert [r["frame"] for r in records if r["source"] == "file"] == list(range(60))  # every frame, in order
+    assert len([r for r in records if r["source"] == "live"]) == 60
 
 
 def test_a_model_with_a_fixed_batch_runs_one_frame_at_a_time(tmp_path, caplog, capsys):
