@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from edgepipe.apps.options import ModelOptions
-from edgepipe.apps.stream.sources import read_image
+from edgepipe.apps.stream.specs import read_image
 from edgepipe.postprocess.errors import UserError
 from edgepipe.runtime import Model, preprocess
 from edgepipe.runtime.bench import Latency, measure

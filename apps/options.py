@@ -8,6 +8,8 @@ from typing import Any
 
 from edgepipe.postprocess.errors import UserError
 from edgepipe.runtime import Model, load
+from edgepipe.runtime.files import Input
+from edgepipe.runtime.metadata import sidecars
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,10 @@ class ModelOptions:
         object.__setattr__(self, "path", Path(self.path))
         if self.threads < 0:
             raise UserError(f"--threads must be >= 0 (0: onnxruntime's default), but got {self.threads}")
+
+    def inputs(self, what: str) -> list[Input]:
+        """The files this model is read from (the .onnx and its sidecar, if any), for the output checks."""
+        return [Input(what, self.path), *(Input(f"{what} sidecar", side) for side in sidecars(self.path))]
 
     def load(self, warmup: int = 1) -> Model:
         """runtime.load with these options."""

@@ -29,7 +29,8 @@ import numpy as np
 from edgepipe.apps.detect import app
 from edgepipe.apps.detect.pipeline import Detector
 from edgepipe.apps.stream.sinks import JsonlSink, SinkWorker, VideoSink
-from edgepipe.apps.stream.sources import Capture, parse_source
+from edgepipe.apps.stream.sources import Capture
+from edgepipe.apps.stream.specs import parse_source
 from edgepipe.export.data.detection import make_video
 from edgepipe.runtime import load
 

@@ -19,7 +19,8 @@ from edgepipe.apps.detect import app
 from edgepipe.apps.detect.lines import Line
 from edgepipe.apps.detect.pipeline import Detector
 from edgepipe.apps.stream.sinks import Item, JsonlSink, SinkWorker, VideoSink, ViewSink
-from edgepipe.apps.stream.sources import Capture, SourceSpec
+from edgepipe.apps.stream.sources import Capture
+from edgepipe.apps.stream.specs import SourceSpec
 from edgepipe.apps.stream.web import LiveView
 from edgepipe.export.data.detection import make_video
 from edgepipe.runtime import load

@@ -148,13 +148,16 @@ def _ultralytics(props: dict[str, str]) -> dict[str, Any]:
     return flat
 
 
+def sidecars(model_path: str | Path) -> list[Path]:
+    """The sidecar files next to a model that exist: MODEL.json, MODEL.yaml, MODEL.yml, in the order read."""
+    path = Path(model_path)
+    return [side for side in (path.with_suffix(s) for s in (".json", ".yaml", ".yml")) if side.is_file()]
+
+
 def read_sidecar(model_path: str | Path) -> dict[str, Any]:
     """Flat keys from MODEL.json (or MODEL.yaml / MODEL.yml) next to the model, or {} when there is none."""
-    path = Path(model_path)
-    for suffix in (".json", ".yaml", ".yml"):
-        side = path.with_suffix(suffix)
-        if not side.is_file():
-            continue
+    for side in sidecars(model_path):
+        suffix = side.suffix
         text = side.read_text()
         if suffix == ".json":
             try:

@@ -177,6 +177,8 @@ def _read_model(path_or_bytes: str | Path | bytes) -> tuple[bytes, str]:
     if isinstance(path_or_bytes, bytes):
         return path_or_bytes, "<bytes>"
     path = Path(path_or_bytes)
+    if path.is_dir():
+        raise UserError(f"model {path} is a folder, not an .onnx file: give the model file inside it")
     if not path.is_file():
         raise UserError(f"model file not found: {path} (expected an .onnx file)")
     data = path.read_bytes()

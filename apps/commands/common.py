@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any, TypeVar
@@ -15,6 +16,17 @@ from edgepipe.postprocess.errors import UserError
 from edgepipe.runtime.metadata import FLAT_KEYS
 
 T = TypeVar("T")
+
+
+def finite(text: str) -> float:
+    """argparse type of every number option: a finite float (nan and inf are refused with a one-line error)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, but got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, but got {text!r}")
+    return value
 
 
 def options_from_args(cls: type[T], args: argparse.Namespace) -> T:
@@ -91,11 +103,11 @@ def add_face_model_args(p: argparse.ArgumentParser) -> None:
     """--detector, --encoder and how faces are taken (--conf, --margin, --min-face), with both models' options."""
     p.add_argument("--detector", type=Path, required=True, help="the face detector .onnx (task detect)")
     p.add_argument("--encoder", type=Path, required=True, help="the face encoder .onnx (task embed)")
-    p.add_argument("--conf", type=float, default=FaceModels.conf,
+    p.add_argument("--conf", type=finite, default=FaceModels.conf,
                    help="detector score threshold (default %(default)s)")
-    p.add_argument("--margin", type=float, default=FaceModels.margin,
+    p.add_argument("--margin", type=finite, default=FaceModels.margin,
                    help="share of the face box's longer side added around the crop (default %(default)s)")
-    p.add_argument("--min-face", type=float, default=FaceModels.min_face,
+    p.add_argument("--min-face", type=finite, default=FaceModels.min_face,
                    help="faces whose shorter side is below this many px are too far away: refused, or 'Step closer' "
                    "at the kiosk (default %(default)s)")
     add_model_args(p, "detector")
@@ -116,6 +128,6 @@ def add_gallery_args(p: argparse.ArgumentParser, reencode: bool = True, threshol
         p.add_argument("--reencode", action="store_true",
                        help="the gallery was enrolled with another encoder: re-embed its stored crops with --encoder")
     if threshold:
-        p.add_argument("--threshold", type=float,
+        p.add_argument("--threshold", type=finite,
                        help="accept when distance <= this (default: the gallery's calibrated threshold, else the "
                        "encoder's metadata threshold)")

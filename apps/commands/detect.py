@@ -7,11 +7,12 @@ import json
 import sys
 from pathlib import Path
 
-from edgepipe.apps.commands.common import add_model_args, add_stream_args, model_options, stream_options
+from edgepipe.apps.commands.common import add_model_args, add_stream_args, finite, model_options, stream_options
 from edgepipe.apps.detect.lines import parse_line
 from edgepipe.apps.detect.service import DetectOptions, detect
 from edgepipe.apps.detect.zones import parse_zone
 from edgepipe.postprocess.errors import UserError
+from edgepipe.runtime.files import Input
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,9 +30,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "repeat it for several sources in one run (one model, batched), optionally named NAME=SOURCE")
     p.add_argument("--sources", type=Path, metavar="FILE",
                    help="a file of sources, one a line ([NAME=]SOURCE; blank lines and # comments skipped)")
-    p.add_argument("--conf", type=float, default=DetectOptions.conf,
+    p.add_argument("--conf", type=finite, default=DetectOptions.conf,
                    help="score threshold (default %(default)s)")
-    p.add_argument("--iou", type=float, default=DetectOptions.iou,
+    p.add_argument("--iou", type=finite, default=DetectOptions.iou,
                    help="NMS IoU threshold (default %(default)s)")
     p.add_argument("--classes", nargs="+", default=[], metavar="CLASS", help="keep only these class ids or names")
     p.add_argument("--max-det", type=int, default=DetectOptions.max_det,
@@ -51,7 +52,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="give each detection a track id (in the JSON lines), stable while the object stays in view")
     p.add_argument("--batch", type=int, default=DetectOptions.batch,
                    help="frames of several sources run as one batch, up to this many (default: one per source)")
-    p.add_argument("--batch-wait-ms", type=float, default=DetectOptions.batch_wait_ms,
+    p.add_argument("--batch-wait-ms", type=finite, default=DetectOptions.batch_wait_ms,
                    help="how long a batch waits for the sources not ready yet (default %(default)s ms)")
     add_stream_args(p)
     p.add_argument("--summary", type=Path, help="write the run's summary as JSON")
@@ -64,7 +65,8 @@ def options(args: argparse.Namespace) -> DetectOptions:
         model_options(args.model, args), stream_options(args, sources(args)), args.conf, args.iou,
         tuple(args.classes), args.max_det, args.agnostic_nms, args.save, args.jsonl,
         tuple(parse_zone(text, i) for i, text in enumerate(args.zone)),
-        tuple(parse_line(text, i) for i, text in enumerate(args.line)), args.track, args.batch, args.batch_wait_ms)
+        tuple(parse_line(text, i) for i, text in enumerate(args.line)), args.track, args.batch, args.batch_wait_ms,
+        args.summary, (Input("--sources", args.sources),) if args.sources else ())
 
 
 def sources(args: argparse.Namespace) -> list[str]:
@@ -82,8 +84,6 @@ def sources(args: argparse.Namespace) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     summary = detect(options(args))
-    if args.summary:
-        args.summary.write_text(json.dumps(summary.as_dict(), indent=1))
     if args.json:
         print(json.dumps(summary.as_dict()))
     else:
@@ -91,6 +91,9 @@ def run(args: argparse.Namespace) -> int:
         for path in (args.save, args.jsonl):
             if path:
                 print(f"wrote {path}")
+    if summary.error:
+        print(f"edgepipe detect: error: {summary.error}", file=sys.stderr)
+        return 1
     if summary.lost:
         print(f"edgepipe detect: lost for good: {', '.join(summary.lost)} (the other sources ran to the end)",
               file=sys.stderr)

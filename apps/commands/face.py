@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from edgepipe.apps.commands.common import add_face_model_args, add_gallery_args, emit, face_models
+from edgepipe.apps.commands.common import add_face_model_args, add_gallery_args, emit, face_models, finite
 from edgepipe.apps.face import service
 from edgepipe.apps.face.calibration import FAR, calibrate_gallery
 from edgepipe.postprocess.errors import UserError
@@ -47,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     what.add_argument("--pairs", type=Path, metavar="FILE",
                       help="lines 'IMAGE_A IMAGE_B same|different' (paths relative to the file's folder)")
     what.add_argument("--dataset", type=Path, metavar="DIR", help="one sub-folder of images per person")
-    q.add_argument("--far", type=float, default=FAR,
+    q.add_argument("--far", type=finite, default=FAR,
                    help="target false-accept rate (default %(default)s)")
     q.add_argument("--roc", type=Path, metavar="PNG", help="write the ROC curve to this .png")
 

@@ -12,6 +12,7 @@ from edgepipe.apps.commands.common import (
     add_gallery_args,
     add_stream_args,
     face_models,
+    finite,
     stream_options,
 )
 from edgepipe.apps.face.kiosk import CAMERA, KioskOptions, kiosk
@@ -27,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_face_model_args(p)
     p.add_argument("--confirm", type=int, default=KioskOptions.confirm,
                    help="frames the same identity must win in a row (default %(default)s)")
-    p.add_argument("--cooldown", type=float, default=KioskOptions.cooldown,
+    p.add_argument("--cooldown", type=finite, default=KioskOptions.cooldown,
                    help="seconds without a face that end a visit (default %(default)s): one decision per visit")
     p.add_argument("--save", type=Path, help="write the annotated video (.mp4, .avi, .mkv)")
     add_stream_args(p)

@@ -12,13 +12,14 @@ from dataclasses import asdict
 from pathlib import Path
 
 from edgepipe.apps.bench import ACCURACY_KEYS, Selection, SelectOptions, select_model
+from edgepipe.apps.commands.common import finite
 from edgepipe.postprocess.errors import UserError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("select", help="pick the most accurate model meeting a latency bound on this device")
     p.add_argument("models", type=Path, nargs="+", help=".onnx files (variants of one model: fp32, fp16, int8, sizes)")
-    p.add_argument("--latency-ms", type=float, required=True, help="satisficing bound on p50 latency, batch 1")
+    p.add_argument("--latency-ms", type=finite, required=True, help="satisficing bound on p50 latency, batch 1")
     p.add_argument("--runs", type=int, default=SelectOptions.runs,
                    help="timed runs per model (default: %(default)s)")
     p.add_argument("--warmup", type=int, default=SelectOptions.warmup,

@@ -23,6 +23,7 @@ from edgepipe.apps.stream.sources import Capture, Frame
 from edgepipe.apps.stream.stage import Stage
 from edgepipe.postprocess.detections import Detections
 from edgepipe.postprocess.track import IouTracker
+from edgepipe.runtime.files import OutputError
 
 log = logging.getLogger("edgepipe.detect")
 
@@ -38,7 +39,8 @@ class Summary:
     wall-clock second. infer_ms / post_ms: medians per frame. stopped: why the run ended. zones: per --zone, the
     most detections inside it in one frame ("peak") and the frames with at least one ("frames"). crossings: per
     --line, the tracked objects that crossed it per direction, and per direction and class ("by_class"). name: the
-    source's name in a run with several ("" for the only, unnamed one)."""
+    source's name in a run with several ("" for the only, unnamed one). undecoded: a video's frames its decoder
+    could not give (a damaged or cut file)."""
 
     source: str
     frames: int
@@ -56,6 +58,7 @@ class Summary:
     zones: dict[str, dict[str, int]] = field(default_factory=dict)
     crossings: dict[str, dict] = field(default_factory=dict)
     name: str = ""
+    undecoded: int = 0
 
     def lines(self) -> list[str]:
         """The summary as printed at the end of a run."""
@@ -65,6 +68,8 @@ class Summary:
             out.append(f"{self.dropped} frames dropped (the live source was faster than the model)")
         if self.reconnects:
             out.append(f"{self.reconnects} reconnect(s)")
+        if self.undecoded:
+            out.append(f"{self.undecoded} frame(s) of the video could not be decoded (the file is damaged or cut)")
         out += [f"skipped {s}" for s in self.skipped]
         for name, n in sorted(self.counts.items(), key=lambda kv: -kv[1]):
             out.append(f"  {name:<12} {n:>7} detections, at most {self.peak[name]} in one frame")
@@ -134,6 +139,7 @@ class SourceRun:
             frames / max(seconds, 1e-9), _median(self.infer), _median(self.post), dict(self.counts),
             dict(self.peak), [{"second": s, "counts": dict(c)} for s, c in sorted(self.timeline.items())],
             self.stopped, self.zone_stats, self.crossing.summary() if self.crossing else {}, self.name,
+            stats.undecoded,
         )
 
 
@@ -141,13 +147,14 @@ class SourceRun:
 class RunSummary:
     """A run over one source or several: each source's Summary by name ("" for the only, unnamed one), the wall
     time, the frames per second over all sources, the largest batch allowed and the model calls made (frames /
-    batches: the mean batch)."""
+    batches: the mean batch). error: why an output failed and ended the run ("" when none did)."""
 
     sources: dict[str, Summary]
     seconds: float
     fps: float
     batch: int
     batches: int
+    error: str = ""
 
     def one(self) -> Summary:
         """The only source's summary."""
@@ -171,7 +178,7 @@ class RunSummary:
         if len(self.sources) == 1:
             return asdict(self.one())
         return {"sources": {name: asdict(s) for name, s in self.sources.items()}, "seconds": self.seconds,
-                "fps": self.fps, "batch": self.batch, "batches": self.batches}
+                "fps": self.fps, "batch": self.batch, "batches": self.batches, "error": self.error}
 
     @property
     def lost(self) -> list[str]:
@@ -205,7 +212,7 @@ def run(
     gatherer = Gatherer(runs, limit, wait_ms / 1e3)
     post = Stage("postprocess", lambda job: _post(detector, worker, *job))
     active = list(runs)
-    calls = 0
+    calls, failed = 0, None
     t0 = time.perf_counter()
     try:
         while active and not stop.is_set():
@@ -230,15 +237,32 @@ def run(
             active = [s for s in active if not s.stopped]
     except KeyboardInterrupt:
         _finish_all(runs, "interrupted")
+    except OutputError as exc:
+        failed = exc
+        _finish_all(runs, "output failed")
     finally:
         _finish_all(runs, "stopped")
-        try:
-            post.close()
-        finally:
-            worker.close()
+        closing = _close(post, worker)
+    failed = failed or closing
     seconds = time.perf_counter() - t0
     frames = sum(len(r.infer) for r in runs)
-    return RunSummary({r.name: r.summary() for r in runs}, seconds, frames / max(seconds, 1e-9), limit, calls)
+    return RunSummary({r.name: r.summary() for r in runs}, seconds, frames / max(seconds, 1e-9), limit, calls,
+                      str(failed or ""))
+
+
+def _close(post: Stage, worker: SinkWorker) -> OutputError | None:
+    """Close the postprocess stage, then the sinks (both, whatever fails); the first OutputError is returned."""
+    failed = None
+    try:
+        post.close()
+    except OutputError as exc:
+        failed = exc
+    finally:
+        try:
+            worker.close()
+        except OutputError as exc:
+            failed = failed or exc
+    return failed
 
 
 def _post(detector: Detector, worker: SinkWorker, group: list[tuple[SourceRun, Frame]], raw: np.ndarray,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from dataclasses import dataclass
@@ -20,12 +21,14 @@ from edgepipe.apps.stream.sinks import (
     Sink,
     SinkWorker,
     VideoSink,
-    check_writable,
     close_sinks,
     screen_sinks,
 )
-from edgepipe.apps.stream.sources import Capture, SourceSpec, parse_source
+from edgepipe.apps.stream.sources import Capture
+from edgepipe.apps.stream.specs import SourceSpec, parse_source
 from edgepipe.postprocess.errors import UserError
+from edgepipe.runtime.files import Input, Output, write_atomic
+from edgepipe.runtime.files import check_outputs as check_files
 from edgepipe.runtime.video import VIDEO_CODECS
 
 log = logging.getLogger("edgepipe.detect")
@@ -46,7 +49,9 @@ class DetectOptions:
     the source's name when it has one). zones: rectangles whose detections are counted per frame. lines: segments
     whose crossings by tracked objects are counted; zones and lines with a source apply to it only. track: give
     each detection a track id (lines imply it). batch: frames of several sources run together (0: one per
-    source). batch_wait_ms: how long a batch waits for the sources not ready yet.
+    source). batch_wait_ms: how long a batch waits for the sources not ready yet. summary: the run's summary as
+    JSON, written at the end (also when an output fails). inputs: other files the caller read (a --sources file):
+    no output may replace them, nor the model, nor a source.
     """
 
     model: ModelOptions
@@ -63,6 +68,8 @@ class DetectOptions:
     track: bool = False
     batch: int = 0
     batch_wait_ms: float = app.BATCH_WAIT_MS
+    summary: Path | None = None
+    inputs: tuple[Input, ...] = ()
 
     def __post_init__(self) -> None:
         if self.batch < 0 or not self.batch_wait_ms >= 0:
@@ -104,28 +111,48 @@ def detect(options: DetectOptions, stop: threading.Event | None = None) -> app.R
         log.info("detecting in %s%s with %s on %s", f"{name}: " if name else "", capture.spec.describe(),
                  Path(model.name).name, model.providers[0])
     with stop_on_sigterm(stop):
-        return app.run(captures, detector, worker, stop, options.stream.max_frames, options.zones, options.lines,
-                       options.track, options.batch, options.batch_wait_ms)
+        summary = app.run(captures, detector, worker, stop, options.stream.max_frames, options.zones, options.lines,
+                          options.track, options.batch, options.batch_wait_ms)
+    if options.summary:
+        write_atomic(options.summary, json.dumps(summary.as_dict(), indent=1).encode())
+    return summary
 
 
 def check_outputs(options: DetectOptions, sources: list[tuple[str, SourceSpec]]) -> None:
-    """Every output path writable, before the capture starts."""
-    if options.jsonl:
-        check_writable(options.jsonl, "--jsonl")
-    if not options.save:
-        return
-    as_video = options.save.suffix.lower() in VIDEO_CODECS
+    """Every output writable and none of them an input (the model, a source, the caller's inputs) or another
+    output, before the capture starts."""
+    inputs = [*options.model.inputs("--model"), *options.inputs]
+    inputs += [i for name, spec in sources for i in spec.inputs(f"--source {name}".strip())]
+    outputs = [Output("--jsonl", options.jsonl), Output("--summary", options.summary)]
+    if options.save:
+        outputs.append(_save_output(options.save, sources))
+    check_files(outputs, inputs)
+
+
+def _save_output(save: Path, sources: list[tuple[str, SourceSpec]]) -> Output:
+    """What --save writes: one source's annotated video, or folder of annotated images (the file names known); with
+    several sources a folder of NAME.mp4 and NAME/ for each."""
+    as_video = save.suffix.lower() in VIDEO_CODECS
     if len(sources) > 1:
         if as_video:
             raise UserError(f"--save takes a folder with several sources (each writes NAME{SOURCE_VIDEO} or NAME/ "
-                            f"in it), but got the video file {options.save.name!r}")
-        check_writable(options.save, "--save", folder=True)
-        return
-    kind = sources[0][1].kind
-    if kind != "images" and not as_video:
-        raise UserError(f"--save must end in one of {', '.join(VIDEO_CODECS)} for a {kind} source, but got "
-                        f"{options.save.name!r}")
-    check_writable(options.save, "--save", folder=kind == "images" and not as_video)
+                            f"in it), but got the video file {save.name!r}")
+        files = [f for name, spec in sources for f in _planned(_source_output(save, name, spec), spec)]
+        return Output("--save", save, folder=True, files=tuple(files))
+    spec = sources[0][1]
+    if spec.kind != "images" and not as_video:
+        raise UserError(f"--save must end in one of {', '.join(VIDEO_CODECS)} for a {spec.kind} source, but got "
+                        f"{save.name!r}")
+    if spec.kind == "images" and not as_video:
+        return Output("--save", save, folder=True, files=tuple(_planned(save, spec)))
+    return Output("--save", save)
+
+
+def _planned(path: Path, spec: SourceSpec) -> list[Path]:
+    """The files a source's annotated output writes at path: the video itself, or FOLDER/IMAGE per image."""
+    if spec.kind == "images" and path.suffix.lower() not in VIDEO_CODECS:
+        return [path / Path(p).name for p in spec.paths]
+    return [path]
 
 
 def make_sinks(options: DetectOptions, captures: list[tuple[str, Capture]], stop: threading.Event) -> list[Sink]:
@@ -137,7 +164,7 @@ def make_sinks(options: DetectOptions, captures: list[tuple[str, Capture]], stop
         if options.save and len(captures) == 1:
             sinks.append(_save_sink(options.save, captures[0][1]))
         elif options.save:
-            sinks.append(BySource({name: _save_sink(_source_output(options.save, name, capture), capture)
+            sinks.append(BySource({name: _save_sink(_source_output(options.save, name, capture.spec), capture)
                                    for name, capture in captures}))
         title = f"edgepipe detect: {options.model.path.name}"
         return sinks + screen_sinks(options.stream.serve, options.stream.show, title, stop,
@@ -155,6 +182,6 @@ def _save_sink(path: Path, capture: Capture) -> Sink:
     return VideoSink(path, IMAGES_FPS if images else capture.fps)
 
 
-def _source_output(folder: Path, name: str, capture: Capture) -> Path:
+def _source_output(folder: Path, name: str, spec: SourceSpec) -> Path:
     """Where a source of a run with several saves: FOLDER/NAME.mp4, or FOLDER/NAME/ for image sources."""
-    return folder / name if capture.spec.kind == "images" else folder / f"{name}{SOURCE_VIDEO}"
+    return folder / name if spec.kind == "images" else folder / f"{name}{SOURCE_VIDEO}"

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgepipe.apps.stream.sources import SOURCE_NAME
+from edgepipe.apps.stream.specs import SOURCE_NAME
 from edgepipe.postprocess.detections import Detections
 from edgepipe.postprocess.errors import UserError
 

@@ -13,7 +13,7 @@ from edgepipe.apps.face.pipeline import FaceAnalyzer
 from edgepipe.apps.face.results import CalibrationReport, Pair
 from edgepipe.apps.face.roc import save_roc
 from edgepipe.apps.face.service import DEFAULT_GALLERY, FaceModels, face_in_file, open_gallery
-from edgepipe.apps.stream.sources import IMAGE_SUFFIXES
+from edgepipe.apps.stream.specs import IMAGE_SUFFIXES
 from edgepipe.postprocess.calibration import calibrate, roc_curve
 from edgepipe.postprocess.embeddings import distance
 from edgepipe.postprocess.errors import UserError

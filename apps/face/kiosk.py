@@ -15,11 +15,12 @@ from edgepipe.apps.face.gallery import Enrolled, FaceDB
 from edgepipe.apps.face.pipeline import FaceAnalyzer, Faces
 from edgepipe.apps.face.service import DEFAULT_GALLERY, FaceModels, decision_threshold, open_gallery
 from edgepipe.apps.stream.loop import FpsMeter, StreamOptions, drive, stop_on_sigterm
-from edgepipe.apps.stream.sinks import Item, Sink, SinkWorker, VideoSink, check_writable, screen_sinks
+from edgepipe.apps.stream.sinks import Item, Sink, SinkWorker, VideoSink, screen_sinks
 from edgepipe.apps.stream.sources import Capture, Frame
 from edgepipe.postprocess.detections import Detections
 from edgepipe.postprocess.embeddings import UNKNOWN, identify
 from edgepipe.postprocess.errors import UserError
+from edgepipe.runtime.files import Input, Output, check_outputs
 
 log = logging.getLogger("edgepipe.kiosk")
 
@@ -223,8 +224,9 @@ def kiosk(options: KioskOptions, stop: threading.Event | None = None) -> KioskSu
         log.info("decision threshold %.4f (%s)", threshold, where)
         if not db.people():
             log.warning("gallery %s is empty: everyone will be 'Unknown person'", options.gallery)
-        if options.save:
-            check_writable(options.save, "--save")
+        inputs = [*options.models.detector.inputs("--detector"), *options.models.encoder.inputs("--encoder"),
+                  Input("--gallery", options.gallery), *spec.inputs("--source")]
+        check_outputs([Output("--save", options.save)], inputs)
         stream = options.stream
         capture = Capture(spec, prepare=analyzer.detector.prepare, retries=stream.retries, loop=stream.loop).open()
         stop = stop or threading.Event()

@@ -15,7 +15,8 @@ from edgepipe.apps.face.gallery import DecisionThreshold, EncoderId, FaceDB, che
 from edgepipe.apps.face.pipeline import MIN_FACE_PX, Encoder, FaceAnalyzer
 from edgepipe.apps.face.results import Change, Enrollment, Identity, Listing, Shot, Verdict
 from edgepipe.apps.options import ModelOptions
-from edgepipe.apps.stream.sources import Capture, parse_source, read_image
+from edgepipe.apps.stream.sources import Capture
+from edgepipe.apps.stream.specs import parse_source, read_image
 from edgepipe.postprocess.embeddings import UNKNOWN, identify, verify
 from edgepipe.postprocess.errors import UserError
 

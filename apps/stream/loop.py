@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgepipe.apps.stream.sinks import Item, SinkWorker
-from edgepipe.apps.stream.sources import RETRIES, SOURCE_NAME, Capture, Frame, SourceSpec, parse_source
+from edgepipe.apps.stream.sources import RETRIES, Capture, Frame
+from edgepipe.apps.stream.specs import SOURCE_NAME, SourceSpec, parse_source
 from edgepipe.postprocess.errors import UserError
 
 

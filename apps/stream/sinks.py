@@ -20,10 +20,17 @@ from edgepipe.apps.stream.draw import ARROWS, Mark, draw_detections
 from edgepipe.apps.stream.sources import Frame
 from edgepipe.apps.stream.stage import Stage
 from edgepipe.postprocess.detections import Detections
-from edgepipe.postprocess.errors import UserError
+from edgepipe.runtime.files import Output, OutputError, check_outputs, room_left
 from edgepipe.runtime.video import open_video_writer, video_codec
 
 log = logging.getLogger("edgepipe.sink")
+
+# A video keeps this much room free for what closing it writes: RESERVE_BYTES, plus RESERVE_FRAMES frames of the
+# size written so far, plus INDEX_BYTES_PER_FRAME per frame for the container's index (an .mp4 writes it at the end).
+RESERVE_BYTES = 64 * 1024
+RESERVE_FRAMES = 4
+INDEX_BYTES_PER_FRAME = 32
+FIRST_FRAME_RATIO = 8  # before the first frame is written, a frame is guessed at its raw size / this
 
 
 
@@ -62,32 +69,19 @@ class Sink(Protocol):
     def close(self) -> None: ...
 
 
-def check_writable(path: Path, what: str, folder: bool = False) -> Path:
-    """Fail before capture starts when an output cannot be written; creates missing parent folders."""
-    path = Path(path)
-    target = path if folder else path.parent
-    if not folder and path.is_dir():
-        raise UserError(f"{what} {path} is a folder: give a file path")
-    if folder and path.exists() and not path.is_dir():
-        raise UserError(f"{what} {path} is a file: give a folder for the annotated images")
-    try:
-        target.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"cannot create the folder for {what} {path}: {exc.strerror}") from None
-    if not os.access(target, os.W_OK) or (path.exists() and not folder and not os.access(path, os.W_OK)):
-        raise UserError(f"cannot write {what} {path}: permission denied; choose another path")
-    return path
-
-
 class JsonlSink:
     """One JSON line per frame: {"frame", "time", "detections": [{"xyxy", "score", "class_id", "class_name"}]},
-    with "track_id" in each detection when tracking, "zones" and "lines" counts when asked for."""
+    with "track_id" in each detection when tracking, "zones" and "lines" counts when asked for, and "source" in a
+    run with several. Each line is flushed as it is written; when a write fails (a full disk) the file is cut back
+    to its last complete line and an OutputError names the file and the reason."""
 
     overlay = False
 
     def __init__(self, path: Path) -> None:
-        self.path = check_writable(path, "--jsonl")
+        self.path = Path(path)
+        check_outputs([Output("--jsonl", self.path)])
         self._file = self.path.open("w", encoding="utf-8")
+        self._good = 0  # bytes of complete lines on disk
 
     def write(self, item: Item, annotated: np.ndarray | None) -> None:
         record: dict[str, Any] = {"frame": item.frame.index, "time": round(item.frame.time, 4),
@@ -100,21 +94,48 @@ class JsonlSink:
             record["zones"] = item.zones
         if item.lines:
             record["lines"] = item.lines
-        self._file.write(json.dumps(record) + "\n")
+        try:
+            self._file.write(json.dumps(record) + "\n")
+            self._file.flush()
+        except OSError as exc:
+            self._cut_back()
+            raise OutputError(f"cannot write --jsonl {self.path}: {exc.strerror or exc}; the lines written before "
+                              "it stay complete") from None
+        self._good = self._file.tell()
+
+    def _cut_back(self) -> None:
+        """Drop what a failed write left after the last complete line (truncating needs no space)."""
+        with contextlib.suppress(OSError):
+            os.truncate(self.path, self._good)
+        with contextlib.suppress(OSError):
+            self._file.close()
 
     def close(self) -> None:
-        self._file.close()
+        if self._file.closed:
+            return
+        try:
+            self._file.close()
+        except OSError as exc:
+            self._cut_back()
+            raise OutputError(f"cannot write --jsonl {self.path}: {exc.strerror or exc}") from None
 
 
 class VideoSink:
-    """An annotated video, opened at the first frame (its size); released on close so the file is playable."""
+    """An annotated video, opened at the first frame (its size); released on close so the file is playable.
+
+    OpenCV's writer does not report a failed write, so before each frame the room left for the file is measured
+    (the free space on its file system, and the process's file size limit): when it falls below what the next
+    frames and the file's index need, writing stops, the video is closed (playable up to there) and an OutputError
+    ends the run."""
 
     overlay = True
 
     def __init__(self, path: Path, fps: float) -> None:
         video_codec(path, "--save")  # a bad suffix fails here, before the run
-        self.path = check_writable(Path(path), "--save")
+        self.path = Path(path)
+        check_outputs([Output("--save", self.path)])
         self.fps = fps
+        self.frames = 0
         self._writer: cv2.VideoWriter | None = None
         self._size: tuple[int, int] = (0, 0)  # (height, width) of the first frame: every frame is written at it
 
@@ -123,13 +144,27 @@ class VideoSink:
         if self._writer is None:
             self._size = image.shape[:2]
             self._writer = open_video_writer(self.path, self.fps, self._size, "--save")
+        left, needed = room_left(self.path), self._reserve()
+        if left < needed:
+            self.close()
+            raise OutputError(f"cannot write --save {self.path}: only {left // 1024} KB of room left (the disk or "
+                              f"the file size limit), {needed // 1024} KB needed; the video was closed after "
+                              f"{self.frames} frame(s) and plays up to there")
         if image.shape[:2] != self._size:
             image = cv2.resize(image, (self._size[1], self._size[0]))
         self._writer.write(image)
+        self.frames += 1
+
+    def _reserve(self) -> int:
+        """Bytes to keep free: a few frames at the size they have taken so far, and the file's closing index."""
+        size = self.path.stat().st_size if self.path.exists() else 0
+        per_frame = size / self.frames if self.frames else self._size[0] * self._size[1] * 3 / FIRST_FRAME_RATIO
+        return int(RESERVE_FRAMES * per_frame + INDEX_BYTES_PER_FRAME * (self.frames + 1) + RESERVE_BYTES)
 
     def close(self) -> None:
         if self._writer is not None:
             self._writer.release()
+            self._writer = None
 
 
 class ImageSink:
@@ -138,13 +173,14 @@ class ImageSink:
     overlay = True
 
     def __init__(self, folder: Path) -> None:
-        self.folder = check_writable(folder, "--save", folder=True)
+        self.folder = Path(folder)
+        check_outputs([Output("--save", self.folder, folder=True)])
 
     def write(self, item: Item, annotated: np.ndarray | None) -> None:
         name = item.frame.name or f"{item.frame.index:06d}.jpg"
         path = self.folder / name
         if not cv2.imwrite(str(path), annotated if annotated is not None else item.frame.image):
-            raise UserError(f"cannot write {path}")
+            raise OutputError(f"cannot write --save {path}: the disk is full or the folder went away")
 
     def close(self) -> None:
         pass
