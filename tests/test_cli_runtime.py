@@ -14,6 +14,7 @@ from edgepipe.apps.bench import Candidate, choose, metric_key
 from edgepipe.apps.cli import main
 from edgepipe.runtime.metadata import ModelMeta, to_metadata_props
 from edgepipe.runtime.preprocessing import PreprocessSpec
+from edgepipe.runtime.session import cuda_device_present
 from tests.onnx_graphs import conv_model, matmul_model, save
 
 META = ModelMeta(task="classify", preprocess=PreprocessSpec((32, 32), resize="resize"), class_names=("a", "b"))
@@ -42,7 +43,9 @@ def test_info_json(models, capsys):
     assert info["outputs"] == ["y: float32 (N, 4, 32, 32)"]
     assert info["opsets"] == {"ai.onnx": 17}
     assert info["ir_version"] == 9
-    assert info["providers_available"] == ort.get_available_providers()
+    assert info["providers_built_in"] == ort.get_available_providers()
+    assert "CPUExecutionProvider" in info["providers_usable"]  # the CPU always runs; CUDA only with a GPU
+    assert ("CUDAExecutionProvider" in info["providers_usable"]) == cuda_device_present()
     assert info["provider_chosen"] == "CPUExecutionProvider"
     assert info["metadata"]["class_names"] == ["a", "b"]
     assert info["metadata"]["metrics"] == {"accuracy": 0.9}

@@ -27,7 +27,6 @@ from edgepipe.runtime.files import OutputError
 
 log = logging.getLogger("edgepipe.detect")
 
-FORWARD = ("left_to_right", "top_to_bottom")  # directions whose count goes before the arrow in a line's label
 BATCH_WAIT_MS = 5.0  # how long a batch waits for the sources not ready yet, by default
 LOST = "lost"  # how a source lost for good ends, in its summary
 
@@ -303,6 +302,5 @@ def _median(values: list[float]) -> float:
 
 
 def _line_text(name: str, totals: dict[str, int]) -> str:
-    """The overlay's label of a counting line, ASCII (OpenCV's font): "door 4> <3"."""
-    return f"{name} " + " ".join(f"{n}{ASCII_ARROWS[d]}" if d in FORWARD else f"{ASCII_ARROWS[d]}{n}"
-                                 for d, n in totals.items())
+    """The overlay's label of a counting line, in ASCII (OpenCV's font has no arrows): "door: 4 -> 3 <-"."""
+    return f"{name}: " + " ".join(f"{n} {ASCII_ARROWS[d]}" for d, n in totals.items())
