@@ -6,7 +6,6 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -93,8 +92,3 @@ def test_non_finite_numbers(argv):
 def test_bad_usage_is_one_line(argv):
     r = edgepipe(*argv)
     assert r.returncode == 2 and len(r.stderr.splitlines()) == 1 and "--help" in r.stderr, r.stderr
-
-
-def test_the_reliability_helpers_see_the_assets():
-    # Guards the tests above: they read the models from here.
-    assert Path(FACE / "facenet.onnx").is_file() and Path(FACE / "yolo-face.onnx").is_file()
