@@ -6,7 +6,8 @@ import html
 import urllib.parse
 from collections.abc import Sequence
 
-PAGE = """<!DOCTYPE html>
+# The start of every page, up to its own styles: HEAD + "...styles...</style>...".format(title=...).
+HEAD = """<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -15,7 +16,8 @@ PAGE = """<!DOCTYPE html>
 <style>
   body {{ margin: 0; padding: 12px; background: #111; color: #eee; font: 16px system-ui, sans-serif; }}
   h1 {{ margin: 0 0 10px; font-size: 20px; font-weight: 600; }}
-  main {{ display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; }}
+"""
+PAGE = HEAD + """  main {{ display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; }}
   #stream {{ display: block; max-width: 100%; background: #222; }}
   aside {{ min-width: 220px; }}
   dt {{ color: #999; font-size: 13px; }}
@@ -78,16 +80,7 @@ poll();
 </html>
 """
 
-GRID = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title}</title>
-<style>
-  body {{ margin: 0; padding: 12px; background: #111; color: #eee; font: 16px system-ui, sans-serif; }}
-  h1 {{ margin: 0 0 10px; font-size: 20px; font-weight: 600; }}
-  main {{ display: grid; grid-template-columns: repeat(auto-fill, minmax(320px, 1fr)); gap: 12px; }}
+GRID = HEAD + """  main {{ display: grid; grid-template-columns: repeat(auto-fill, minmax(320px, 1fr)); gap: 12px; }}
   figure {{ margin: 0; background: #1b1b1b; padding: 6px; }}
   figure img {{ display: block; width: 100%; background: #222; }}
   figcaption {{ display: flex; justify-content: space-between; padding-top: 4px; font-size: 14px; }}
