@@ -7,6 +7,7 @@ import importlib
 import logging
 import sys
 
+from edgepipe.apps.servers import Unreachable
 from edgepipe.postprocess.errors import UserError
 from edgepipe.runtime.metadata import project_version
 
@@ -49,6 +50,11 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"edgepipe {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except Unreachable as exc:
+        if args.verbose:
+            raise
+        print(f"edgepipe {args.command}: error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"edgepipe {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -110,8 +110,9 @@ def face_models(args: argparse.Namespace) -> FaceModels:
 
 def add_gallery_args(p: argparse.ArgumentParser, reencode: bool = True, threshold: bool = False) -> None:
     """--gallery; --reencode for the commands that embed faces; --threshold for those that decide."""
-    p.add_argument("--gallery", type=Path, default=DEFAULT_GALLERY,
-                   help="the gallery, an SQLite file (default: %(default)s)")
+    p.add_argument("--gallery", default=str(DEFAULT_GALLERY), metavar="FILE|URL",
+                   help="the gallery: an SQLite file (default: %(default)s), or a PostgreSQL server shared by many "
+                   "kiosks, postgresql://USER@HOST:PORT/DATABASE (the password from PGPASSWORD or ~/.pgpass)")
     if reencode:
         p.add_argument("--reencode", action="store_true",
                        help="the gallery was enrolled with another encoder: re-embed its stored crops with --encoder")

@@ -35,7 +35,8 @@ class Item:
     second of the loop; latency_ms: the frame's processing time. counts: objects in the frame by label, as the
     browser view lists them. zones: per zone, the detections inside it in this frame. lines: per counting line,
     its crossings so far per direction. marks: segments to draw. verdict: the kiosk's decision shown ("" for
-    none), verdict_kind: "welcome", "unknown" or "info".
+    none), verdict_kind: "welcome", "unknown" or "info". notice: a warning for the page ("" for none), e.g. a
+    gallery server that went away. state: more of the app's state for the page's /stats.json, by name.
     """
 
     frame: Frame
@@ -49,6 +50,8 @@ class Item:
     marks: tuple[Mark, ...] = ()
     verdict: str = ""
     verdict_kind: str = ""
+    notice: str = ""
+    state: dict[str, Any] = field(default_factory=dict)
 
 
 class Sink(Protocol):
@@ -198,7 +201,8 @@ class ViewSink:
 
 def view_stats(item: Item) -> dict[str, Any]:
     """What the browser view shows of an item (its /stats.json): fps, latency, the counts list (labels, then each
-    zone, then each line's totals per direction with its arrow), zones and lines, and the kiosk's verdict."""
+    zone, then each line's totals per direction with its arrow), zones and lines, the kiosk's verdict, the notice
+    and the item's state."""
     counts: dict[str, int] = dict(item.counts)
     counts.update((f"zone {name}", n) for name, n in item.zones.items())
     for name, totals in item.lines.items():
@@ -211,7 +215,9 @@ def view_stats(item: Item) -> dict[str, Any]:
         stats["lines"] = item.lines
     if item.verdict_kind:
         stats.update(verdict=item.verdict, verdict_kind=item.verdict_kind)
-    return stats
+    if item.notice:
+        stats["notice"] = item.notice
+    return {**item.state, **stats}
 
 
 def screen_sinks(serve: str | None, show: bool | None, title: str, stop: threading.Event) -> list[Sink]:

@@ -116,6 +116,7 @@ class GalleryFollower:
         self.audit_dropped = 0
         self.full_loads = self.partial_loads = 0
         self._offline_since: float | None = None
+        self._why = ""
         self._stop = threading.Event()
         store.listen()
         none = np.empty(0, np.int64)
@@ -131,7 +132,7 @@ class GalleryFollower:
     def status(self) -> GalleryStatus:
         enrolled, since = self._mirror.enrolled, self._offline_since
         note = "" if since is None else (f"gallery offline since {time.strftime('%H:%M:%S', time.localtime(since))}"
-                                         ": deciding from the cached gallery")
+                                         f": deciding from the cached gallery ({self._why})")
         return GalleryStatus(len(enrolled.names), len(enrolled.embeddings), self._generation, since is None, note)
 
     def log(self, source: str, decision: str, distance: float, name: str = "") -> None:
@@ -183,6 +184,7 @@ class GalleryFollower:
                     return
 
     def _went_away(self, exc: Exception) -> None:
+        self._why = str(exc)
         if self._offline_since is None:
             self._offline_since = time.time()
             status = self.status()
