@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -46,13 +47,22 @@ REFUSALS = (
 )
 
 
+def url_password(url: str) -> str | None:
+    """The password written in a URL, to keep it out of messages (None when none, or unreadable)."""
+    try:
+        return urlsplit(url).password
+    except ValueError:
+        return None
+
+
 def connection_params(url: str) -> dict[str, Any]:
     """libpq parameters of a postgresql:// URL, with edgepipe's defaults where neither the URL nor the PG*
     environment sets them; UserError for a URL libpq cannot read (the message never holds the password)."""
     try:
         params = conninfo_to_dict(url)
     except psycopg.ProgrammingError as exc:
-        raise UserError(f"--gallery {redact(url)} is not a PostgreSQL URL libpq reads ({exc}): use "
+        why = reason(exc, url_password(url))
+        raise UserError(f"--gallery {redact(url)} is not a PostgreSQL URL libpq reads ({why}): use "
                         "postgresql://USER@HOST:PORT/DATABASE") from None
     for port in str(params.get("port", "5432")).split(","):
         if not (port.isdigit() and 1 <= int(port) <= 65535):
