@@ -58,7 +58,9 @@ def as_server_user() -> list[str]:
 
 
 def run(argv: list[str], what: str, env: dict[str, str] | None = None) -> None:
-    done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)
+    """Run a server's program; UserError with its last line of output when it fails. Its own session: a Ctrl-C
+    at the terminal reaches edgepipe only, which stops the servers in order."""
+    done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120, start_new_session=True)
     if done.returncode != 0:
         lines = (done.stderr or done.stdout).strip().splitlines() or ["no output"]
         raise UserError(f"{what} failed: {lines[-1]}")
@@ -136,7 +138,11 @@ class ThrowawayPostgres:
             shutil.rmtree(self.folder, ignore_errors=True)
 
     def __enter__(self) -> ThrowawayPostgres:
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
@@ -175,7 +181,8 @@ class ThrowawayMosquitto:
             raise UserError("mosquitto was not found: install Debian's mosquitto package "
                             "(apt-get install --no-install-recommends mosquitto)")
         with open(self.folder / "broker.log", "ab") as log:
-            self._proc = subprocess.Popen([binary, "-c", str(self.conf)], stdout=log, stderr=log)
+            self._proc = subprocess.Popen([binary, "-c", str(self.conf)], stdout=log, stderr=log,
+                                          start_new_session=True)
         try:
             wait_for_port(self.port)
         except UserError:
@@ -201,7 +208,11 @@ class ThrowawayMosquitto:
             shutil.rmtree(self.folder, ignore_errors=True)
 
     def __enter__(self) -> ThrowawayMosquitto:
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
 
     def __exit__(self, *exc: object) -> None:
         self.stop()

@@ -21,6 +21,7 @@ from edgepipe.export.data.faces import identity_splits
 from edgepipe.export.data.kiosk import enrollment_images
 from tests.gallery_data import REPO
 from tests.kiosk_scenario import DETECTOR, ENCODER, analyzer, embed_photos, make_scenario
+from tests.mqtt_subscriber import Subscriber
 from tests.servers import PASSWORD
 
 DEADLINE_S = 60.0  # bound on every wait (two kiosks share the two cores)
@@ -29,11 +30,11 @@ DEADLINE_S = 60.0  # bound on every wait (two kiosks share the two cores)
 class Kiosk:
     """`edgepipe kiosk` in a process of its own, looping a video, its page on a free port; stderr collected."""
 
-    def __init__(self, video: Path, gallery: str) -> None:
+    def __init__(self, video: Path, gallery: str, *more: str) -> None:
         argv = [sys.executable, "-m", "edgepipe.apps", "kiosk", "--source", str(video), "--loop", "--gallery", gallery,
                 "--detector", str(DETECTOR), "--encoder", str(ENCODER), "--detector-provider", "cpu",
                 "--encoder-provider", "cpu", "--detector-threads", "1", "--encoder-threads", "1",
-                "--serve", "127.0.0.1:0", "--no-show", "--json"]
+                "--serve", "127.0.0.1:0", "--no-show", "--json", *more]
         self.proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.log: list[str] = []
         self.url = ""
@@ -104,10 +105,13 @@ def welcomed(summary: dict, name: str) -> int:
     return sum(e["kind"] == "welcome" and e["name"] == name for e in summary["events"])
 
 
-def test_two_kiosks_follow_an_enrollment_made_by_a_third_process(scenario, pg_url):
+def test_two_kiosks_follow_an_enrollment_made_by_a_third_process(scenario, pg_url, mosquitto):
+    """The first kiosk also publishes its decisions to MQTT: the messages equal the decisions it made."""
     made, photos, export = scenario
     server_gallery(pg_url, export)
-    kiosks = [Kiosk(made.video, pg_url) for _ in range(2)]
+    sub = Subscriber(mosquitto.port, "k1/#").start()
+    kiosks = [Kiosk(made.video, pg_url, "--publish", f"{mosquitto.url}/k1", "--camera", "door1"),
+              Kiosk(made.video, pg_url)]
     try:
         for k in kiosks:
             wait_until(lambda k=k: k.gallery().get("people") == 0, "the kiosk runs")
@@ -120,6 +124,12 @@ def test_two_kiosks_follow_an_enrollment_made_by_a_third_process(scenario, pg_ur
             wait_until(lambda k=k: k.stats().get("verdict") == "Welcome, Ada", "Ada welcomed")
     finally:
         summaries = [k.stop() for k in kiosks]
+        sub.wait_for("k1/available", "offline")
+        sub.stop()
+    decisions = [m.json for m in sub.on("k1/events")]
+    assert [(d["type"], d["camera"], d["kind"], d["name"], d["frame"]) for d in decisions] == [
+        ("decision", "door1", e["kind"], e["name"], e["frame"]) for e in summaries[0]["events"]]
+    assert summaries[0]["published"]["dropped"] == 0 and summaries[1]["published"] is None
     for summary, k in zip(summaries, kiosks, strict=True):
         assert welcomed(summary, "Ada") >= 1, summary["events"]
         assert summary["gallery"]["people"] == 1

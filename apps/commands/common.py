@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from edgepipe.apps.face.service import DEFAULT_GALLERY, FaceModels
 from edgepipe.apps.options import ModelOptions
+from edgepipe.apps.stream.events import PublishOptions
 from edgepipe.apps.stream.loop import StreamOptions
 from edgepipe.postprocess.errors import UserError
 from edgepipe.runtime.metadata import FLAT_KEYS
@@ -75,6 +76,28 @@ def add_stream_args(p: argparse.ArgumentParser) -> None:
                    help="live view in the browser, e.g. 127.0.0.1:8080")
     p.add_argument("--show", action=argparse.BooleanOptionalAction, default=StreamOptions.show,
                    help="show a window (default: when a display is present)")
+
+
+def add_publish_args(p: argparse.ArgumentParser) -> None:
+    """--publish mqtt://HOST:PORT/PREFIX and how: --camera, --publish-interval, --publish-frames, --publish-queue."""
+    p.add_argument("--publish", metavar="URL",
+                   help="send events (JSON, QoS 1) to an MQTT broker, mqtt://[USER[:PASSWORD]@]HOST[:PORT][/PREFIX] "
+                   "(docs/events.md has the topics)")
+    p.add_argument("--camera", default=PublishOptions.camera,
+                   help="the camera's name in the messages and topics (default: from --source)")
+    p.add_argument("--publish-interval", type=float, default=PublishOptions.interval, metavar="S",
+                   help="seconds of video between count messages (default %(default)s)")
+    p.add_argument("--publish-frames", action="store_true", help="also publish every frame's detections")
+    p.add_argument("--publish-queue", type=int, default=PublishOptions.queue, metavar="N",
+                   help="messages kept while the broker is away; the oldest are dropped, counted (default "
+                   "%(default)s)")
+
+
+def publish_options(args: argparse.Namespace) -> PublishOptions | None:
+    """The PublishOptions of the options add_publish_args added; None without --publish."""
+    if not args.publish:
+        return None
+    return PublishOptions(args.publish, args.camera, args.publish_interval, args.publish_frames, args.publish_queue)
 
 
 def stream_options(args: argparse.Namespace) -> StreamOptions:

@@ -7,7 +7,14 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from edgepipe.apps.commands.common import add_model_args, add_stream_args, model_options, stream_options
+from edgepipe.apps.commands.common import (
+    add_model_args,
+    add_publish_args,
+    add_stream_args,
+    model_options,
+    publish_options,
+    stream_options,
+)
 from edgepipe.apps.detect.lines import parse_line
 from edgepipe.apps.detect.service import DetectOptions, detect
 from edgepipe.apps.detect.zones import parse_zone
@@ -44,6 +51,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--track", action="store_true",
                    help="give each detection a track id (in the JSON lines), stable while the object stays in view")
     add_stream_args(p)
+    add_publish_args(p)
     p.add_argument("--summary", type=Path, help="write the run's summary as JSON")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
@@ -54,7 +62,7 @@ def options(args: argparse.Namespace) -> DetectOptions:
         model_options(args.model, args), stream_options(args), args.conf, args.iou, tuple(args.classes),
         args.max_det, args.agnostic_nms, args.save, args.jsonl,
         tuple(parse_zone(text, i) for i, text in enumerate(args.zone)),
-        tuple(parse_line(text, i) for i, text in enumerate(args.line)), args.track)
+        tuple(parse_line(text, i) for i, text in enumerate(args.line)), args.track, publish_options(args))
 
 
 def run(args: argparse.Namespace) -> int:

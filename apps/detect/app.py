@@ -13,10 +13,11 @@ import numpy as np
 
 from edgepipe.apps.detect.lines import Line, LineCounter
 from edgepipe.apps.detect.pipeline import Detector
-from edgepipe.apps.detect.zones import Zone, count_in_zones
+from edgepipe.apps.detect.zones import Zone, ZoneChange, ZoneWatch, count_in_zones
 from edgepipe.apps.stream.draw import ASCII_ARROWS, Mark
 from edgepipe.apps.stream.loop import FpsMeter, drive
-from edgepipe.apps.stream.sinks import Item, SinkWorker
+from edgepipe.apps.stream.mqtt import PublishStats
+from edgepipe.apps.stream.sinks import Event, Item, SinkWorker
 from edgepipe.apps.stream.sources import Capture, Frame
 from edgepipe.postprocess.track import IouTracker
 
@@ -48,6 +49,7 @@ class Summary:
     stopped: str = "end of source"
     zones: dict[str, dict[str, int]] = field(default_factory=dict)
     crossings: dict[str, dict] = field(default_factory=dict)
+    published: PublishStats | None = None
 
     def lines(self) -> list[str]:
         """The summary as printed at the end of a run."""
@@ -65,7 +67,7 @@ class Summary:
         for name, c in self.crossings.items():
             ways = ", ".join(f"{n} {d.replace('_', ' ')}" for d, n in c.items() if d != "by_class")
             out.append(f"  line {name}: {ways}")
-        return out
+        return out + (self.published.lines() if self.published else [])
 
 
 def run(
@@ -82,10 +84,11 @@ def run(
 
     The capture must have been made with prepare=detector.prepare. zones: counted in every frame (Item.zones).
     track: give detections track ids; lines: count tracked objects crossing them (Item.lines, the totals so far;
-    implies tracking).
+    implies tracking). With tracking, each frame's line crossings and zone entries and exits are Item.events.
     """
     tracker = IouTracker() if track or lines else None
     crossing = LineCounter(lines, forget=tracker.max_age) if tracker and lines else None
+    watch = ZoneWatch(zones, forget=tracker.max_age) if tracker and zones else None
     counts: Counter[str] = Counter()
     peak: Counter[str] = Counter()
     timeline: dict[int, Counter[str]] = {}
@@ -110,13 +113,19 @@ def run(
             zone_stats[name]["peak"] = max(zone_stats[name]["peak"], n)
             zone_stats[name]["frames"] += n > 0
         totals: dict[str, dict[str, int]] = {}
+        events: list[Event] = []
         if tracker is not None:
             det = det.with_track_ids(tracker.update(det))
+            classes = tracker.classes(det.track_ids)
             if crossing is not None:
-                totals = crossing.update(det, det.track_ids, tracker.classes(det.track_ids))
+                totals = crossing.update(det, det.track_ids, classes)
+                events += [Event("line_crossing", {"line": c.line, "direction": c.direction, "track_id": c.track_id,
+                                                   "label": c.label, "box": list(c.box)}) for c in crossing.crossed]
+            if watch is not None:
+                events += [_zone_event(change) for change in watch.update(det, det.track_ids, classes)]
         marks = tuple(Mark(line.xyxy, _line_text(line.name, totals[line.name])) for line in lines) if totals else ()
         return Item(frame, det, f"{fps:.1f} FPS  model {result.infer_ms:.1f} ms", fps,
-                    result.infer_ms + result.post_ms, dict(in_frame), inside, totals, marks)
+                    result.infer_ms + result.post_ms, dict(in_frame), inside, totals, marks, events=tuple(events))
 
     t0 = time.perf_counter()
     frames, stopped = drive(capture, worker, stop, max_frames, step)
@@ -128,6 +137,11 @@ def run(
         dict(counts), dict(peak), [{"second": s, "counts": dict(c)} for s, c in sorted(timeline.items())], stopped,
         zone_stats, crossing.summary() if crossing else {},
     )
+
+
+def _zone_event(change: ZoneChange) -> Event:
+    fields = {"zone": change.zone, "track_id": change.track_id, "label": change.label, "box": list(change.box)}
+    return Event(change.kind, {**fields, "lost": change.lost} if change.kind == "zone_leave" else fields)
 
 
 def _line_text(name: str, totals: dict[str, int]) -> str:

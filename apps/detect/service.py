@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from edgepipe.apps.detect import app
@@ -12,6 +12,7 @@ from edgepipe.apps.detect.lines import Line
 from edgepipe.apps.detect.pipeline import Detector, parse_classes
 from edgepipe.apps.detect.zones import Zone
 from edgepipe.apps.options import ModelOptions
+from edgepipe.apps.stream.events import EventSink, PublishOptions
 from edgepipe.apps.stream.loop import StreamOptions, stop_on_sigterm
 from edgepipe.apps.stream.sinks import (
     ImageSink,
@@ -40,7 +41,8 @@ class DetectOptions:
     detections kept per frame. agnostic_nms: NMS across classes too. save: an annotated video (.mp4, .avi, .mkv),
     or a folder for image sources. jsonl: detections as JSON Lines, one line per frame. zones: rectangles whose
     detections are counted per frame. lines: segments whose crossings by tracked objects are counted. track: give
-    each detection a track id (lines imply it).
+    each detection a track id (lines imply it). publish: events to an MQTT broker (with zones, it implies tracking:
+    zone enter and leave are told per tracked object).
     """
 
     model: ModelOptions
@@ -55,6 +57,7 @@ class DetectOptions:
     zones: tuple[Zone, ...] = ()
     lines: tuple[Line, ...] = ()
     track: bool = False
+    publish: PublishOptions | None = None
 
     def __post_init__(self) -> None:
         for what, named in (("--zone", self.zones), ("--line", self.lines)):
@@ -76,14 +79,17 @@ def detect(options: DetectOptions, stop: threading.Event | None = None) -> app.S
     capture = Capture(spec, prepare=detector.prepare, retries=options.stream.retries,
                       loop=options.stream.loop).open()
     try:
-        worker = SinkWorker(make_sinks(options, images, capture.fps, stop))
+        sinks = make_sinks(options, images, capture.fps, stop)
     except BaseException:
         capture.close()
         raise
     log.info("detecting in %s with %s on %s", spec.describe(), Path(model.name).name, model.providers[0])
+    track = options.track or bool(options.publish and options.zones)
     with stop_on_sigterm(stop):
-        return app.run(capture, detector, worker, stop, options.stream.max_frames, options.zones, options.lines,
-                       options.track)
+        summary = app.run(capture, detector, SinkWorker(sinks), stop, options.stream.max_frames, options.zones,
+                          options.lines, track)
+    published = [s.stats for s in sinks if isinstance(s, EventSink)]
+    return replace(summary, published=published[0]) if published else summary
 
 
 def check_outputs(options: DetectOptions, images: bool, kind: str) -> None:
@@ -99,13 +105,19 @@ def check_outputs(options: DetectOptions, images: bool, kind: str) -> None:
 
 
 def make_sinks(options: DetectOptions, images: bool, fps: float, stop: threading.Event) -> list[Sink]:
-    """The sinks the options ask for; q in the window sets stop."""
-    sinks: list[Sink] = []
-    if options.jsonl:
-        sinks.append(JsonlSink(options.jsonl))
-    if options.save:
-        as_video = not images or options.save.suffix.lower() in VIDEO_CODECS
-        sinks.append(VideoSink(options.save, fps if not images else IMAGES_FPS) if as_video
-                     else ImageSink(options.save))
-    title = f"edgepipe detect: {options.model.path.name}"
-    return sinks + screen_sinks(options.stream.serve, options.stream.show, title, stop)
+    """The sinks the options ask for; q in the window sets stop. The broker is reached first (before any file is
+    opened); the sinks made are closed when a later one fails (a busy port)."""
+    sinks: list[Sink] = [EventSink(options.publish, options.stream.source)] if options.publish else []
+    try:
+        if options.jsonl:
+            sinks.append(JsonlSink(options.jsonl))
+        if options.save:
+            as_video = not images or options.save.suffix.lower() in VIDEO_CODECS
+            sinks.append(VideoSink(options.save, fps if not images else IMAGES_FPS) if as_video
+                         else ImageSink(options.save))
+        title = f"edgepipe detect: {options.model.path.name}"
+        return sinks + screen_sinks(options.stream.serve, options.stream.show, title, stop)
+    except BaseException:
+        for sink in sinks:
+            sink.close()
+        raise

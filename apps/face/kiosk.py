@@ -6,7 +6,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +15,10 @@ from edgepipe.apps.face.gallery import Enrolled, GalleryStatus, LiveGallery
 from edgepipe.apps.face.gallery.location import Location
 from edgepipe.apps.face.pipeline import FaceAnalyzer, Faces
 from edgepipe.apps.face.service import DEFAULT_GALLERY, FaceModels, decision_threshold, open_for_encoder
+from edgepipe.apps.stream.events import EventSink, PublishOptions
 from edgepipe.apps.stream.loop import FpsMeter, StreamOptions, drive, stop_on_sigterm
-from edgepipe.apps.stream.sinks import Item, Sink, SinkWorker, VideoSink, check_writable, screen_sinks
+from edgepipe.apps.stream.mqtt import PublishStats
+from edgepipe.apps.stream.sinks import Event, Item, Sink, SinkWorker, VideoSink, check_writable, screen_sinks
 from edgepipe.apps.stream.sources import Capture, Frame
 from edgepipe.postprocess.detections import Detections
 from edgepipe.postprocess.embeddings import UNKNOWN, identify
@@ -114,6 +116,7 @@ class KioskSummary:
     frame_ms: float
     stopped: str
     gallery: GalleryStatus
+    published: PublishStats | None = None
 
     def lines(self) -> list[str]:
         counts = Counter(e.kind for e in self.events)
@@ -122,6 +125,7 @@ class KioskSummary:
                f"{counts['welcome']} welcome(s), {counts['unknown']} unknown person event(s)",
                f"gallery: {self.gallery.people} people, {self.gallery.embeddings} embeddings at the end "
                f"(generation {self.gallery.generation}){'' if self.gallery.online else '; ' + self.gallery.note}"]
+        out += self.published.lines() if self.published else []
         out += [f"  frame {e.frame:>6} t={e.time:7.2f}s  {e.kind:<8} {e.name} (distance {e.distance:.3f})"
                 for e in self.events]
         return out
@@ -165,10 +169,12 @@ def run(
         obs = observe(faces, db.matrix(), threshold, metric)
         t3 = time.perf_counter()
         event = decider.update(obs, frame.index, frame.time)
+        told: tuple[Event, ...] = ()
         if event is not None:
             events.append(event)
             db.log(source, event.kind, event.distance, event.name)
             log.info("%s: %s (distance %.3f)", event.kind, event.name or "unknown person", event.distance)
+            told = (Event("decision", {"kind": event.kind, "name": event.name, "distance": event.distance}),)
         det_ms.append((t2 - t1) * 1e3)
         rec_ms.append((t3 - t2) * 1e3)
         frame_ms.append((time.perf_counter() - t1) * 1e3)
@@ -177,7 +183,7 @@ def run(
         gallery = db.status()
         return Item(frame, _labeled(faces, obs), f"{decider.text}  {fps:.1f} FPS".strip(), fps, frame_ms[-1],
                     {"faces": len(faces)}, verdict=decider.text, verdict_kind=kind, notice=gallery.note,
-                    state={"gallery": asdict(gallery)})
+                    state={"gallery": asdict(gallery)}, events=told)
 
     t0 = time.perf_counter()
     frames, stopped = drive(capture, worker, stop, max_frames, step)
@@ -204,7 +210,8 @@ class KioskOptions:
     gallery: the enrolled people (an SQLite file, or a postgresql:// URL: followed live). threshold: accept when
     distance <= this (None: the gallery's calibrated one, else the encoder's). reencode: re-embed a gallery
     enrolled with another encoder first. confirm: frames the same identity must win in a row. cooldown: seconds
-    without a face that end a visit. save: an annotated video.
+    without a face that end a visit. save: an annotated video. publish: each decision, and the faces seen, to an
+    MQTT broker.
 
     The command line's source is CAMERA unless --source names another."""
 
@@ -216,6 +223,7 @@ class KioskOptions:
     confirm: int = Decider.confirm
     cooldown: float = Decider.cooldown
     save: Path | None = None
+    publish: PublishOptions | None = None
 
 
 def kiosk(options: KioskOptions, stop: threading.Event | None = None) -> KioskSummary:
@@ -237,16 +245,25 @@ def kiosk(options: KioskOptions, stop: threading.Event | None = None) -> KioskSu
         if options.save:
             check_writable(options.save, "--save")
         stream = options.stream
-        capture = Capture(spec, prepare=analyzer.detector.prepare, retries=stream.retries, loop=stream.loop).open()
+        sinks: list[Sink] = [EventSink(options.publish, stream.source)] if options.publish else []
         stop = stop or threading.Event()
         try:
-            sinks: list[Sink] = [VideoSink(options.save, capture.fps)] if options.save else []
-            sinks += screen_sinks(stream.serve, stream.show, "edgepipe kiosk", stop)
+            capture = Capture(spec, prepare=analyzer.detector.prepare, retries=stream.retries, loop=stream.loop)
+            capture.open()
+            try:
+                sinks += [VideoSink(options.save, capture.fps)] if options.save else []
+                sinks += screen_sinks(stream.serve, stream.show, "edgepipe kiosk", stop)
+            except BaseException:
+                capture.close()
+                raise
         except BaseException:
-            capture.close()
+            for sink in sinks:
+                sink.close()
             raise
         with stop_on_sigterm(stop):
-            return run(capture, analyzer, live, threshold, decider, SinkWorker(sinks), stop, stream.source,
-                       stream.max_frames)
+            summary = run(capture, analyzer, live, threshold, decider, SinkWorker(sinks), stop, stream.source,
+                          stream.max_frames)
+        published = [s.stats for s in sinks if isinstance(s, EventSink)]
+        return replace(summary, published=published[0]) if published else summary
     finally:
         live.close()

@@ -28,6 +28,15 @@ log = logging.getLogger("edgepipe.sink")
 
 
 @dataclass(frozen=True)
+class Event:
+    """Something that happened in a frame, for the event publisher (apps/stream/events.py): its type
+    ("line_crossing", "zone_enter", "zone_leave", "decision") and its fields, JSON-ready."""
+
+    type: str
+    fields: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class Item:
     """One processed frame on its way to the sinks.
 
@@ -36,7 +45,8 @@ class Item:
     browser view lists them. zones: per zone, the detections inside it in this frame. lines: per counting line,
     its crossings so far per direction. marks: segments to draw. verdict: the kiosk's decision shown ("" for
     none), verdict_kind: "welcome", "unknown" or "info". notice: a warning for the page ("" for none), e.g. a
-    gallery server that went away. state: more of the app's state for the page's /stats.json, by name.
+    gallery server that went away. state: more of the app's state for the page's /stats.json, by name. events:
+    what happened in this frame (a line crossed, a zone entered or left, a kiosk decision).
     """
 
     frame: Frame
@@ -52,6 +62,7 @@ class Item:
     verdict_kind: str = ""
     notice: str = ""
     state: dict[str, Any] = field(default_factory=dict)
+    events: tuple[Event, ...] = ()
 
 
 class Sink(Protocol):
