@@ -151,3 +151,16 @@ def test_audit_entries_keep_their_time_and_order(pg_url: str, encoder: EncoderId
         entries = desk.events(limit=5)
     assert [e.name for e in entries] == ["P4", "P3", "P2", "P1", "P0"]
     assert all(t0 <= e.time <= time.time() for e in entries)
+
+
+def test_the_first_load_reads_page_after_page(pg_url: str, encoder: EncoderId, monkeypatch):
+    """Pages of 3 rows over 11 rows whose people were enrolled out of order: the copy equals the store's matrix."""
+    monkeypatch.setattr(follow_module, "PAGE", 3)
+    with open_gallery(pg_url, encoder) as desk:
+        for name, k in (("Ann", 2), ("Bob", 4), ("Ann", 3), ("Cleo", 1), ("Bob", 1)):
+            desk.enroll(name, vectors_for(f"{name}{k}", k))
+        live = open_gallery(pg_url, encoder).follow()
+        try:
+            assert same_matrix(live, desk) and live.matrix().person_ids.tolist() == [0] * 5 + [1] * 5 + [2]
+        finally:
+            live.close()

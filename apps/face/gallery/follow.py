@@ -15,8 +15,7 @@ import psycopg
 
 from edgepipe.apps.face.gallery.pg_schema import (
     CHANGES_SINCE,
-    COUNT_ROWS,
-    MATRIX_ROWS,
+    MATRIX_PAGE,
     PEOPLE_OF_NAMES,
     POSTGRES,
     ROWS_OF_NAMES,
@@ -32,7 +31,7 @@ log = logging.getLogger("edgepipe.gallery")
 WAIT_S = 0.25  # the thread wakes this often to write queued audit entries and to see a stop
 CHECK_S = 5.0  # and reads the generation this often even without a notification (a dead connection shows)
 AUDIT_MAX = 10_000  # audit entries kept while the server is away; older ones are dropped, counted
-CHUNK = 20_000  # rows per fetch when loading the whole gallery
+PAGE = 10_000  # embeddings per query when loading the whole gallery
 
 
 @dataclass(frozen=True, eq=False)
@@ -47,11 +46,13 @@ class Mirror:
 
     @classmethod
     def build(cls, people: dict[int, str], person_ids: np.ndarray, row_ids: np.ndarray, vectors: np.ndarray) -> Mirror:
-        """Rows in any order -> sorted by (person id, embedding id). vectors: (N, D) float32."""
+        """Rows in any order -> sorted by (person id, embedding id). vectors: (N, D) float32 (copied once, by the
+        matrix, when already in order)."""
         order = np.lexsort((row_ids, person_ids))
         ordered = sorted(people.items())
-        pids = person_ids[order]
-        return cls(dict(ordered), pids, row_ids[order], enrolled_from(ordered, pids, vectors[order]))
+        if not (np.diff(order) == 1).all():
+            person_ids, row_ids, vectors = person_ids[order], row_ids[order], vectors[order]
+        return cls(dict(ordered), person_ids, row_ids, enrolled_from(ordered, person_ids, vectors))
 
     def replace(self, names: Sequence[str], people: list[tuple[int, str]], rows: list[tuple]) -> Mirror:
         """This mirror with the people called names replaced by what the server now holds: people (id, name) and
@@ -72,27 +73,29 @@ class Mirror:
 
 def vectors_of(blobs: Sequence[bytes], d: int) -> np.ndarray:
     """Stored vectors (4 * d bytes each) -> (N, d) float32."""
-    if any(len(b) != 4 * d for b in blobs):
+    if set(map(len, blobs)) - {4 * d}:
         raise UserError(f"the gallery is damaged: some embeddings are not {4 * d} bytes")
     return np.frombuffer(b"".join(blobs), dtype="<f4").astype(np.float32).reshape(len(blobs), d)
 
 
 def load_all(conn: psycopg.Connection, d: int) -> Mirror:
-    """Every person and embedding, streamed in chunks into one (N, d) array (inside the caller's snapshot)."""
+    """Every person and embedding (inside the caller's snapshot), PAGE rows per query: the server joins a page's
+    rows into one bytea of fixed-size records (person id, embedding id, vector) that becomes arrays at once, with
+    no Python object per row."""
     people = dict(conn.execute(POSTGRES.matrix_people).fetchall())
-    n = conn.execute(COUNT_ROWS).fetchone()[0]
-    vectors = np.empty((n, d), np.float32)
-    person_ids, row_ids = np.empty(n, np.int64), np.empty(n, np.int64)
-    with conn.cursor(name="gallery_matrix", binary=True) as cur:
-        cur.execute(MATRIX_ROWS)
-        i = 0
-        while rows := cur.fetchmany(CHUNK):
-            k = min(len(rows), n - i)  # rows added since the count cannot be: one snapshot
-            pids, eids, blobs = zip(*rows, strict=True)
-            vectors[i : i + k] = vectors_of(blobs, d)
-            person_ids[i : i + k], row_ids[i : i + k] = pids, eids
-            i += k
-    return Mirror.build(people, person_ids, row_ids, vectors)
+    record = np.dtype([("person_id", ">i8"), ("id", ">i8"), ("vector", "<f4", (d,))])
+    pages, last = [], -1
+    cur = conn.cursor(binary=True)
+    while True:
+        count, top, data = cur.execute(MATRIX_PAGE, (last, PAGE)).fetchone()
+        if not count:
+            break
+        if len(data) != count * record.itemsize:
+            raise UserError(f"the gallery is damaged: some embeddings are not {4 * d} bytes")
+        pages.append(np.frombuffer(data, record))
+        last = top
+    rows = np.concatenate(pages) if pages else np.empty(0, record)
+    return Mirror.build(people, rows["person_id"].astype(np.int64), rows["id"].astype(np.int64), rows["vector"])
 
 
 class GalleryFollower:

@@ -82,8 +82,11 @@ CHANGES_PRUNE = "DELETE FROM face_gallery.changes WHERE generation <= %s"
 NOTIFY = "SELECT pg_notify(%s, %s)"
 LISTEN = "LISTEN face_gallery"  # the CHANNEL
 CHANGES_SINCE = "SELECT generation, name FROM face_gallery.changes WHERE generation > %s ORDER BY generation"
-COUNT_ROWS = "SELECT COUNT(*) FROM face_gallery.embeddings"
-MATRIX_ROWS = "SELECT person_id, id, vector FROM face_gallery.embeddings ORDER BY person_id, id"
+# A page of the matrix: after embedding id %s, the next %s rows, as (count, last id, the rows' int8send(person_id)
+# || int8send(id) || vector joined in one bytea, in any order: the follower sorts them).
+MATRIX_PAGE = ("SELECT COUNT(*), MAX(id), string_agg(int8send(person_id) || int8send(id) || vector, ''::bytea)"
+               " FROM (SELECT person_id, id, vector FROM face_gallery.embeddings WHERE id > %s"
+               " ORDER BY id LIMIT %s) page")
 ROWS_OF_NAMES = ("SELECT p.id, p.name, e.id, e.vector FROM face_gallery.people p"
                  " JOIN face_gallery.embeddings e ON e.person_id = p.id WHERE p.name = ANY(%s) ORDER BY p.id, e.id")
 PEOPLE_OF_NAMES = "SELECT id, name FROM face_gallery.people WHERE name = ANY(%s) ORDER BY id"
