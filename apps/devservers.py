@@ -12,6 +12,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import TypeVar
 
 from edgepipe.postprocess.errors import UserError
 
@@ -66,7 +67,31 @@ def run(argv: list[str], what: str, env: dict[str, str] | None = None) -> None:
         raise UserError(f"{what} failed: {lines[-1]}")
 
 
-class ThrowawayPostgres:
+T = TypeVar("T", bound="Throwaway")
+
+
+class Throwaway:
+    """A server in a temporary folder: start() it (a context manager starts it, and stops it however the block
+    ends), stop() stops it and deletes the folder."""
+
+    def start(self) -> Throwaway:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self: T) -> T:
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class ThrowawayPostgres(Throwaway):
     """A PostgreSQL cluster in a temporary folder on 127.0.0.1:port, with the superuser and database "edgepipe".
 
     password None: no password for local connections (trust); else the server asks for it (scram-sha-256).
@@ -137,18 +162,9 @@ class ThrowawayPostgres:
         finally:
             shutil.rmtree(self.folder, ignore_errors=True)
 
-    def __enter__(self) -> ThrowawayPostgres:
-        try:
-            return self.start()
-        except BaseException:
-            self.stop()
-            raise
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
-class ThrowawayMosquitto:
+class ThrowawayMosquitto(Throwaway):
     """A Mosquitto broker on 127.0.0.1:port, persistence off. users: {name: password} to require a login (no
     anonymous clients then). kill() stops it at once; start() again on the same port."""
 
@@ -207,12 +223,3 @@ class ThrowawayMosquitto:
         finally:
             shutil.rmtree(self.folder, ignore_errors=True)
 
-    def __enter__(self) -> ThrowawayMosquitto:
-        try:
-            return self.start()
-        except BaseException:
-            self.stop()
-            raise
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

@@ -159,14 +159,16 @@ peak = rss()
 out = {"seconds": seconds, "rows": len(m.embeddings), "people": len(m.names), "peak_mb": peak, "before_mb": before}
 if sys.argv[2] == "identify":
     rng = np.random.default_rng(2)
-    ours, naive = [], []
+    ours, cpu, naive = [], [], []
     for i in range(int(sys.argv[3])):
         q = l2_normalize(m.embeddings[(i * 7919) % len(m.embeddings)] + rng.normal(0, 0.03, 128))[None, :]
-        t = time.perf_counter(); found = identify(q, m.gallery, m.labels, 1.0)[0]; ours.append(time.perf_counter() - t)
+        t, c = time.perf_counter(), time.thread_time()
+        found = identify(q, m.gallery, m.labels, 1.0)[0]
+        ours.append(time.perf_counter() - t); cpu.append(time.thread_time() - c)
         t = time.perf_counter(); d = ((m.embeddings - q) ** 2).sum(axis=1); best = m.labels[int(d.argmin())]
         naive.append(time.perf_counter() - t)
         assert found.label == best, (found.label, best)
-    out.update(identify_ms=[x * 1e3 for x in ours], naive_ms=[x * 1e3 for x in naive])
+    out.update(identify_ms=[x * 1e3 for x in ours], cpu_ms=[x * 1e3 for x in cpu], naive_ms=[x * 1e3 for x in naive])
 live.close()
 print(json.dumps(out))
 """
@@ -195,8 +197,8 @@ def bench_large(url: str, folder: Path, rows: int, queries: int) -> None:
         print(f"{name:<28}{r['seconds']:>9.2f}{r['peak_mb']:>13.0f}{r['before_mb']:>12.0f}")
     ours, naive = pg["identify_ms"], pg["naive_ms"]
     print(f"\n## 3. identify, one query against {rows:,} rows, in that kiosk process ({queries} queries, interleaved)")
-    print(f"identify p50 {pct(ours, 50):.1f} ms (p90 {pct(ours, 90):.1f}); naive numpy p50 {pct(naive, 50):.1f} ms; "
-          f"ratio {pct(ours, 50) / pct(naive, 50):.2f}")
+    print(f"identify p50 {pct(ours, 50):.1f} ms (p90 {pct(ours, 90):.1f}; its CPU time p50 {pct(pg['cpu_ms'], 50):.1f} "
+          f"ms); naive numpy p50 {pct(naive, 50):.1f} ms; ratio {pct(ours, 50) / pct(naive, 50):.2f}")
     print(f"goal: <= {GOAL_IDENTIFY_MS:.0f} ms: {'met' if pct(ours, 50) <= GOAL_IDENTIFY_MS else 'NOT met'}\n")
 
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 
 import psycopg
 import pytest
@@ -37,6 +38,16 @@ def need_postgres() -> None:
 
 def need_mosquitto() -> None:
     need("mosquitto", bool(shutil.which("mosquitto") or os.path.exists("/usr/sbin/mosquitto")))
+
+
+def wait_until(condition: Callable[[], bool], what: str, deadline_s: float, poll_s: float = 0.005) -> float:
+    """Seconds until condition() holds; AssertionError naming what after deadline_s (every wait is bounded)."""
+    t0 = time.monotonic()
+    while not condition():
+        if time.monotonic() - t0 > deadline_s:
+            raise AssertionError(f"not within {deadline_s} s: {what}")
+        time.sleep(poll_s)
+    return time.monotonic() - t0
 
 
 def with_password(url: str, password: str = PASSWORD) -> str:

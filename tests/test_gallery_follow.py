@@ -13,6 +13,7 @@ from edgepipe.apps.devservers import ThrowawayPostgres
 from edgepipe.apps.face.gallery import EncoderId, GalleryStore, open_gallery
 from edgepipe.apps.face.gallery import follow as follow_module
 from edgepipe.apps.face.gallery.follow import GalleryFollower
+from tests import servers
 from tests.gallery_data import vectors_for
 
 DEADLINE_S = 10.0  # bound on waiting for a change to arrive (the benchmark measures how fast it does)
@@ -25,13 +26,7 @@ def no_polling(monkeypatch):
 
 
 def wait_until(condition: Callable[[], bool], what: str) -> float:
-    """Seconds until condition() holds; fails after DEADLINE_S."""
-    t0 = time.monotonic()
-    while not condition():
-        if time.monotonic() - t0 > DEADLINE_S:
-            raise AssertionError(f"not within {DEADLINE_S} s: {what}")
-        time.sleep(0.005)
-    return time.monotonic() - t0
+    return servers.wait_until(condition, what, DEADLINE_S)
 
 
 def same_matrix(live: GalleryFollower, store: GalleryStore) -> bool:

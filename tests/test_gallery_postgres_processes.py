@@ -5,15 +5,14 @@ import enroll_many from this module."""
 import random
 import signal
 import subprocess
-import sys
 import time
 
 import numpy as np
 import psycopg
 
 from edgepipe.apps.face.gallery import EncoderId, open_gallery
-from tests.gallery_data import REPO, D, crops_for, vectors_for
-from tests.test_gallery_processes import k_of
+from tests.gallery_data import D, crops_for, vectors_for
+from tests.test_gallery_processes import k_of, start_child
 
 
 def enroll_many(url: str, sha: str, prefix: str, n: int) -> None:
@@ -26,15 +25,9 @@ def enroll_many(url: str, sha: str, prefix: str, n: int) -> None:
     print(n, flush=True)
 
 
-def start_child(call: str) -> subprocess.Popen:
-    code = f"from tests.test_gallery_postgres_processes import enroll_many; {call}"
-    proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-    line = proc.stdout.readline()
-    if line.strip() != "ready":
-        proc.kill()
-        raise AssertionError(f"child did not start: {line!r} {proc.communicate()[1]}")
-    return proc
+def start_enroller(call: str) -> subprocess.Popen:
+    """A child process running enroll_many (call: its arguments), once it is ready."""
+    return start_child(f"from tests.test_gallery_postgres_processes import enroll_many; enroll_many({call})")
 
 
 def test_sigkill_during_enrollment_never_leaves_half_a_person(pg_url: str, encoder: EncoderId):
@@ -42,26 +35,25 @@ def test_sigkill_during_enrollment_never_leaves_half_a_person(pg_url: str, encod
     rng = random.Random(11)
     counts = []
     for round_, delay in enumerate(rng.uniform(0.1, 0.6) for _ in range(4)):
-        child = start_child(f"enroll_many({pg_url!r}, {encoder.sha256!r}, 'r{round_}', 10**6)")
+        child = start_enroller(f"{pg_url!r}, {encoder.sha256!r}, 'r{round_}', 10**6")
         time.sleep(delay)
         child.send_signal(signal.SIGKILL)
         child.communicate(timeout=30)
         assert child.returncode == -signal.SIGKILL
         with open_gallery(pg_url, encoder) as db:
-            people = db.people()
-            for person in people:
-                assert person.n_embeddings == k_of(person.name), f"round {round_}, delay {delay:.2f} s"
-                assert np.array_equal(db.embeddings_of(person.name), vectors_for(person.name, k_of(person.name)))
-            enrolled = {e.name for e in db.events(limit=10**6) if e.decision == "enroll"}
-            assert enrolled == {p.name for p in people}  # the audit entry is in the same transaction
-        counts.append(len(people))
+            m = db.matrix()  # everyone whole: exactly their K rows, as enrolled, in enrollment order
+            whole = [vectors_for(name, k_of(name)) for name in m.names]
+            assert np.array_equal(m.embeddings, np.concatenate([np.empty((0, D), np.float32), *whole])), round_
+            logged = {e.name for e in db.events(limit=10**6) if e.decision == "enroll"}
+        assert logged == set(m.names), f"delay {delay:.2f} s"  # the audit entry is in the same transaction
+        counts.append(len(m.names))
     assert counts == sorted(counts) and counts[-1] > 8  # the children did enroll between kills
 
 
 def test_writers_in_several_processes_take_turns(pg_url: str, encoder: EncoderId):
     open_gallery(pg_url, encoder).close()
     n = 30
-    writers = [start_child(f"enroll_many({pg_url!r}, {encoder.sha256!r}, 'w{j}', {n})") for j in range(3)]
+    writers = [start_enroller(f"{pg_url!r}, {encoder.sha256!r}, 'w{j}', {n}") for j in range(3)]
     for w in writers:
         out, err = w.communicate(timeout=120)
         assert (w.returncode, out.split(), err) == (0, [str(n)], "")

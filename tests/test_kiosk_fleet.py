@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import urllib.request
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import pytest
 from edgepipe.apps.face.service import export_gallery, import_gallery, remove_person
 from edgepipe.export.data.faces import identity_splits
 from edgepipe.export.data.kiosk import enrollment_images
+from tests import servers
 from tests.gallery_data import REPO
 from tests.kiosk_scenario import DETECTOR, ENCODER, analyzer, embed_photos, make_scenario
 from tests.mqtt_subscriber import Subscriber
@@ -65,12 +65,7 @@ class Kiosk:
 
 
 def wait_until(condition, what: str) -> float:
-    t0 = time.monotonic()
-    while not condition():
-        if time.monotonic() - t0 > DEADLINE_S:
-            raise AssertionError(f"not within {DEADLINE_S} s: {what}")
-        time.sleep(0.02)
-    return time.monotonic() - t0
+    return servers.wait_until(condition, what, DEADLINE_S, poll_s=0.02)
 
 
 @pytest.fixture(scope="module")

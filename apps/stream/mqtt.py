@@ -18,7 +18,7 @@ from urllib.parse import unquote, urlsplit
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from edgepipe.apps.servers import BACKOFF_S, Unreachable, redact
+from edgepipe.apps.servers import Unreachable, redact
 from edgepipe.apps.stream.web import to_jsonable
 from edgepipe.postprocess.errors import UserError
 
@@ -30,7 +30,8 @@ QUEUE = 10_000  # messages kept while the broker is away, by default
 WINDOW = 50  # messages handed to the client and not yet acknowledged by the broker
 KEEPALIVE_S = 15  # a broker that vanished without closing the connection is noticed within 1.5 of these
 CONNECT_TIMEOUT_S = 5.0
-DRAIN_S = 5.0  # close() waits this long for the queue to reach the broker
+DRAIN_S = 5.0  # close() waits this long for the queue to reach the broker (one that is away may come back)
+RECONNECT_S = (1, 8)  # paho's reconnect waits, whole seconds: the first, doubling up to the last
 QOS = 1
 ONLINE, OFFLINE = "online", "offline"
 
@@ -121,7 +122,7 @@ class MqttPublisher:
             self._client.username_pw_set(target.username, target.password)
         self._client.will_set(target.topic("available"), OFFLINE, qos=QOS, retain=True)
         self._client.max_inflight_messages_set(WINDOW)
-        self._client.reconnect_delay_set(int(max(1, BACKOFF_S[0])), int(BACKOFF_S[1]))
+        self._client.reconnect_delay_set(*RECONNECT_S)
         self._client.on_connect, self._client.on_disconnect = self._on_connect, self._on_disconnect
         self._client.on_publish = self._on_publish
         self._sender = threading.Thread(target=self._send, name="mqtt-sender", daemon=True)
@@ -172,7 +173,7 @@ class MqttPublisher:
         """Send what is queued (waiting up to drain_s for the broker), say "offline", disconnect."""
         end = time.monotonic() + drain_s
         with self._cond:
-            while (self._queue or self._inflight) and self._connected and time.monotonic() < end:
+            while (self._queue or self._inflight) and time.monotonic() < end:
                 self._cond.wait(0.05)
             self._closing = True
             self._cond.notify_all()

@@ -3,7 +3,7 @@ SQLite file (FaceDB) or on a PostgreSQL server (PostgresGallery); open_gallery p
 
 from edgepipe.apps.face.gallery.location import describe, discard_new_gallery, gallery_exists, on_server, open_gallery
 from edgepipe.apps.face.gallery.sqlite import FaceDB
-from edgepipe.apps.face.gallery.store import GalleryStatus, GalleryStore, LiveGallery
+from edgepipe.apps.face.gallery.store import GalleryStore, LiveGallery
 from edgepipe.apps.face.gallery.transfer import export_encoder
 from edgepipe.apps.face.gallery.values import (
     SCHEMA_VERSION,
@@ -11,6 +11,7 @@ from edgepipe.apps.face.gallery.values import (
     DecisionThreshold,
     EncoderId,
     Enrolled,
+    GalleryStatus,
     Person,
     check_name,
 )

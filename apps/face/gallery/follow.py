@@ -15,14 +15,21 @@ import psycopg
 
 from edgepipe.apps.face.gallery.pg_schema import (
     CHANGES_SINCE,
+    COUNT_ROWS,
     MATRIX_PAGE,
     PEOPLE_OF_NAMES,
     POSTGRES,
     ROWS_OF_NAMES,
 )
 from edgepipe.apps.face.gallery.postgres import PostgresGallery
-from edgepipe.apps.face.gallery.store import GalleryStatus, check_entry, check_meta, enrolled_from
-from edgepipe.apps.face.gallery.values import AuditEntry, Enrolled
+from edgepipe.apps.face.gallery.values import (
+    AuditEntry,
+    Enrolled,
+    GalleryStatus,
+    check_entry,
+    check_meta,
+    enrolled_from,
+)
 from edgepipe.apps.servers import Backoff, Unreachable
 from edgepipe.postprocess.errors import UserError
 
@@ -80,22 +87,22 @@ def vectors_of(blobs: Sequence[bytes], d: int) -> np.ndarray:
 
 def load_all(conn: psycopg.Connection, d: int) -> Mirror:
     """Every person and embedding (inside the caller's snapshot), PAGE rows per query: the server joins a page's
-    rows into one bytea of fixed-size records (person id, embedding id, vector) that becomes arrays at once, with
-    no Python object per row."""
+    rows into one bytea of fixed-size records (person id, embedding id, vector), copied at once into arrays made
+    for the whole gallery, with no Python object per row and one page in flight."""
     people = dict(conn.execute(POSTGRES.matrix_people).fetchall())
+    n = conn.execute(COUNT_ROWS).fetchone()[0]
     record = np.dtype([("person_id", ">i8"), ("id", ">i8"), ("vector", "<f4", (d,))])
-    pages, last = [], -1
-    cur = conn.cursor(binary=True)
-    while True:
-        count, top, data = cur.execute(MATRIX_PAGE, (last, PAGE)).fetchone()
-        if not count:
-            break
-        if len(data) != count * record.itemsize:
+    person_ids, row_ids, vectors = np.empty(n, np.int64), np.empty(n, np.int64), np.empty((n, d), np.float32)
+    cur, at, last = conn.cursor(binary=True), 0, -1
+    while at < n:
+        count, last, data = cur.execute(MATRIX_PAGE, (last, min(PAGE, n - at))).fetchone()
+        if not count or len(data) != count * record.itemsize:
             raise UserError(f"the gallery is damaged: some embeddings are not {4 * d} bytes")
-        pages.append(np.frombuffer(data, record))
-        last = top
-    rows = np.concatenate(pages) if pages else np.empty(0, record)
-    return Mirror.build(people, rows["person_id"].astype(np.int64), rows["id"].astype(np.int64), rows["vector"])
+        page = np.frombuffer(data, record)
+        person_ids[at : at + count], row_ids[at : at + count] = page["person_id"], page["id"]
+        vectors[at : at + count] = page["vector"]
+        at += count
+    return Mirror.build(people, person_ids, row_ids, vectors)
 
 
 class GalleryFollower:
@@ -219,7 +226,9 @@ class GalleryFollower:
                 mirror = load_all(conn, d)
                 what = f"reloaded {len(mirror.people)} people, {len(mirror.person_ids)} embeddings"
                 self.full_loads += 1
-        old, self._generation, self._mirror = self._generation, generation, mirror
+        old = self._generation
+        self._mirror = mirror  # before the generation: whoever sees the new generation sees its matrix
+        self._generation = generation
         return f"generation {old} -> {generation}, {what}"
 
     def _flush(self, store: PostgresGallery) -> None:

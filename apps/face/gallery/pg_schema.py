@@ -3,16 +3,14 @@ PostgresGallery runs, the change log and the notification channel that kiosks fo
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 
-from edgepipe.apps.face.gallery.store import ENCODER_KEYS, Statements
-from edgepipe.apps.face.gallery.values import SCHEMA_VERSION, EncoderId
-from edgepipe.postprocess.errors import UserError
+from edgepipe.apps.face.gallery.store import Statements, first_meta
+from edgepipe.apps.face.gallery.values import EncoderId
 
 CHANNEL = "face_gallery"  # NOTIFY channel: the payload is the new generation
 CHANGES_KEPT = 10_000  # generations kept in the change log: a kiosk further behind reloads the whole gallery
@@ -82,6 +80,7 @@ CHANGES_PRUNE = "DELETE FROM face_gallery.changes WHERE generation <= %s"
 NOTIFY = "SELECT pg_notify(%s, %s)"
 LISTEN = "LISTEN face_gallery"  # the CHANNEL
 CHANGES_SINCE = "SELECT generation, name FROM face_gallery.changes WHERE generation > %s ORDER BY generation"
+COUNT_ROWS = "SELECT COUNT(*) FROM face_gallery.embeddings"
 # A page of the matrix: after embedding id %s, the next %s rows, as (count, last id, the rows' int8send(person_id)
 # || int8send(id) || vector joined in one bytea, in any order: the follower sorts them).
 MATRIX_PAGE = ("SELECT COUNT(*), MAX(id), string_agg(int8send(person_id) || int8send(id) || vector, ''::bytea)"
@@ -104,17 +103,12 @@ def read_meta(conn: psycopg.Connection) -> dict[str, Any]:
 
 def create_schema(conn: psycopg.Connection, where: str, encoder: EncoderId | None) -> dict[str, Any]:
     """Create the schema in a database without a gallery (unless another process just did). Returns the meta."""
-    if encoder is None:
-        raise UserError(
-            f"creating gallery {where} needs the encoder: pass encoder=EncoderId.of_file(model, embedding_size)"
-        )
+    meta = first_meta(where, encoder)
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (CREATE_LOCK,))
         if not conn.execute(GALLERY_TABLE).fetchone()[0]:
             for statement in SCHEMA:
                 conn.execute(statement)
-            meta = {"schema_version": SCHEMA_VERSION, "generation": 0, "created": time.time(),
-                    **dict(zip(ENCODER_KEYS, (encoder.sha256, encoder.embedding_size, encoder.name), strict=True))}
             conn.cursor().executemany(POSTGRES.meta_put, [(k, Jsonb(v)) for k, v in meta.items()])
     return read_meta(conn)
 

@@ -24,8 +24,8 @@ from edgepipe.apps.face.gallery.pg_schema import (
     create_schema,
     read_meta,
 )
-from edgepipe.apps.face.gallery.store import GalleryStore, check_meta
-from edgepipe.apps.face.gallery.values import EncoderId
+from edgepipe.apps.face.gallery.store import GalleryStore
+from edgepipe.apps.face.gallery.values import EncoderId, check_meta
 from edgepipe.apps.servers import Unreachable, redact, scrub
 from edgepipe.postprocess.errors import UserError
 

@@ -4,14 +4,13 @@
 from __future__ import annotations
 
 import sqlite3
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from edgepipe.apps.face.gallery.store import ENCODER_KEYS, Statements
-from edgepipe.apps.face.gallery.values import SCHEMA_VERSION, EncoderId
+from edgepipe.apps.face.gallery.store import Statements, first_meta
+from edgepipe.apps.face.gallery.values import EncoderId
 from edgepipe.postprocess.errors import UserError
 
 # A writer waits this long for another process's write transaction before SQLite reports "database is locked"
@@ -120,18 +119,13 @@ def read_meta(conn: sqlite3.Connection, path: Path) -> dict[str, Any]:
 
 def create_schema(conn: sqlite3.Connection, path: Path, encoder: EncoderId | None) -> dict[str, Any]:
     """Create the schema in an empty database (unless another process just did). Returns the meta table."""
-    if encoder is None:
-        raise UserError(
-            f"creating gallery {path} needs the encoder: pass encoder=EncoderId.of_file(model, embedding_size)"
-        )
+    meta = first_meta(str(path), encoder)
     if conn.execute("PRAGMA journal_mode = WAL").fetchone()[0] != "wal":
         raise UserError(f"gallery {path} could not be switched to WAL mode: put it on a local file system")
     with transaction(conn, "BEGIN IMMEDIATE"):
         if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone() is None:
             for statement in SCHEMA:
                 conn.execute(statement)
-            meta = {"schema_version": SCHEMA_VERSION, "generation": 0, "created": time.time(),
-                    **dict(zip(ENCODER_KEYS, (encoder.sha256, encoder.embedding_size, encoder.name), strict=True))}
             conn.executemany(SQLITE.meta_put, list(meta.items()))
     return read_meta(conn, path)
 

@@ -17,8 +17,8 @@ from edgepipe.apps.face.gallery.schema import (
     read_meta,
     transaction,
 )
-from edgepipe.apps.face.gallery.store import GalleryStore, check_meta
-from edgepipe.apps.face.gallery.values import EncoderId
+from edgepipe.apps.face.gallery.store import GalleryStore
+from edgepipe.apps.face.gallery.values import EncoderId, check_meta
 from edgepipe.postprocess.errors import UserError
 
 

@@ -3,7 +3,6 @@ import), written once over the SQL each store gives in its driver's parameter st
 
 from __future__ import annotations
 
-import difflib
 import math
 import os
 import time
@@ -20,21 +19,25 @@ import numpy as np
 
 from edgepipe.apps.face.gallery.transfer import ExportedPerson, GalleryExport, read_export, write_export
 from edgepipe.apps.face.gallery.values import (
+    SCHEMA_VERSION,
     AuditEntry,
     DecisionThreshold,
     EncoderId,
     Enrolled,
+    GalleryStatus,
     Person,
     as_vectors,
     check_distance,
+    check_entry,
     check_name,
     check_positive_int,
     check_rate,
     check_text,
-    check_version,
+    close_names,
     decode_png,
     encode_crops,
-    encoder_mismatch,
+    enrolled_from,
+    vector_blob,
 )
 from edgepipe.postprocess.errors import UserError
 
@@ -70,41 +73,14 @@ class Statements:
     generation: str  # () -> the generation
 
 
-def vector_blob(v: np.ndarray) -> bytes:
-    """v: (D,) float32. Returns its 4 * D bytes, little-endian."""
-    return np.ascontiguousarray(v, dtype="<f4").tobytes()
-
-
-def close_names(name: str, names: Sequence[str]) -> str:
-    close = difflib.get_close_matches(name, names, n=3)
-    if close:
-        return "close names: " + ", ".join(repr(n) for n in close)
-    return f"no close name among the {len(names)} enrolled (see people())"
-
-
-def check_meta(meta: dict[str, Any], where: str, encoder: EncoderId | None) -> EncoderId:
-    """A gallery's meta values checked: its schema version, the encoder stored in it and (when given) the model's
-    match with it. Returns the stored encoder."""
-    check_version(meta.get("schema_version"), where)
-    try:
-        stored = EncoderId(meta["encoder_sha256"], int(meta["encoder_size"]), meta["encoder_name"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise UserError(f"{where} is damaged: its meta table lacks a valid encoder ({exc})") from exc
-    if encoder is not None and (encoder.sha256, encoder.embedding_size) != (stored.sha256, stored.embedding_size):
-        raise encoder_mismatch(where, stored, encoder, "re-enroll, or run with --reencode")
-    return stored
-
-
-@dataclass(frozen=True)
-class GalleryStatus:
-    """What a kiosk shows about its gallery: the people and embeddings it identifies against, their generation, and
-    whether they are current (online; False while the server is unreachable, note then says since when)."""
-
-    people: int
-    embeddings: int
-    generation: int
-    online: bool = True
-    note: str = ""
+def first_meta(where: str, encoder: EncoderId | None) -> dict[str, Any]:
+    """The meta values of a gallery created now for encoder (UserError without one)."""
+    if encoder is None:
+        raise UserError(
+            f"creating gallery {where} needs the encoder: pass encoder=EncoderId.of_file(model, embedding_size)"
+        )
+    return {"schema_version": SCHEMA_VERSION, "generation": 0, "created": time.time(),
+            **dict(zip(ENCODER_KEYS, (encoder.sha256, encoder.embedding_size, encoder.name), strict=True))}
 
 
 class LiveGallery(Protocol):
@@ -117,13 +93,6 @@ class LiveGallery(Protocol):
     def status(self) -> GalleryStatus: ...
 
     def close(self) -> None: ...
-
-
-def enrolled_from(people: Sequence[tuple[int, str]], person_ids: np.ndarray, vectors: np.ndarray) -> Enrolled:
-    """The matrix for identify. people: (id, name) by ascending id; person_ids: (N,) int64, each row's person id;
-    vectors: (N, D) float32."""
-    ids = np.array([person_id for person_id, _ in people], dtype=np.int64)
-    return Enrolled(vectors, np.searchsorted(ids, person_ids), tuple(name for _, name in people))
 
 
 class GalleryStore(ABC):
@@ -418,10 +387,3 @@ class GalleryStore(ABC):
         self._add_embeddings(conn, person_id, person.vectors, person.extras)
         self._event(conn, source, "import", None, person.name, time.time())
         return self._person(conn, person_id)
-
-
-def check_entry(source: str, decision: str, distance: float, name: str, when: float) -> AuditEntry:
-    """An audit entry with its fields checked: source and name strings, decision non-empty, distance >= 0."""
-    return AuditEntry(when, check_text(source, "source", allow_empty=True),
-                      check_text(decision, "decision", allow_empty=False), check_distance(distance, "distance"),
-                      check_text(name, "name", allow_empty=True))
