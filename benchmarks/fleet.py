@@ -169,6 +169,16 @@ if sys.argv[2] == "identify":
         naive.append(time.perf_counter() - t)
         assert found.label == best, (found.label, best)
     out.update(identify_ms=[x * 1e3 for x in ours], cpu_ms=[x * 1e3 for x in cpu], naive_ms=[x * 1e3 for x in naive])
+    visible = []  # an enrollment made on another connection, until this kiosk's matrix has it
+    with open_gallery(sys.argv[1]) as desk:
+        for i in range(5):
+            before = len(live.matrix().names)
+            t = time.perf_counter()
+            desk.enroll(f"late{i}", l2_normalize(rng.normal(size=(1, 128))))
+            while len(live.matrix().names) == before:
+                time.sleep(0.001)
+            visible.append((time.perf_counter() - t) * 1e3)
+    out.update(visible_ms=visible)
 live.close()
 print(json.dumps(out))
 """
@@ -199,7 +209,9 @@ def bench_large(url: str, folder: Path, rows: int, queries: int) -> None:
     print(f"\n## 3. identify, one query against {rows:,} rows, in that kiosk process ({queries} queries, interleaved)")
     print(f"identify p50 {pct(ours, 50):.1f} ms (p90 {pct(ours, 90):.1f}; its CPU time p50 {pct(pg['cpu_ms'], 50):.1f} "
           f"ms); naive numpy p50 {pct(naive, 50):.1f} ms; ratio {pct(ours, 50) / pct(naive, 50):.2f}")
-    print(f"goal: <= {GOAL_IDENTIFY_MS:.0f} ms: {'met' if pct(ours, 50) <= GOAL_IDENTIFY_MS else 'NOT met'}\n")
+    print(f"goal: <= {GOAL_IDENTIFY_MS:.0f} ms: {'met' if pct(ours, 50) <= GOAL_IDENTIFY_MS else 'NOT met'}")
+    print(f"an enrollment into these {rows:,} rows, visible in that kiosk process: p50 {pct(pg['visible_ms'], 50):.0f} "
+          f"ms, max {max(pg['visible_ms']):.0f} ms (5 enrollments; the matrix and its int8 copy are rebuilt)\n")
 
 
 # ---------------------------------------------------------------- 4. MQTT

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from edgepipe.apps.devservers import ThrowawayMosquitto, ThrowawayPostgres, postgres_bin
 from edgepipe.postprocess.errors import UserError
@@ -69,10 +70,10 @@ def pg_url(postgres: ThrowawayPostgres) -> Iterator[str]:
     name = f"gallery_{os.getpid()}_{next(_databases)}"
     admin = with_password(postgres.url)
     with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")  # a name made above, not input
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     yield with_password(postgres.url.rsplit("/", 1)[0] + f"/{name}")
     with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
+        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 @pytest.fixture

@@ -37,16 +37,14 @@ SCHEMA = (
 )
 
 
-PERSON_COUNT = ("SELECT p.name, COUNT(e.id), p.created FROM face_gallery.people p"
-                " LEFT JOIN face_gallery.embeddings e ON e.person_id = p.id")
-
-
 POSTGRES = Statements(
     person_add="INSERT INTO face_gallery.people (name, created) VALUES (%s, %s) ON CONFLICT (name) DO NOTHING",
     person_id="SELECT id FROM face_gallery.people WHERE name = %s",
     names="SELECT name FROM face_gallery.people ORDER BY id",
-    person=f"{PERSON_COUNT} WHERE p.id = %s GROUP BY p.id",
-    people=f"{PERSON_COUNT} GROUP BY p.id ORDER BY p.id",
+    person=("SELECT p.name, COUNT(e.id), p.created FROM face_gallery.people p"
+            " LEFT JOIN face_gallery.embeddings e ON e.person_id = p.id WHERE p.id = %s GROUP BY p.id"),
+    people=("SELECT p.name, COUNT(e.id), p.created FROM face_gallery.people p"
+            " LEFT JOIN face_gallery.embeddings e ON e.person_id = p.id GROUP BY p.id ORDER BY p.id"),
     person_delete="DELETE FROM face_gallery.people WHERE id = %s",
     person_delete_name="DELETE FROM face_gallery.people WHERE name = %s",
     embedding_add="INSERT INTO face_gallery.embeddings (person_id, vector, crop, source, created)"

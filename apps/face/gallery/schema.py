@@ -35,15 +35,14 @@ SCHEMA = (
 )
 
 
-PERSON_COUNT = "SELECT p.name, COUNT(e.id), p.created FROM people p LEFT JOIN embeddings e ON e.person_id = p.id"
-
-
 SQLITE = Statements(
     person_add="INSERT OR IGNORE INTO people (name, created) VALUES (?, ?)",
     person_id="SELECT id FROM people WHERE name = ?",
     names="SELECT name FROM people ORDER BY id",
-    person=f"{PERSON_COUNT} WHERE p.id = ? GROUP BY p.id",
-    people=f"{PERSON_COUNT} GROUP BY p.id ORDER BY p.id",
+    person=("SELECT p.name, COUNT(e.id), p.created FROM people p"
+            " LEFT JOIN embeddings e ON e.person_id = p.id WHERE p.id = ? GROUP BY p.id"),
+    people=("SELECT p.name, COUNT(e.id), p.created FROM people p"
+            " LEFT JOIN embeddings e ON e.person_id = p.id GROUP BY p.id ORDER BY p.id"),
     person_delete="DELETE FROM people WHERE id = ?",
     person_delete_name="DELETE FROM people WHERE name = ?",
     embedding_add="INSERT INTO embeddings (person_id, vector, crop, source, created) VALUES (?, ?, ?, ?, ?)",
