@@ -49,7 +49,7 @@ class Int8Rows:
         """embeddings: (G, D) float32, finite, G >= 1. Quantized and transposed a block of rows at a time (a
         cache-sized transpose; the whole one at once is several times slower)."""
         g, d = embeddings.shape
-        largest = float(np.abs(embeddings).max())
+        largest = max(float(embeddings.max()), -float(embeddings.min()))  # no (G, D) temporary
         scale = np.float32(largest / GALLERY_LEVELS if largest > 0 else 1.0)
         codes_t = np.empty((d, g), np.int8)
         l1 = np.empty(g, np.float32)
