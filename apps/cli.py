@@ -16,6 +16,7 @@ from typing import NoReturn
 import cv2
 import onnxruntime as ort
 
+from edgepipe.apps.servers import Unreachable
 from edgepipe.postprocess.errors import UserError
 from edgepipe.runtime.files import OutputError
 from edgepipe.runtime.metadata import project_version
@@ -24,7 +25,7 @@ from edgepipe.runtime.metadata import project_version
 # None of them imports torch at module level: `export` is imported inside the commands' functions; their parsers read
 # their defaults from edgepipe.export.options, which needs no torch.
 COMMANDS: tuple[str, ...] = ("demo", "models", "train", "eval", "export", "info", "bench", "select", "detect", "kiosk",
-                             "face")
+                             "face", "dev")
 
 log = logging.getLogger("edgepipe")
 
@@ -72,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"{name}: error: {exc}", file=sys.stderr)
         return 2
-    except OutputError as exc:
+    except (OutputError, Unreachable) as exc:
         if args.verbose:
             raise
         print(f"{name}: error: {exc}", file=sys.stderr)

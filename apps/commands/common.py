@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from edgepipe.apps.face.service import DEFAULT_GALLERY, FaceModels
 from edgepipe.apps.options import ModelOptions
+from edgepipe.apps.stream.events import PublishOptions
 from edgepipe.apps.stream.loop import StreamOptions
 from edgepipe.postprocess.errors import UserError
 from edgepipe.runtime.metadata import FLAT_KEYS
@@ -94,6 +95,28 @@ def stream_options(args: argparse.Namespace, sources: str | list[str]) -> Stream
     return StreamOptions(sources, args.retries, args.max_frames, args.loop, args.serve, args.show)
 
 
+def add_publish_args(p: argparse.ArgumentParser) -> None:
+    """--publish mqtt://HOST:PORT/PREFIX and how: --camera, --publish-interval, --publish-frames, --publish-queue."""
+    p.add_argument("--publish", metavar="URL",
+                   help="send events (JSON, QoS 1) to an MQTT broker, mqtt://[USER[:PASSWORD]@]HOST[:PORT][/PREFIX] "
+                   "(docs/events.md has the topics)")
+    p.add_argument("--camera", default=PublishOptions.camera,
+                   help="the camera's name in the messages and topics (default: from --source)")
+    p.add_argument("--publish-interval", type=finite, default=PublishOptions.interval, metavar="S",
+                   help="seconds of video between count messages (default %(default)s)")
+    p.add_argument("--publish-frames", action="store_true", help="also publish every frame's detections")
+    p.add_argument("--publish-queue", type=int, default=PublishOptions.queue, metavar="N",
+                   help="messages kept while the broker is away; the oldest are dropped, counted (default "
+                   "%(default)s)")
+
+
+def publish_options(args: argparse.Namespace) -> PublishOptions | None:
+    """The PublishOptions of the options add_publish_args added; None without --publish."""
+    if not args.publish:
+        return None
+    return PublishOptions(args.publish, args.camera, args.publish_interval, args.publish_frames, args.publish_queue)
+
+
 def emit(result: Any, as_json: bool) -> None:
     """Print a result: one JSON line with --json, else its lines()."""
     print(json.dumps(asdict(result)) if as_json else "\n".join(result.lines()))
@@ -122,8 +145,9 @@ def face_models(args: argparse.Namespace) -> FaceModels:
 
 def add_gallery_args(p: argparse.ArgumentParser, reencode: bool = True, threshold: bool = False) -> None:
     """--gallery; --reencode for the commands that embed faces; --threshold for those that decide."""
-    p.add_argument("--gallery", type=Path, default=DEFAULT_GALLERY,
-                   help="the gallery, an SQLite file (default: %(default)s)")
+    p.add_argument("--gallery", default=str(DEFAULT_GALLERY), metavar="FILE|URL",
+                   help="the gallery: an SQLite file (default: %(default)s), or a PostgreSQL server shared by many "
+                   "kiosks, postgresql://USER@HOST:PORT/DATABASE (the password from PGPASSWORD or ~/.pgpass)")
     if reencode:
         p.add_argument("--reencode", action="store_true",
                        help="the gallery was enrolled with another encoder: re-embed its stored crops with --encoder")

@@ -7,7 +7,15 @@ import json
 import sys
 from pathlib import Path
 
-from edgepipe.apps.commands.common import add_model_args, add_stream_args, finite, model_options, stream_options
+from edgepipe.apps.commands.common import (
+    add_model_args,
+    add_publish_args,
+    add_stream_args,
+    finite,
+    model_options,
+    publish_options,
+    stream_options,
+)
 from edgepipe.apps.detect.lines import parse_line
 from edgepipe.apps.detect.service import DetectOptions, detect
 from edgepipe.apps.detect.zones import parse_zone
@@ -55,6 +63,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-wait-ms", type=finite, default=DetectOptions.batch_wait_ms,
                    help="how long a batch waits for the sources not ready yet (default %(default)s ms)")
     add_stream_args(p)
+    add_publish_args(p)
     p.add_argument("--summary", type=Path, help="write the run's summary as JSON")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
@@ -66,7 +75,7 @@ def options(args: argparse.Namespace) -> DetectOptions:
         tuple(args.classes), args.max_det, args.agnostic_nms, args.save, args.jsonl,
         tuple(parse_zone(text, i) for i, text in enumerate(args.zone)),
         tuple(parse_line(text, i) for i, text in enumerate(args.line)), args.track, args.batch, args.batch_wait_ms,
-        args.summary, (Input("--sources", args.sources),) if args.sources else ())
+        args.summary, (Input("--sources", args.sources),) if args.sources else (), publish_options(args))
 
 
 def sources(args: argparse.Namespace) -> list[str]:

@@ -16,7 +16,8 @@ from edgepipe.postprocess.errors import UserError
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("face", help="the face gallery: enroll, verify, identify, list, remove, export, import, "
-                       "calibrate", description="Enroll people in a face gallery (an SQLite file), verify (1:1) or "
+                       "calibrate", description="Enroll people in a face gallery (an SQLite file or a PostgreSQL "
+                       "database), verify (1:1) or "
                        "identify (1:K) a face, manage the gallery, and calibrate its decision threshold.")
     face = p.add_subparsers(dest="face_command", metavar="SUBCOMMAND", required=True)
     q = command(face, "enroll", "enroll a person from photos with exactly one face each, or from a camera",

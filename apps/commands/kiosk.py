@@ -10,9 +10,11 @@ from pathlib import Path
 from edgepipe.apps.commands.common import (
     add_face_model_args,
     add_gallery_args,
+    add_publish_args,
     add_stream_args,
     face_models,
     finite,
+    publish_options,
     stream_options,
 )
 from edgepipe.apps.face.kiosk import CAMERA, KioskOptions, kiosk
@@ -32,6 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="seconds without a face that end a visit (default %(default)s): one decision per visit")
     p.add_argument("--save", type=Path, help="write the annotated video (.mp4, .avi, .mkv)")
     add_stream_args(p)
+    add_publish_args(p)
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=run)
 
@@ -39,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def options(args: argparse.Namespace) -> KioskOptions:
     """The KioskOptions of the parsed command line."""
     return KioskOptions(face_models(args), stream_options(args, args.source), args.gallery, args.threshold,
-                        args.reencode, args.confirm, args.cooldown, args.save)
+                        args.reencode, args.confirm, args.cooldown, args.save, publish_options(args))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -12,13 +12,14 @@ from pathlib import Path
 
 import numpy as np
 
-from edgepipe.apps.detect.lines import Line, LineCounter
+from edgepipe.apps.detect.lines import Crossing, Line, LineCounter
 from edgepipe.apps.detect.pipeline import Detector
-from edgepipe.apps.detect.zones import Zone, count_in_zones
+from edgepipe.apps.detect.zones import Zone, ZoneChange, ZoneWatch, count_in_zones
 from edgepipe.apps.stream.batching import Gatherer
 from edgepipe.apps.stream.draw import ASCII_ARROWS, Mark
 from edgepipe.apps.stream.loop import FpsMeter
-from edgepipe.apps.stream.sinks import Item, SinkWorker
+from edgepipe.apps.stream.mqtt import PublishStats
+from edgepipe.apps.stream.sinks import Event, Item, SinkWorker
 from edgepipe.apps.stream.sources import Capture, Frame
 from edgepipe.apps.stream.stage import Stage
 from edgepipe.postprocess.detections import Detections
@@ -88,6 +89,7 @@ class SourceRun:
         self.zones, self.lines = list(zones), list(lines)
         self.tracker = IouTracker() if track or lines else None
         self.crossing = LineCounter(lines, forget=self.tracker.max_age) if self.tracker and lines else None
+        self.watch = ZoneWatch(zones, forget=self.tracker.max_age) if self.tracker and zones else None
         self.counts: Counter[str] = Counter()
         self.peak: Counter[str] = Counter()
         self.timeline: dict[int, Counter[str]] = {}
@@ -115,14 +117,19 @@ class SourceRun:
             self.zone_stats[name]["peak"] = max(self.zone_stats[name]["peak"], n)
             self.zone_stats[name]["frames"] += n > 0
         totals: dict[str, dict[str, int]] = {}
+        events: list[Event] = []
         if self.tracker is not None:
             det = det.with_track_ids(self.tracker.update(det))
+            classes = self.tracker.classes(det.track_ids)
             if self.crossing is not None:
-                totals = self.crossing.update(det, det.track_ids, self.tracker.classes(det.track_ids))
+                totals = self.crossing.update(det, det.track_ids, classes)
+                events += [_line_event(c) for c in self.crossing.crossed]
+            if self.watch is not None:
+                events += [_zone_event(change) for change in self.watch.update(det, det.track_ids, classes)]
         marks = tuple(Mark(line.xyxy, _line_text(line.name, totals[line.name])) for line in self.lines) if totals \
             else ()
         return Item(frame, det, f"{fps:.1f} FPS  model {infer_ms:.1f} ms", fps, infer_ms + post_ms, dict(in_frame),
-                    inside, totals, marks, source=self.name)
+                    inside, totals, marks, source=self.name, events=tuple(events))
 
     def finish(self, why: str) -> None:
         """The source is done (why: it ended, was stopped, or was lost): its capture is closed, its time stops."""
@@ -146,7 +153,8 @@ class SourceRun:
 class RunSummary:
     """A run over one source or several: each source's Summary by name ("" for the only, unnamed one), the wall
     time, the frames per second over all sources, the largest batch allowed and the model calls made (frames /
-    batches: the mean batch). error: why an output failed and ended the run ("" when none did)."""
+    batches: the mean batch). error: why an output failed and ended the run ("" when none did). published: what
+    --publish sent, queued and dropped (None without it)."""
 
     sources: dict[str, Summary]
     seconds: float
@@ -154,6 +162,7 @@ class RunSummary:
     batch: int
     batches: int
     error: str = ""
+    published: PublishStats | None = None
 
     def one(self) -> Summary:
         """The only source's summary."""
@@ -163,21 +172,22 @@ class RunSummary:
     def lines(self) -> list[str]:
         """One source: its summary; several: each under its name, then the total."""
         if len(self.sources) == 1:
-            return self.one().lines()
+            return self.one().lines() + (self.published.lines() if self.published else [])
         out = []
         for name, summary in self.sources.items():
             out += [f"{name}:", *(f"  {line}" for line in summary.lines())]
         frames = sum(s.frames for s in self.sources.values())
         out.append(f"{len(self.sources)} sources, {frames} frames in {self.seconds:.1f} s: {self.fps:.1f} FPS in all, "
                    f"{frames / max(self.batches, 1):.2f} frames per model call (up to {self.batch})")
-        return out
+        return out + (self.published.lines() if self.published else [])
 
     def as_dict(self) -> dict:
         """JSON-ready: one source's summary as it is; several under "sources", with the totals."""
+        published = {"published": asdict(self.published)} if self.published else {}
         if len(self.sources) == 1:
-            return asdict(self.one())
+            return {**asdict(self.one()), **published}
         return {"sources": {name: asdict(s) for name, s in self.sources.items()}, "seconds": self.seconds,
-                "fps": self.fps, "batch": self.batch, "batches": self.batches, "error": self.error}
+                "fps": self.fps, "batch": self.batch, "batches": self.batches, "error": self.error, **published}
 
     @property
     def lost(self) -> list[str]:
@@ -247,6 +257,16 @@ def run(
     frames = sum(len(r.infer) for r in runs)
     return RunSummary({r.name: r.summary() for r in runs}, seconds, frames / max(seconds, 1e-9), limit, calls,
                       str(failed or ""))
+
+
+def _line_event(c: Crossing) -> Event:
+    return Event("line_crossing", {"line": c.line, "direction": c.direction, "track_id": c.track_id,
+                                   "label": c.label, "box": list(c.box)})
+
+
+def _zone_event(change: ZoneChange) -> Event:
+    fields = {"zone": change.zone, "track_id": change.track_id, "label": change.label, "box": list(change.box)}
+    return Event(change.kind, {**fields, "lost": change.lost} if change.kind == "zone_leave" else fields)
 
 
 def _close(post: Stage, worker: SinkWorker) -> OutputError | None:

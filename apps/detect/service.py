@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from edgepipe.apps.detect import app
@@ -13,6 +13,7 @@ from edgepipe.apps.detect.lines import Line
 from edgepipe.apps.detect.pipeline import Detector, parse_classes
 from edgepipe.apps.detect.zones import Zone
 from edgepipe.apps.options import ModelOptions
+from edgepipe.apps.stream.events import EventSink, PublishOptions
 from edgepipe.apps.stream.loop import StreamOptions, stop_on_sigterm
 from edgepipe.apps.stream.sinks import (
     BySource,
@@ -51,7 +52,8 @@ class DetectOptions:
     each detection a track id (lines imply it). batch: frames of several sources run together (0: one per
     source). batch_wait_ms: how long a batch waits for the sources not ready yet. summary: the run's summary as
     JSON, written at the end (also when an output fails). inputs: other files the caller read (a --sources file):
-    no output may replace them, nor the model, nor a source.
+    no output may replace them, nor the model, nor a source. publish: events to an MQTT broker, each source a
+    camera (with zones, it implies tracking: zone enter and leave are told per tracked object).
     """
 
     model: ModelOptions
@@ -70,6 +72,7 @@ class DetectOptions:
     batch_wait_ms: float = app.BATCH_WAIT_MS
     summary: Path | None = None
     inputs: tuple[Input, ...] = ()
+    publish: PublishOptions | None = None
 
     def __post_init__(self) -> None:
         if self.batch < 0 or not self.batch_wait_ms >= 0:
@@ -110,9 +113,12 @@ def detect(options: DetectOptions, stop: threading.Event | None = None) -> app.R
     for name, capture in captures:
         log.info("detecting in %s%s with %s on %s", f"{name}: " if name else "", capture.spec.describe(),
                  Path(model.name).name, model.providers[0])
+    track = options.track or bool(options.publish and options.zones)
     with stop_on_sigterm(stop):
         summary = app.run(captures, detector, worker, stop, options.stream.max_frames, options.zones, options.lines,
-                          options.track, options.batch, options.batch_wait_ms)
+                          track, options.batch, options.batch_wait_ms)
+    published = [s.stats for s in worker.sinks if isinstance(s, EventSink)]
+    summary = replace(summary, published=published[0]) if published else summary
     if options.summary:
         write_atomic(options.summary, json.dumps(summary.as_dict(), indent=1).encode())
     return summary
@@ -156,8 +162,9 @@ def _planned(path: Path, spec: SourceSpec) -> list[Path]:
 
 
 def make_sinks(options: DetectOptions, captures: list[tuple[str, Capture]], stop: threading.Event) -> list[Sink]:
-    """The sinks the options ask for; q in a window sets stop."""
-    sinks: list[Sink] = []
+    """The sinks the options ask for; q in a window sets stop. The broker is reached first (before any file is
+    opened); the sinks made are closed when a later one fails (a busy port)."""
+    sinks: list[Sink] = [EventSink(options.publish, dict(options.stream.named()))] if options.publish else []
     try:
         if options.jsonl:
             sinks.append(JsonlSink(options.jsonl))

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
+from edgepipe.apps.face.gallery.location import Location
 from edgepipe.apps.face.pipeline import FaceAnalyzer
 from edgepipe.apps.face.results import CalibrationReport, Pair
 from edgepipe.apps.face.roc import save_roc
-from edgepipe.apps.face.service import DEFAULT_GALLERY, FaceModels, face_in_file, open_gallery
+from edgepipe.apps.face.service import DEFAULT_GALLERY, FaceModels, face_in_file, open_for_encoder
 from edgepipe.apps.stream.specs import IMAGE_SUFFIXES
 from edgepipe.postprocess.calibration import calibrate, roc_curve
 from edgepipe.postprocess.embeddings import distance
@@ -25,7 +26,7 @@ MIN_PAIRS = 10  # calibration needs at least this many same-person and this many
 
 
 def calibrate_gallery(
-    models: FaceModels, gallery: Path = DEFAULT_GALLERY, pairs: Path | None = None, dataset: Path | None = None,
+    models: FaceModels, gallery: Location = DEFAULT_GALLERY, pairs: Path | None = None, dataset: Path | None = None,
     far: float = FAR, roc: Path | None = None, reencode: bool = False,
 ) -> CalibrationReport:
     """Embed labeled images (a pairs file, or a dataset folder with one sub-folder per person), then ROC, EER and
@@ -37,7 +38,7 @@ def calibrate_gallery(
         raise UserError("calibration takes labeled images from one of --pairs FILE and --dataset DIR")
     labeled = read_pairs(pairs) if pairs is not None else dataset_pairs(dataset)
     analyzer = models.analyzer()
-    with open_gallery(gallery, analyzer.encoder, models.encoder.path, True, reencode) as db:
+    with open_for_encoder(gallery, analyzer.encoder, models.encoder.path, True, reencode) as db:
         genuine, impostor, skipped = pair_distances(analyzer, labeled)
         if len(genuine) < MIN_PAIRS or len(impostor) < MIN_PAIRS:
             raise UserError(f"calibration needs at least {MIN_PAIRS} same-person and {MIN_PAIRS} different-person "
@@ -53,7 +54,7 @@ def calibrate_gallery(
         if roc:
             save_roc(roc, roc_curve(genuine, impostor), cal)
         db.set_threshold(cal.threshold, far=cal.far, eer=cal.eer)
-    return CalibrationReport(str(gallery), len(genuine), len(impostor), skipped, cal, str(roc or ""))
+    return CalibrationReport(db.where, len(genuine), len(impostor), skipped, cal, str(roc or ""))
 
 
 def read_pairs(path: Path) -> list[Pair]:

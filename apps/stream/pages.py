@@ -29,6 +29,7 @@ PAGE = HEAD + """  main {{ display: flex; flex-wrap: wrap; gap: 16px; align-item
   #verdict.unknown {{ background: #a42020; }}
   #verdict.info {{ background: #555; }}
   #connection {{ color: #e66; font-size: 13px; }}
+  #notice {{ margin-top: 12px; color: #fc6; font-size: 15px; }}
 </style>
 </head>
 <body>
@@ -42,6 +43,7 @@ PAGE = HEAD + """  main {{ display: flex; flex-wrap: wrap; gap: 16px; align-item
       <dt>counts</dt><dd><ul id="counts"></ul></dd>
     </dl>
     <div id="verdict" class="info"></div>
+    <div id="notice"></div>
     <div id="connection"></div>
   </aside>
 </main>
@@ -62,6 +64,7 @@ function show(stats) {{
   const verdict = byId("verdict");
   verdict.textContent = stats.verdict || "";
   verdict.className = KINDS.includes(stats.verdict_kind) ? stats.verdict_kind : "info";
+  byId("notice").textContent = stats.notice || "";
 }}
 
 async function poll() {{

@@ -36,6 +36,15 @@ FIRST_FRAME_RATIO = 8  # before the first frame is written, a frame is guessed a
 
 
 @dataclass(frozen=True)
+class Event:
+    """Something that happened in a frame, for the event publisher (apps/stream/events.py): its type
+    ("line_crossing", "zone_enter", "zone_leave", "decision") and its fields, JSON-ready."""
+
+    type: str
+    fields: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class Item:
     """One processed frame on its way to the sinks.
 
@@ -44,7 +53,9 @@ class Item:
     browser view lists them. zones: per zone, the detections inside it in this frame. lines: per counting line,
     its crossings so far per direction. marks: segments to draw. verdict: the kiosk's decision shown ("" for
     none), verdict_kind: "welcome", "unknown" or "info". source: the source's name in a run with several ("" for
-    the only, unnamed one).
+    the only, unnamed one). notice: a warning for the page ("" for none), e.g. a gallery server that went away.
+    state: more of the app's state for the page's /stats.json, by name. events: what happened in this frame (a line
+    crossed, a zone entered or left, a kiosk decision).
     """
 
     frame: Frame
@@ -59,6 +70,9 @@ class Item:
     verdict: str = ""
     verdict_kind: str = ""
     source: str = ""
+    notice: str = ""
+    state: dict[str, Any] = field(default_factory=dict)
+    events: tuple[Event, ...] = ()
 
 
 class Sink(Protocol):
@@ -241,7 +255,8 @@ class ViewSink:
 
 def view_stats(item: Item) -> dict[str, Any]:
     """What the browser view shows of an item (its /stats.json): fps, latency, the counts list (labels, then each
-    zone, then each line's totals per direction with its arrow), zones and lines, and the kiosk's verdict."""
+    zone, then each line's totals per direction with its arrow), zones and lines, the kiosk's verdict, the notice
+    and the item's state."""
     counts: dict[str, int] = dict(item.counts)
     counts.update((f"zone {name}", n) for name, n in item.zones.items())
     for name, totals in item.lines.items():
@@ -254,7 +269,9 @@ def view_stats(item: Item) -> dict[str, Any]:
         stats["lines"] = item.lines
     if item.verdict_kind:
         stats.update(verdict=item.verdict, verdict_kind=item.verdict_kind)
-    return stats
+    if item.notice:
+        stats["notice"] = item.notice
+    return {**item.state, **stats}
 
 
 def close_sinks(sinks: Iterable[Sink], error: Exception | None = None) -> None:
