@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import resource
-import tempfile
+import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,24 +100,22 @@ def room_left(path: Path) -> int:
     return max(room, 0)
 
 
-def write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: str | os.PathLike, data: bytes) -> Path:
     """Write data to path through a temporary file in the same folder, fsynced, then renamed over path: a reader
-    sees the old file or the new one, never half of it, and a failure leaves the old one."""
+    sees the old file or the new one, never half of one, and a failure leaves the old one. The file gets the usual
+    permissions (0666 less the umask, as open() gives); mkstemp's 0600 would hide it from another user's service."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    if not path.parent.is_dir():
+        raise UserError(f"cannot write {path}: folder {path.parent} does not exist")
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    return path
