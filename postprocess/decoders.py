@@ -12,6 +12,7 @@ from edgepipe.postprocess.anchors import check_anchors, no_anchors
 from edgepipe.postprocess.boxes import Transform, boxes_to_original
 from edgepipe.postprocess.detections import Detections
 from edgepipe.postprocess.errors import UserError
+from edgepipe.postprocess.nms_output import NMS_HEAD, decode_nms
 from edgepipe.postprocess.suppression import select_indices
 
 # The course head's raw output in two layouts: the convolution's channels, or the course's S x S x A x (5 + C).
@@ -257,6 +258,7 @@ HEADS: dict[str, Callable[..., list[Detections]]] = {
     "yolo-course": decode_course,
     "yolov5": decode_yolov5,
     "yolov8": decode_yolov8,
+    NMS_HEAD: decode_nms,  # a graph with decode + NMS inside (export --nms): postprocess/nms_output.py
 }
 
 

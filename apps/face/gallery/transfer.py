@@ -6,7 +6,6 @@ import base64
 import json
 import math
 import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from edgepipe.apps.face.gallery.values import (
     encoder_mismatch,
 )
 from edgepipe.postprocess.errors import UserError
+from edgepipe.runtime import files
 
 EXPORT_FORMAT = "edgepipe-face-gallery"
 
@@ -122,19 +122,10 @@ def parse_person(entry: Any, size: int, where: str) -> ExportedPerson:
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write data to path through a temporary file in the same folder, fsynced, then renamed over path."""
+    """Write data to path whole or not at all (runtime.files.write_atomic), into a folder that must exist."""
     if not path.parent.is_dir():
         raise UserError(f"cannot write {path}: folder {path.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    files.write_atomic(path, data)
 
 
 def export_encoder(path: str | os.PathLike) -> EncoderId:
