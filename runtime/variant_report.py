@@ -28,7 +28,7 @@ class Variant:
     (fp32: PyTorch; fp16: relative to fp32; uint8: to fp32), None where not comparable. p50_ms: batch 1, measured
     interleaved with the other files. metric, value: what was measured on the held-out data (or the agreement with
     fp32's detections), reference: the fp32 file's value measured the same way, drop: reference - value.
-    note: why it was refused, or what it is.
+    note: why it was refused, or what it is. input: the command's own input file (quantize), never rewritten.
     """
 
     kind: str
@@ -44,6 +44,7 @@ class Variant:
     drop: float | None
     seconds: float
     note: str = ""
+    input: bool = False
 
     @property
     def size_mb(self) -> float:
@@ -51,6 +52,8 @@ class Variant:
 
     @property
     def status(self) -> str:
+        if self.input:
+            return "input"
         if not self.written:
             return "refused"
         return "kept over budget" if self.over_budget else "written"
@@ -115,7 +118,7 @@ class VariantReport:
 
     def save(self, stem: Path) -> VariantReport:
         """Write STEM.report.json and STEM.report.md; returns the report with their paths in saved."""
-        json_path, md_path = stem.with_suffix(".report.json"), stem.with_suffix(".report.md")
+        json_path, md_path = Path(f"{stem}.report.json"), Path(f"{stem}.report.md")
         write_atomic(json_path, (json.dumps(self.as_dict(), indent=2) + "\n").encode())
         write_atomic(md_path, self.markdown().encode())
         return VariantReport(self.name, self.opset, self.data, self.budget, self.provider, self.files,

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from edgepipe.apps.commands.common import options_from_args
+from edgepipe.apps.commands.common import options_from_args, refusals
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -56,11 +55,3 @@ def run(args: argparse.Namespace) -> int:
     report = export_model(options_from_args(ExportOptions, args))
     print("\n".join(report.lines()))
     return refusals(report, "export", args.keep_failed)
-
-
-def refusals(report, command: str, keep_failed: bool) -> int:
-    """One line on stderr per variant over its budget; 1 when any was refused (not written), else 0."""
-    for f in report.refused:
-        what = "kept over budget" if f.written else "not written"
-        print(f"edgepipe {command}: {f.kind} {what}: {f.note}", file=sys.stderr)
-    return 1 if report.refused and not keep_failed else 0
