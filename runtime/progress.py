@@ -16,9 +16,10 @@ PLAIN_INTERVAL_S = 10.0  # seconds between two plain lines when stderr is not a 
 class Progress:
     """Work done out of total, shown as it goes; a context manager that closes itself.
 
-    enabled False (--quiet): nothing is written. stream: stderr unless given; a terminal gets a tqdm bar, anything
-    else (a CI log, a pipe) a plain line "desc: n/total (p%), s elapsed" at most every interval seconds, and one
-    when the work ends. update(n, **shown) adds n and shows the values given (e.g. loss=0.12).
+    total: the items to do (0: not known beforehand; the count alone is shown). enabled False (--quiet): nothing
+    is written. stream: stderr unless given; a terminal gets a tqdm bar, anything else (a CI log, a pipe) a plain
+    line "desc: n/total (p%), s elapsed" at most every interval seconds, and one when the work ends. update(n,
+    **shown) adds n and shows the values given (e.g. loss=0.12).
     """
 
     def __init__(self, total: int, desc: str, enabled: bool = True, stream: TextIO | None = None,
@@ -31,7 +32,7 @@ class Progress:
         self._closed = not enabled
         self._bar = None
         if enabled and _is_terminal(self.stream):
-            self._bar = tqdm(total=self.total, desc=desc, file=self.stream, dynamic_ncols=True, leave=True)
+            self._bar = tqdm(total=self.total or None, desc=desc, file=self.stream, dynamic_ncols=True, leave=True)
         elif enabled:
             self._line()
 
