@@ -151,3 +151,23 @@ def test_every_file_export_writes_runs_in_detect_and_eval(tmp_path, capsys):
         assert main(["info", str(path), "--json"]) == 0
         assert json.loads(capsys.readouterr().out)["metadata"]["evaluation"]["map50"] == f["value"]
     assert onnx.load(str(out.with_suffix(".nms.onnx"))).graph.output[0].name == "detections"
+
+
+@pytest.mark.slow
+def test_every_encoder_file_runs_in_face(tmp_path, capsys, photos):
+    """The face encoder's variants (fresh weights) enroll and identify a person like the fp32 file."""
+    out = tmp_path / "enc.onnx"
+    assert main(["export", "facenet", "--out", str(out), "--fp16", "--int8", "--calib", "8", "--uint8-input",
+                 "--max-drop", "1", "--bench-runs", "2", "--quiet"]) == 0
+    report = json.loads(out.with_suffix(".report.json").read_text())
+    assert [f["kind"] for f in report["files"]] == ["fp32", "fp16", "int8", "uint8"]
+    assert all(f["metric"] == "auc" and 0 <= f["value"] <= 1 for f in report["files"])
+    capsys.readouterr()
+    for f in report["files"]:
+        gallery = tmp_path / f"{f['kind']}.db"
+        common = ["--gallery", str(gallery), "--detector", str(ASSETS / "yolo-face.onnx"), "--encoder", f["path"],
+                  "--conf", "0.25", "--detector-provider", "cpu", "--encoder-provider", "cpu", "--json"]
+        assert main(["face", "enroll", "--name", "Alice", "--images", *map(str, photos["Alice"]), *common]) == 0
+        assert main(["face", "identify", "--image", str(photos["Alice"][0]), "--threshold", "1e-4", *common]) == 0
+        found = json.loads(capsys.readouterr().out.splitlines()[-1])
+        assert found["name"] == "Alice", f["kind"]
