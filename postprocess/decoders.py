@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgepipe.postprocess._check import FLOAT_DTYPES, check_unit
+from edgepipe.postprocess._check import FLOAT_DTYPES, check_max_det, check_unit
 from edgepipe.postprocess.anchors import check_anchors, no_anchors
 from edgepipe.postprocess.boxes import Transform, boxes_to_original
 from edgepipe.postprocess.detections import Detections
@@ -46,9 +46,7 @@ def _selection(
     """Check the settings every head shares, before any work."""
     conf = check_unit(conf_threshold, "conf_threshold")
     iou = check_unit(iou_threshold, "iou_threshold")
-    if isinstance(max_det, bool) or not isinstance(max_det, (int, np.integer)) or max_det < 1:
-        raise UserError(f"max_det must be an int >= 1, but got {max_det!r}")
-    return _Selection(conf, iou, int(max_det), tuple(str(c) for c in class_names), bool(class_agnostic))
+    return _Selection(conf, iou, check_max_det(max_det), tuple(str(c) for c in class_names), bool(class_agnostic))
 
 
 def _check_output(outputs: np.ndarray, ndim: int, layout: str) -> np.ndarray:

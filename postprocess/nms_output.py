@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from edgepipe.postprocess._check import FLOAT_DTYPES, check_unit
+from edgepipe.postprocess._check import FLOAT_DTYPES, check_max_det, check_unit
 from edgepipe.postprocess.anchors import no_anchors
 from edgepipe.postprocess.boxes import Transform, boxes_to_original
 from edgepipe.postprocess.detections import Detections
@@ -52,8 +52,7 @@ def decode_nms(
     """
     conf = check_unit(conf_threshold, "conf_threshold")
     check_unit(iou_threshold, "iou_threshold")
-    if isinstance(max_det, bool) or not isinstance(max_det, (int, np.integer)) or max_det < 1:
-        raise UserError(f"max_det must be an int >= 1, but got {max_det!r}")
+    max_det = check_max_det(max_det)
     if not no_anchors(anchors):
         raise UserError(f"anchors belong to the yolo-course head, but got anchors for head {NMS_HEAD!r}: give ()")
     rows = np.asarray(outputs)
