@@ -32,10 +32,10 @@ class ModelOptions:
         if self.threads < 0:
             raise UserError(f"--threads must be >= 0 (0: onnxruntime's default), but got {self.threads}")
 
-    def load(self, warmup: int = 1) -> Model:
-        """runtime.load with these options."""
+    def load(self, warmup: int = 1, spin: bool = True) -> Model:
+        """runtime.load with these options; spin False: idle worker threads sleep (for models timed interleaved)."""
         overrides = dict(self.meta)
         if self.imgsz:
             overrides["imgsz"] = list(self.imgsz)
         return load(self.path, providers=self.provider, allow_fallback=self.allow_fallback,
-                    intra_op_threads=self.threads, overrides=overrides or None, warmup=warmup)
+                    intra_op_threads=self.threads, overrides=overrides or None, warmup=warmup, spin=spin)

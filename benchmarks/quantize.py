@@ -161,7 +161,7 @@ def speed(tmp: Path, runs: int) -> None:
     int8 = save_model(int8_model(fp32, calibration), tmp / "yolov8n.int8.onnx")
     batch = preprocess(frames[32], model.spec).batch
     for threads in (0, 1):
-        sessions = {name: load(p, providers="cpu", intra_op_threads=threads) for name, p in
+        sessions = {name: load(p, providers="cpu", intra_op_threads=threads, spin=False) for name, p in
                     (("fp32", fp32), ("int8", int8))}
         t = measure({n: (lambda m=m: m.run(batch)) for n, m in sessions.items()}, 1, runs, 5)
         what = "onnxruntime's default threads" if threads == 0 else "one intra-op thread"

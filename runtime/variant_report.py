@@ -128,8 +128,9 @@ class VariantReport:
 def latencies(paths: dict[str, Path], frames: Sequence[np.ndarray], runs: int, provider: str = "auto",
               progress: bool = True) -> tuple[dict[str, float], str]:
     """p50 ms at batch 1 of each model on the first of frames (each preprocessed as its metadata says), measured
-    interleaved; and the provider that ran them."""
-    models = {kind: load(path, providers=provider, warmup=0) for kind, path in paths.items()}
+    interleaved; and the provider that ran them. The sessions' idle threads sleep instead of spinning: a spinning
+    session steals the cores from the next one timed (docs/benchmarks.md, "Interleaved sessions")."""
+    models = {kind: load(path, providers=provider, warmup=0, spin=False) for kind, path in paths.items()}
     fns = {}
     for kind, model in models.items():
         batch = preprocess(frames[0], model.spec).batch
