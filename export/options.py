@@ -79,7 +79,7 @@ class TrainOptions:
     not None. seed: of weights and batches. workers: DataLoader workers for the detectors' augmentation (0 when
     tiny). threads: torch CPU threads (0: torch's default). resume: start from this checkpoint's weights;
     finetune: from its backbone with a fresh head, frozen when freeze_backbone. tiny: a seconds-long configuration
-    (smoke tests). progress: a progress line on stderr as it trains.
+    (smoke tests). progress: a progress bar per epoch on stderr (plain lines when it is not a terminal).
     """
 
     recipe: str

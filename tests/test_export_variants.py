@@ -150,6 +150,14 @@ def test_every_file_export_writes_runs_in_detect_and_eval(tmp_path, capsys):
         assert measured["map50"] == pytest.approx(f["value"], abs=1e-6)  # eval gives what export wrote
         assert main(["info", str(path), "--json"]) == 0
         assert json.loads(capsys.readouterr().out)["metadata"]["evaluation"]["map50"] == f["value"]
+        assert main(["bench", str(path), "--runs", "2", "--provider", "cpu", "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["results"][0]["p50_ms"] > 0
+    paths = [f["path"] for f in report["files"]]
+    assert main(["select", *paths, "--latency-ms", "10000", "--runs", "3", "--provider", "cpu", "--json"]) == 0
+    chosen = json.loads(capsys.readouterr().out)
+    best = max(f["value"] for f in report["files"])
+    assert {c["model"]: c["accuracy"] for c in chosen["candidates"]} == {f["path"]: f["value"] for f in report["files"]}
+    assert next(f["value"] for f in report["files"] if f["path"] == chosen["chosen"]) == best
     assert onnx.load(str(out.with_suffix(".nms.onnx"))).graph.output[0].name == "detections"
 
 

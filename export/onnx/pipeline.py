@@ -127,6 +127,8 @@ def _finish(s: _Staged, evaluation: dict, p50_ms: float, options: ExportOptions)
     over_accuracy = bool(evaluation) and not evaluation["within_budget"]
     metric = evaluation.get("metric", "")
     notes = [s.parity_note] if s.parity_note else []
+    if s.kind == "nms" and evaluation:
+        notes.append(f"at the graph's conf {evaluation['conf']:g}, iou {evaluation['iou']:g}, as its fp32 reference")
     if over_accuracy:
         notes.append(f"{METRIC_NAMES[metric]} {evaluation[metric]:.4f} is {evaluation['drop']:.4f} below fp32's "
                      f"{evaluation['reference']:.4f} (budget {options.max_drop:g})")
