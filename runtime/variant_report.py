@@ -140,4 +140,5 @@ def latencies(paths: dict[str, Path], frames: Sequence[np.ndarray], runs: int, p
 
 
 def _num(value: float | None, digits: int) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
+    """value with digits decimals ("-" for None); a value that rounds to zero shows as 0, never -0."""
+    return "-" if value is None else f"{round(value, digits) + 0.0:.{digits}f}"
