@@ -67,6 +67,10 @@ class QuantizeOptions:
 def quantize(options: QuantizeOptions) -> VariantReport:
     """Calibrate and check the variants of options.model; write those that agree with it (their agreement in their
     metadata), and the report. The model itself is never rewritten."""
+    kinds = ["int8", *(["fp16"] if options.fp16 else []), *(["uint8"] if options.uint8_input else [])]
+    for kind in kinds:
+        if Path(f"{options.stem}.{kind}.onnx").resolve() == options.model.resolve():
+            raise UserError(f"{options.model} would be written over by its {kind} variant: give --out elsewhere")
     model = ModelOptions(options.model, "cpu", meta=options.meta).load(warmup=0)
     reference = Detector(model, options.conf, options.iou)  # refuses models detect cannot run
     if model.spec.dtype != "float32" or len(model.inputs) != 1:
@@ -137,9 +141,7 @@ def _finish(kind: str, staged: Path, seconds: float, stem: Path, check: Agreemen
             options: QuantizeOptions, data: str) -> Variant:
     """Write the staged variant at STEM.KIND.onnx with its agreement in its metadata, when within the budget (or
     keep_failed). Returns its row of the report."""
-    out = stem.with_suffix(f".{kind}.onnx")
-    if out.resolve() == options.model.resolve():
-        raise UserError(f"{out} is the model quantize reads: give --out elsewhere")
+    out = Path(f"{stem}.{kind}.onnx")
     over = check.score < options.min_agreement
     evaluation = {"metric": "agreement", "agreement": round(check.score, 6), "precision": round(check.precision, 6),
                   "recall": round(check.recall, 6), "max_shift_px": round(check.max_shift, 4), "data": data,

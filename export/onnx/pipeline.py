@@ -81,25 +81,25 @@ def _variants(source: Source, options: ExportOptions, fp32_proto: onnx.ModelProt
         half = save_model(fp16_model(fp32_proto), tmp / "fp16.onnx")
         rel = output_difference(fp32, half, source.frames)[1]
         note = f"parity {rel:.2e} > {options.fp16_tolerance:g}" if rel > options.fp16_tolerance else ""
-        staged.append(_Staged("fp16", half, stem.with_suffix(".fp16.onnx"), rel, note, time.perf_counter() - t0))
+        staged.append(_Staged("fp16", half, Path(f"{stem}.fp16.onnx"), rel, note, time.perf_counter() - t0))
     if options.int8:
         t0 = time.perf_counter()
         frames = sample_frames(source.meta, options.calib, seed=CALIBRATION_SEED)
         calibration = preprocess(frames, source.meta.preprocess).batch
         q = save_model(int8_model(fp32, calibration, progress=options.progress), tmp / "int8.onnx")
-        staged.append(_Staged("int8", q, stem.with_suffix(".int8.onnx"), None, "", time.perf_counter() - t0))
+        staged.append(_Staged("int8", q, Path(f"{stem}.int8.onnx"), None, "", time.perf_counter() - t0))
     if options.nms:
         e2e = build_onnx(source, options.opset, options.simplify, nms=True, conf=options.conf, iou=options.iou,
                          tolerance=options.tolerance)
         path = save_model(e2e.proto, tmp / "nms.onnx")
-        staged.append(_Staged("nms", path, stem.with_suffix(".nms.onnx"), e2e.max_abs_diff, "", e2e.seconds))
+        staged.append(_Staged("nms", path, Path(f"{stem}.nms.onnx"), e2e.max_abs_diff, "", e2e.seconds))
     if options.uint8_input:
         t0 = time.perf_counter()
         meta = from_metadata_props({p.key: p.value for p in fp32_proto.metadata_props})
         frames_in = save_model(uint8_input_model(fp32_proto, meta), tmp / "uint8.onnx")
         diff = output_difference(fp32, frames_in, source.frames)[0]
         note = f"parity {diff:.2e} > {options.uint8_tolerance:g}" if diff > options.uint8_tolerance else ""
-        staged.append(_Staged("uint8", frames_in, stem.with_suffix(".uint8.onnx"), diff, note,
+        staged.append(_Staged("uint8", frames_in, Path(f"{stem}.uint8.onnx"), diff, note,
                               time.perf_counter() - t0))
     return staged
 
