@@ -179,3 +179,13 @@ def test_every_encoder_file_runs_in_face(tmp_path, capsys, photos):
         assert main(["face", "identify", "--image", str(photos["Alice"][0]), "--threshold", "1e-4", *common]) == 0
         found = json.loads(capsys.readouterr().out.splitlines()[-1])
         assert found["name"] == "Alice", f["kind"]
+
+
+def test_fp16_parity_is_enforced(tmp_path, lenet):
+    report = export_model(ExportOptions(lenet, tmp_path / "l.onnx", fp16=True, fp16_tolerance=1e-9, bench_runs=2,
+                                        progress=False))
+    fp16 = report.files[1]
+    assert (fp16.kind, fp16.status, fp16.over_budget) == ("fp16", "refused", True)
+    assert fp16.note.startswith(f"parity {fp16.parity:.2e} > 1e-09") and fp16.parity > 1e-9
+    assert not (tmp_path / "l.fp16.onnx").exists() and (tmp_path / "l.onnx").exists()
+    assert report.refused == [fp16]
