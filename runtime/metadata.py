@@ -17,7 +17,7 @@ from edgepipe.postprocess.errors import UserError
 from edgepipe.postprocess.nms_output import NMS_HEAD, NMS_KEYS
 from edgepipe.runtime.preprocessing import PreprocessSpec
 
-SCHEMA = 1
+SCHEMA = 2  # 2: nms and evaluation (an older edgepipe says to upgrade instead of calling the file malformed)
 METADATA_KEY = "edgepipe"
 TASKS = ("classify", "detect", "embed", "verify")
 SOURCES = ("edgepipe", "ultralytics", "sidecar", "options")
@@ -47,7 +47,7 @@ class ModelMeta:
     """What the runtime needs to run a model: its task, its input, and how to read its output.
 
     task: "classify" | "detect" | "embed" | "verify". preprocess: the model's PreprocessSpec.
-    class_names: names by class id. head: the detector's decoder ("yolo-course" | "yolov5" | "yolov8").
+    class_names: names by class id. head: the detector's decoder, a key of postprocess.decoders.HEADS.
     anchors: ((w, h), ...) for "yolo-course", in anchor_units ("grid" cells or input "pixels").
     embedding_size, distance ("squared_l2" | "cosine"), threshold: for encoders (threshold 0.0: not calibrated).
     metrics: training numbers (e.g. {"map50": 0.93}), copied from the checkpoint. nms: for head "yolo-nms", the
