@@ -24,8 +24,8 @@ from edgepipe.runtime.metadata import project_version
 # Subcommand modules. Each defines `register(subparsers)`, which adds its parser and sets `func(args) -> int`.
 # None of them imports torch at module level: `export` is imported inside the commands' functions; their parsers read
 # their defaults from edgepipe.export.options, which needs no torch.
-COMMANDS: tuple[str, ...] = ("demo", "models", "train", "eval", "export", "info", "bench", "select", "detect", "kiosk",
-                             "face", "dev")
+COMMANDS: tuple[str, ...] = ("demo", "models", "train", "eval", "export", "quantize", "info", "bench", "select",
+                             "detect", "kiosk", "face", "dev")
 
 log = logging.getLogger("edgepipe")
 

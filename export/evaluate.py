@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
 
-from edgepipe.export.data.detection import load_split
+from edgepipe.export.data.detection import DatasetConfig, coco_dict, load_split, split_scenes
 from edgepipe.export.data.digits import load_digits_splits
 from edgepipe.export.data.faces import identity_splits
 from edgepipe.export.metrics import classification_metrics, detection_metrics, embedding_metrics
 from edgepipe.export.options import EvalOptions
-from edgepipe.export.predict import OnnxPredictor, TorchPredictor, classify, detect, embed, meta_from_flat
+from edgepipe.export.predict import (
+    OnnxPredictor,
+    TorchPredictor,
+    classify,
+    detect,
+    detection_settings,
+    embed,
+    meta_from_flat,
+)
 from edgepipe.postprocess.errors import UserError
+
+log = logging.getLogger("edgepipe.eval")
 
 ANNOTATED = 4  # test images saved with their detections drawn
 COLORS = ((0, 0, 255), (0, 200, 0), (255, 0, 0), (0, 200, 255))  # BGR, by class id
@@ -33,18 +44,19 @@ def predictor_for(path: str | Path, provider: str = "cpu"):
 
 
 def evaluate(options: EvalOptions) -> dict:
-    """Metrics of a model on a split of its data: {"model", "backend", "task", "split", **the task's metrics}
-    (metrics.py); writes metrics.json and a PR or ROC curve PNG to options.out when given."""
-    path, split = options.model, options.split
+    """Metrics of a model on a split of its data: {"model", "backend", "task", "split", "data" (what was measured),
+    **the task's metrics} (metrics.py; detectors also give the conf, iou and max_det used); writes metrics.json and a
+    PR or ROC curve PNG to options.out when given."""
+    path, split, progress = options.model, options.split, options.progress
     predictor = predictor_for(path, options.provider)
     meta = predictor.meta
     name = meta.model_name
     if meta.task == "classify":
-        result = _classifier(predictor, name, split)
+        result = _classifier(predictor, name, split, progress)
     elif meta.task == "detect":
-        result = _detector(predictor, name, split, Path(options.data), options.conf, options.out)
+        result = _detector(predictor, name, split, Path(options.data), options, progress)
     elif meta.task == "embed":
-        result = _encoder(predictor, split)
+        result = _encoder(predictor, split, progress)
     else:
         raise UserError(f"evaluation of task {meta.task!r} is not supported: evaluate its encoder instead")
     result = {"model": str(path), "backend": "onnxruntime" if path.suffix == ".onnx" else "pytorch",
@@ -57,30 +69,45 @@ def evaluate(options: EvalOptions) -> dict:
     return result
 
 
-def _classifier(predictor, name: str, split: str) -> dict:
+def _classifier(predictor, name: str, split: str, progress: bool) -> dict:
     s = load_digits_splits()[split]
     if name in DENSE:
         frames = list((s.x * 255).round().astype(np.uint8).reshape(-1, 8, 8))
         y = (s.y == 0).astype(np.int64) if name == "logistic" else s.y
-    else:
+    elif name == "lenet5":
         frames, y = list(s.images), s.y
-    return classification_metrics(y, classify(predictor, frames), predictor.meta.class_names)
+    else:
+        raise UserError(f"no local data set to evaluate classifier {name!r} on (the digits models only)")
+    data = {"data": f"digits {split} split", "images": len(frames)}
+    return {**data, **classification_metrics(y, classify(predictor, frames, progress), predictor.meta.class_names)}
 
 
-def _detector(predictor, name: str, split: str, data_dir: Path, conf: float, out_dir: str | Path | None) -> dict:
+def _detector(predictor, name: str, split: str, data_dir: Path, options: EvalOptions, progress: bool) -> dict:
     if name == "yolo-face":
         from edgepipe.export.train.recipes import face_detection_split
 
         images, _, _, coco = face_detection_split(split, 200)
+        data = f"face scenes of the {split} identities"
     else:
-        root = data_dir / "shapes"
-        if not (root / f"{split}.json").is_file():
-            raise UserError(f"no {split} split in {root}: run `edgepipe train yolo-small` first (it makes it)")
+        images, coco, data = _shapes_split(data_dir / "shapes", split)
+    conf, iou, max_det = detection_settings(predictor.meta, options.conf, options.iou)
+    detections = detect(predictor, images, conf, iou, progress)
+    if options.out is not None:
+        _save_annotated(images[:ANNOTATED], detections[:ANNOTATED], Path(options.out))
+    settings = {"data": data, "images": len(images), "conf": conf, "iou": iou, "max_det": max_det}
+    return {**settings, **detection_metrics(coco, detections)}
+
+
+def _shapes_split(root: Path, split: str) -> tuple[list[np.ndarray], dict, str]:
+    """The generated shapes split from root (written by `edgepipe train yolo-small`), else the default data set's
+    split generated in memory (deterministic: the same images). Returns images, the COCO dict, what they are."""
+    if (root / f"{split}.json").is_file():
         images, _, _, coco = load_split(root, split)
-    detections = detect(predictor, images, conf=conf)
-    if out_dir is not None:
-        _save_annotated(images[:ANNOTATED], detections[:ANNOTATED], Path(out_dir))
-    return detection_metrics(coco, detections)
+        return images, coco, f"shapes {split} split ({root})"
+    config = DatasetConfig()
+    log.info("no %s split at %s: generating the default data set's %s split in memory", split, root, split)
+    scenes = [(f"{split}/{i:05d}.png", scene) for i, scene in enumerate(split_scenes(config, split))]
+    return [s.image for _, s in scenes], coco_dict(scenes, config.image_size), f"shapes {split} split (generated)"
 
 
 def _save_annotated(images: list[np.ndarray], detections: list, out: Path, min_score: float = 0.25) -> None:
@@ -99,7 +126,7 @@ def _save_annotated(images: list[np.ndarray], detections: list, out: Path, min_s
         cv2.imwrite(str(out / f"annotated_{i:02d}.png"), canvas)
 
 
-def _encoder(predictor, split: str) -> dict:
+def _encoder(predictor, split: str, progress: bool) -> dict:
     from edgepipe.export.data.faces import face_views
 
     faces = identity_splits()[split].faces
@@ -107,7 +134,8 @@ def _encoder(predictor, split: str) -> dict:
     size = predictor.meta.preprocess.input_size[0]
     frames = [v for f in faces for v in face_views(f, 10, rng, size)]
     labels = np.repeat(np.arange(len(faces)), 10)
-    return embedding_metrics(embed(predictor, frames), labels)
+    data = {"data": f"face views of the {len(faces)} {split} identities, 10 each", "images": len(frames)}
+    return {**data, **embedding_metrics(embed(predictor, frames, progress), labels)}
 
 
 def _plot(result: dict, out: Path) -> None:

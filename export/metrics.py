@@ -8,10 +8,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from edgepipe.postprocess.agreement import greedy_matches
 from edgepipe.postprocess.calibration import equal_error_rate, roc_auc, roc_curve, threshold_at_far
 from edgepipe.postprocess.detections import Detections
 from edgepipe.postprocess.embeddings import distance_matrix
-from edgepipe.postprocess.iou import box_iou
 
 
 def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence[str]) -> dict:
@@ -92,15 +92,8 @@ def precision_recall(coco_gt: dict, detections: Sequence[Detections], score_thre
         gt_cls = np.array([a["category_id"] - 1 for a in anns])
         n_gt += len(gt)
         d = det.filter(min_score=score_threshold)
-        iou = box_iou(d.xyxy, gt)
-        matched = np.zeros(len(gt), bool)
-        for i in np.argsort(-d.scores, kind="stable"):
-            candidates = np.flatnonzero((gt_cls == d.class_ids[i]) & ~matched & (iou[i] >= iou_threshold))
-            if len(candidates):
-                matched[candidates[np.argmax(iou[i, candidates])]] = True
-                tp += 1
-            else:
-                fp += 1
+        found = len(greedy_matches(d.xyxy, d.scores, d.class_ids, gt, gt_cls, iou_threshold))
+        tp, fp = tp + found, fp + len(d) - found
     return (tp / (tp + fp) if tp + fp else 0.0), (tp / n_gt if n_gt else 0.0)
 
 

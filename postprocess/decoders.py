@@ -7,11 +7,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgepipe.postprocess._check import FLOAT_DTYPES, check_unit
+from edgepipe.postprocess._check import FLOAT_DTYPES, check_max_det, check_unit
 from edgepipe.postprocess.anchors import check_anchors, no_anchors
 from edgepipe.postprocess.boxes import Transform, boxes_to_original
 from edgepipe.postprocess.detections import Detections
 from edgepipe.postprocess.errors import UserError
+from edgepipe.postprocess.nms_output import NMS_HEAD, decode_nms
 from edgepipe.postprocess.suppression import select_indices
 
 # The course head's raw output in two layouts: the convolution's channels, or the course's S x S x A x (5 + C).
@@ -45,9 +46,7 @@ def _selection(
     """Check the settings every head shares, before any work."""
     conf = check_unit(conf_threshold, "conf_threshold")
     iou = check_unit(iou_threshold, "iou_threshold")
-    if isinstance(max_det, bool) or not isinstance(max_det, (int, np.integer)) or max_det < 1:
-        raise UserError(f"max_det must be an int >= 1, but got {max_det!r}")
-    return _Selection(conf, iou, int(max_det), tuple(str(c) for c in class_names), bool(class_agnostic))
+    return _Selection(conf, iou, check_max_det(max_det), tuple(str(c) for c in class_names), bool(class_agnostic))
 
 
 def _check_output(outputs: np.ndarray, ndim: int, layout: str) -> np.ndarray:
@@ -257,6 +256,7 @@ HEADS: dict[str, Callable[..., list[Detections]]] = {
     "yolo-course": decode_course,
     "yolov5": decode_yolov5,
     "yolov8": decode_yolov8,
+    NMS_HEAD: decode_nms,  # a graph with decode + NMS inside (export --nms): postprocess/nms_output.py
 }
 
 

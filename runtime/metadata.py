@@ -14,9 +14,10 @@ from edgepipe.postprocess.anchors import ANCHOR_UNITS
 from edgepipe.postprocess.decoders import HEADS
 from edgepipe.postprocess.embeddings import DISTANCES
 from edgepipe.postprocess.errors import UserError
+from edgepipe.postprocess.nms_output import NMS_HEAD, NMS_KEYS
 from edgepipe.runtime.preprocessing import PreprocessSpec
 
-SCHEMA = 1
+SCHEMA = 2  # 2: nms and evaluation (an older edgepipe says to upgrade instead of calling the file malformed)
 METADATA_KEY = "edgepipe"
 TASKS = ("classify", "detect", "embed", "verify")
 SOURCES = ("edgepipe", "ultralytics", "sidecar", "options")
@@ -37,7 +38,7 @@ def project_version() -> str:
 # Flat, friendly keys of a sidecar file or of command-line overrides.
 FLAT_KEYS = (
     "task", "imgsz", "names", "head", "anchors", "anchor_units", "mean", "std", "channel_order", "resize",
-    "pad_value", "stride", "auto_pad", "dtype", "embedding_size", "distance", "threshold", "model_name",
+    "pad_value", "stride", "auto_pad", "dtype", "embedding_size", "distance", "threshold", "model_name", "nms",
 )
 
 
@@ -46,10 +47,13 @@ class ModelMeta:
     """What the runtime needs to run a model: its task, its input, and how to read its output.
 
     task: "classify" | "detect" | "embed" | "verify". preprocess: the model's PreprocessSpec.
-    class_names: names by class id. head: the detector's decoder ("yolo-course" | "yolov5" | "yolov8").
+    class_names: names by class id. head: the detector's decoder, a key of postprocess.decoders.HEADS.
     anchors: ((w, h), ...) for "yolo-course", in anchor_units ("grid" cells or input "pixels").
     embedding_size, distance ("squared_l2" | "cosine"), threshold: for encoders (threshold 0.0: not calibrated).
-    metrics: training/evaluation numbers (e.g. {"map50": 0.93}). source: where this description came from.
+    metrics: training numbers (e.g. {"map50": 0.93}), copied from the checkpoint. nms: for head "yolo-nms", the
+    conf, iou and max_det the graph's NMS was built with. evaluation: what was measured on this very file when it
+    was written (export, quantize): the metric, its value, the data, the reference and the drop against it.
+    source: where this description came from.
     """
 
     task: str
@@ -62,6 +66,8 @@ class ModelMeta:
     distance: str = ""
     threshold: float = 0.0
     metrics: dict[str, float] = field(default_factory=dict)
+    nms: dict[str, float] = field(default_factory=dict)
+    evaluation: dict[str, Any] = field(default_factory=dict)
     model_name: str = ""
     version: str = ""
     exported_at: str = ""
@@ -83,6 +89,8 @@ class ModelMeta:
                 missing.append("names (the class names)")
             if self.head == "yolo-course" and not self.anchors:
                 missing.append("anchors (the yolo-course head needs them)")
+            if self.head == NMS_HEAD and not all(k in self.nms for k in NMS_KEYS):
+                missing.append(f"nms {NMS_KEYS} (the {NMS_HEAD} head's thresholds)")
         if self.task in ("embed", "verify"):
             if self.embedding_size <= 0:
                 missing.append("embedding_size (> 0)")
@@ -205,6 +213,7 @@ def from_flat(flat: dict[str, Any], source: str) -> ModelMeta:
         embedding_size=_parse(flat, "embedding_size", 0, _int, "an int > 0"),
         distance=flat.get("distance", ""),
         threshold=_parse(flat, "threshold", 0.0, _number, "a number"),
+        nms=_parse(flat, "nms", {}, _nms, f"a mapping of {NMS_KEYS} to numbers"),
         model_name=str(flat.get("model_name", "")),
         source=source,
     )
@@ -273,6 +282,13 @@ def _names(value: Any) -> tuple[str, ...]:
     return tuple(str(v) for v in value)
 
 
+def _nms(value: Any) -> dict[str, float]:
+    """{"conf": 0.25, "iou": 0.45, "max_det": 100} -> the same with float values; only NMS_KEYS."""
+    if not isinstance(value, dict) or set(value) - set(NMS_KEYS):
+        raise UserError(value)
+    return {k: _number(v) for k, v in value.items()}
+
+
 def _anchors(value: Any) -> tuple[tuple[float, float], ...]:
     """[[w, h], ...] -> ((w, h), ...), every size > 0."""
     pairs = tuple((_number(w), _number(h)) for w, h in value)
@@ -315,8 +331,9 @@ def _apply(meta: ModelMeta, flat: dict[str, Any], source: str) -> ModelMeta:
         "pad_value": meta.preprocess.pad_value, "stride": meta.preprocess.stride,
         "auto_pad": meta.preprocess.auto_pad, "dtype": meta.preprocess.dtype,
         "embedding_size": meta.embedding_size, "distance": meta.distance, "threshold": meta.threshold,
-        "model_name": meta.model_name,
+        "model_name": meta.model_name, "nms": meta.nms,
     }
     merged.update(flat)
     new = from_flat(merged, source)
-    return replace(new, metrics=meta.metrics, version=meta.version, exported_at=meta.exported_at)
+    return replace(new, metrics=meta.metrics, evaluation=meta.evaluation, version=meta.version,
+                   exported_at=meta.exported_at)

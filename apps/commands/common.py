@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any, TypeVar
@@ -15,6 +16,7 @@ from edgepipe.apps.stream.events import PublishOptions
 from edgepipe.apps.stream.loop import StreamOptions
 from edgepipe.postprocess.errors import UserError
 from edgepipe.runtime.metadata import FLAT_KEYS
+from edgepipe.runtime.variant_report import VariantReport
 
 T = TypeVar("T")
 
@@ -120,6 +122,14 @@ def publish_options(args: argparse.Namespace) -> PublishOptions | None:
 def emit(result: Any, as_json: bool) -> None:
     """Print a result: one JSON line with --json, else its lines()."""
     print(json.dumps(asdict(result)) if as_json else "\n".join(result.lines()))
+
+
+def refusals(report: VariantReport, command: str, keep_failed: bool) -> int:
+    """One line on stderr per variant over its budget; 1 when any was over it and keep_failed is off, else 0."""
+    for f in report.refused:
+        what = "kept over budget" if f.written else "not written"
+        print(f"edgepipe {command}: {f.kind} {what}: {f.note}", file=sys.stderr)
+    return 1 if report.refused and not keep_failed else 0
 
 
 def add_face_model_args(p: argparse.ArgumentParser) -> None:

@@ -51,6 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--far", type=finite, default=FAR,
                    help="target false-accept rate (default %(default)s)")
     q.add_argument("--roc", type=Path, metavar="PNG", help="write the ROC curve to this .png")
+    q.add_argument("--quiet", dest="progress", action="store_false", help="no progress bar")
 
 
 def command(face: argparse._SubParsersAction, name: str, text: str, func: Callable[[argparse.Namespace], int],
@@ -121,5 +122,5 @@ def run_import(args: argparse.Namespace) -> int:
 
 def run_calibrate(args: argparse.Namespace) -> int:
     emit(calibrate_gallery(face_models(args), args.gallery, args.pairs, args.dataset, args.far, args.roc,
-                           args.reencode), args.json)
+                           args.reencode, args.progress), args.json)
     return 0

@@ -32,6 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--finetune", type=Path, help="transfer learning: load this checkpoint's backbone")
     p.add_argument("--freeze-backbone", action="store_true", help="with --finetune: train only the head")
     p.add_argument("--tiny", action="store_true", help="a seconds-long configuration (smoke test)")
+    p.add_argument("--quiet", dest="progress", action="store_false", help="no progress bars")
     p.set_defaults(func=run)
 
 

@@ -14,6 +14,7 @@ from edgepipe.postprocess._check import check_unit
 from edgepipe.postprocess.boxes import Transform
 from edgepipe.postprocess.detections import Detections
 from edgepipe.postprocess.errors import UserError
+from edgepipe.postprocess.nms_output import NMS_HEAD, check_nms_settings
 from edgepipe.runtime.binding import Binding
 from edgepipe.runtime.preprocessing import Preprocessed, preprocess
 from edgepipe.runtime.session import Model
@@ -52,7 +53,7 @@ class Detector:
                             "(--detector-meta) head=yolov8")
         if len(model.inputs) != 1 or len(model.outputs) != 1:
             raise UserError(f"{name} has {len(model.inputs)} inputs and {len(model.outputs)} outputs; a detector "
-                             "takes one image batch and gives one raw head output (export without --nms)")
+                             "takes one image batch and gives one output")
         _check_input_size(model)
         n = len(meta.class_names)
         bad = [c for c in classes if c < 0 or (n and c >= n)]
@@ -69,6 +70,8 @@ class Detector:
                          "class_agnostic": bool(agnostic)}
         if meta.head == "yolo-course":
             self.settings.update(anchors=meta.anchors, anchor_units=meta.anchor_units)
+        if meta.head == NMS_HEAD:
+            check_nms_settings(meta.nms, conf, iou, agnostic)
         self.classes = tuple(int(c) for c in classes)
         self._bindings: dict[tuple[int, ...], Binding] = {}
 
@@ -129,7 +132,8 @@ def parse_classes(items: Sequence[str], names: Sequence[str]) -> list[int]:
 
 def _check_input_size(model: Model) -> None:
     """A fixed-size model whose metadata (or --imgsz) names another size: a clear error instead of a bad feed."""
-    fixed = tuple(model.inputs[0].shape[2:])
+    shape = model.inputs[0].shape
+    fixed = tuple(shape[1:3] if model.spec.dtype == "uint8" else shape[2:])  # uint8 frames are (B, H, W, C)
     size = model.meta.preprocess.input_size
     if len(fixed) == 2 and all(isinstance(d, int) for d in fixed) and fixed != tuple(size):
         raise UserError(f"{Path(model.name).name} has a fixed input size {fixed[0]}x{fixed[1]}, but --imgsz or its "
