@@ -16,7 +16,7 @@ import onnx
 
 from edgepipe.apps.detect.pipeline import Detector
 from edgepipe.apps.options import ModelOptions
-from edgepipe.apps.stream.sources import parse_source, read_image
+from edgepipe.apps.stream.specs import parse_source, read_image
 from edgepipe.postprocess.agreement import Agreement, agreement
 from edgepipe.postprocess.errors import UserError
 from edgepipe.runtime.preprocessing import PreprocessSpec, preprocess

@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sqlite3
 import sys
+from collections.abc import Callable
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
+from edgepipe.apps.face.gallery.sqlite import explain
 from edgepipe.apps.face.service import DEFAULT_GALLERY, FaceModels
 from edgepipe.apps.options import ModelOptions
 from edgepipe.apps.stream.events import PublishOptions
@@ -165,3 +168,15 @@ def add_gallery_args(p: argparse.ArgumentParser, reencode: bool = True, threshol
         p.add_argument("--threshold", type=finite,
                        help="accept when distance <= this (default: the gallery's calibrated threshold, else the "
                        "encoder's metadata threshold)")
+
+
+def gallery_errors(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """func with SQLite's own errors told as they are (read-only, damaged, locked, disk full): one line."""
+
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return func(args)
+        except sqlite3.Error as exc:
+            raise explain(exc, str(args.gallery)) from exc
+
+    return run

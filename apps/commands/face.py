@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from edgepipe.apps.commands.common import add_face_model_args, add_gallery_args, emit, face_models, finite
+from edgepipe.apps.commands.common import (
+    add_face_model_args,
+    add_gallery_args,
+    emit,
+    face_models,
+    finite,
+    gallery_errors,
+)
 from edgepipe.apps.face import service
 from edgepipe.apps.face.calibration import FAR, calibrate_gallery
-from edgepipe.postprocess.errors import UserError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -65,19 +70,6 @@ def command(face: argparse._SubParsersAction, name: str, text: str, func: Callab
     if models:
         add_face_model_args(q)
     return q
-
-
-def gallery_errors(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """func with SQLite's own errors (a damaged gallery, one locked too long) raised as UserError: one line, exit 2."""
-
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return func(args)
-        except sqlite3.Error as exc:
-            raise UserError(f"gallery {args.gallery}: {exc} (SQLite): the file is damaged or another process holds "
-                            "it; retry, or restore the gallery from a copy or an export") from exc
-
-    return run
 
 
 def run_enroll(args: argparse.Namespace) -> int:

@@ -14,6 +14,7 @@ from edgepipe.apps.commands.common import (
     add_stream_args,
     face_models,
     finite,
+    gallery_errors,
     publish_options,
     stream_options,
 )
@@ -36,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_stream_args(p)
     add_publish_args(p)
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
-    p.set_defaults(func=run)
+    p.set_defaults(func=gallery_errors(run))
 
 
 def options(args: argparse.Namespace) -> KioskOptions:

@@ -22,7 +22,7 @@ from edgepipe.apps.face.gallery import (
     gallery_exists,
     open_gallery,
 )
-from edgepipe.apps.face.gallery.location import Location
+from edgepipe.apps.face.gallery.location import Location, writable
 from edgepipe.apps.face.pipeline import MIN_FACE_PX, Encoder, FaceAnalyzer
 from edgepipe.apps.face.results import Change, Enrollment, Identity, Listing, Shot, Verdict
 from edgepipe.apps.options import ModelOptions
@@ -86,25 +86,27 @@ def missing_gallery(location: Location) -> UserError:
                      f"`edgepipe face enroll --gallery {where} --name NAME --images ...`")
 
 
-def existing_gallery(location: Location) -> GalleryStore:
-    """The gallery at location with its stored encoder (list, remove, export); UserError when there is none."""
+def existing_gallery(location: Location, readonly: bool = False) -> GalleryStore:
+    """The gallery at location with its stored encoder (list, remove, export; readonly for the commands that only
+    read it); UserError when there is none."""
     if not gallery_exists(location):
         raise missing_gallery(location)
-    return open_gallery(location, create=False)
+    return open_gallery(location, create=False, readonly=readonly)
 
 
 def open_for_encoder(
-    location: Location, encoder: Encoder, encoder_file: Path, create: bool, reencode: bool = False
+    location: Location, encoder: Encoder, encoder_file: Path, create: bool, reencode: bool = False,
+    readonly: bool = False,
 ) -> GalleryStore:
     """The gallery at location (a file or a postgresql:// URL) for encoder (loaded from encoder_file, whose bytes
     identify it); with reencode, a gallery enrolled with another encoder is re-embedded first (its stored crops
-    through encoder)."""
+    through encoder); readonly: opened for reading only."""
     model = EncoderId.of_file(encoder_file, encoder.embedding_size)
     exists = gallery_exists(location)
     if not (create or exists):
         raise missing_gallery(location)
     if not (reencode and exists):
-        return open_gallery(location, model, create=create)
+        return open_gallery(location, model, create=create, readonly=readonly)
     db = open_gallery(location, create=False)
     try:
         if (db.encoder.sha256, db.encoder.embedding_size) != (model.sha256, model.embedding_size):
@@ -214,12 +216,13 @@ def verify_face(
     name = check_name(name)
     analyzer = models.analyzer()
     metric = analyzer.encoder.distance
-    with open_for_encoder(gallery, analyzer.encoder, models.encoder.path, False, reencode) as db:
+    with open_for_encoder(gallery, analyzer.encoder, models.encoder.path, False, reencode,
+                          not writable(gallery)) as db:
         stored = db.embeddings_of(name)  # (K, D); an unknown name lists close ones
         limit, origin = decision_threshold(threshold, db, analyzer.encoder)
         shot = face_in_file(analyzer, image)
         best = min((verify(shot.embedding, e, limit, metric) for e in stored), key=lambda v: v.distance)
-        db.log(str(image), "match" if best.match else "no match", best.distance, name)
+        audit(db, str(image), "match" if best.match else "no match", best.distance, name)
     return Verdict(name, str(image), best.match, best.distance, limit, origin, metric)
 
 
@@ -230,7 +233,8 @@ def identify_face(
     """1:K: the enrolled person nearest to the image's face, or unknown beyond the threshold; logged."""
     analyzer = models.analyzer()
     metric = analyzer.encoder.distance
-    with open_for_encoder(gallery, analyzer.encoder, models.encoder.path, False, reencode) as db:
+    with open_for_encoder(gallery, analyzer.encoder, models.encoder.path, False, reencode,
+                          not writable(gallery)) as db:
         enrolled = db.matrix()
         if len(enrolled.gallery) == 0:
             raise UserError(f"gallery {db.where} is empty: nobody to identify against; enroll people first with "
@@ -239,13 +243,21 @@ def identify_face(
         shot = face_in_file(analyzer, image)
         (found,) = identify(shot.embedding[None], enrolled.gallery, enrolled.labels, limit, metric=metric)
         known = found.label != UNKNOWN
-        db.log(str(image), "identified" if known else "unknown", found.distance, found.label if known else "")
+        audit(db, str(image), "identified" if known else "unknown", found.distance, found.label if known else "")
     return Identity(str(image), found.label, found.labels[0], found.distance, limit, origin, metric)
+
+
+def audit(db: GalleryStore, source: str, decision: str, distance: float, name: str) -> None:
+    """Log a decision to the gallery's audit log; a read-only gallery is read as it is, its log left unwritten."""
+    if db.readonly:
+        log.warning("gallery %s is read-only: this decision is not in its audit log", db.where)
+        return
+    db.log(source, decision, distance, name)
 
 
 def list_gallery(gallery: Location = DEFAULT_GALLERY) -> Listing:
     """The gallery's encoder, threshold (None when not calibrated) and people."""
-    with existing_gallery(gallery) as db:
+    with existing_gallery(gallery, readonly=True) as db:
         try:
             threshold: DecisionThreshold | None = db.decision_threshold
         except ValueError:  # not calibrated yet
@@ -262,7 +274,7 @@ def remove_person(name: str, gallery: Location = DEFAULT_GALLERY) -> Change:
 
 def export_gallery(file: Path, gallery: Location = DEFAULT_GALLERY) -> Change:
     """Write the gallery to a JSON export file (no audit log)."""
-    with existing_gallery(gallery) as db:
+    with existing_gallery(gallery, readonly=True) as db:
         db.export_json(file)
         people = db.people()
     return Change("exported", db.where, tuple(p.name for p in people), sum(p.n_embeddings for p in people),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from edgepipe.apps.face.gallery.sqlite import FaceDB
+from edgepipe.apps.face.gallery.sqlite import FaceDB, read_only
 from edgepipe.apps.face.gallery.store import GalleryStore
 from edgepipe.apps.face.gallery.values import EncoderId
 from edgepipe.apps.servers import redact
@@ -38,6 +38,15 @@ def file_inputs(location: Location, what: str = "--gallery") -> list[Input]:
     return [] if on_server(location) else [Input(what, Path(location))]
 
 
+def writable(location: Location) -> bool:
+    """Whether this process can change the gallery at location: a server's (the server decides), or a file it may
+    write in a folder it may write (SQLite writes its journal beside the file)."""
+    if on_server(location):
+        return True
+    path = Path(location)
+    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+
+
 def open_gallery(
     location: Location, encoder: EncoderId | None = None, create: bool = True, readonly: bool = False
 ) -> GalleryStore:
@@ -47,6 +56,8 @@ def open_gallery(
         from edgepipe.apps.face.gallery.postgres import PostgresGallery
 
         return PostgresGallery.open(str(location), encoder, create, readonly)
+    if not readonly and Path(location).exists() and not writable(location):
+        raise read_only(str(location))
     return FaceDB.open(location, encoder, create, readonly)
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -95,8 +96,12 @@ def check_gallery_path(path: Path, may_create: bool) -> None:
 
 
 def connect(path: Path, readonly: bool) -> sqlite3.Connection:
-    """A connection in autocommit mode (transactions are explicit), foreign keys on, busy timeout set."""
-    uri = f"{path.resolve().as_uri()}?mode={'ro' if readonly else 'rwc'}"
+    """A connection in autocommit mode (transactions are explicit), foreign keys on, busy timeout set. Read-only
+    in a folder this process cannot write (a read-only disk), the file is opened as immutable: SQLite then needs
+    no lock files beside it, and nobody can be writing it there."""
+    mode = "ro" if readonly else "rwc"
+    immutable = "&immutable=1" if readonly and not os.access(path.parent, os.W_OK) else ""
+    uri = f"{path.resolve().as_uri()}?mode={mode}{immutable}"
     conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=BUSY_TIMEOUT_S)
     conn.execute("PRAGMA foreign_keys = ON")
     return conn

@@ -9,6 +9,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 
 from edgepipe.apps.face.gallery.schema import (
+    BUSY_TIMEOUT_S,
     SQLITE,
     bump_generation,
     check_gallery_path,
@@ -20,6 +21,7 @@ from edgepipe.apps.face.gallery.schema import (
 from edgepipe.apps.face.gallery.store import GalleryStore
 from edgepipe.apps.face.gallery.values import EncoderId, check_meta
 from edgepipe.postprocess.errors import UserError
+from edgepipe.runtime.files import OutputError
 
 
 class FaceDB(GalleryStore):
@@ -56,7 +58,8 @@ class FaceDB(GalleryStore):
             meta = read_meta(conn, path)
             if not meta:
                 if not (create and not readonly):
-                    raise UserError(f"{path} is an empty SQLite file, not a face gallery: open it with create=True")
+                    raise UserError(f"{path} is an empty SQLite file, not a face gallery: enroll someone into it "
+                                    "first, or check the path")
                 meta = create_schema(conn, path, encoder)
             stored = check_meta(meta, f"gallery {path}", encoder)
             if not readonly:
@@ -85,3 +88,31 @@ class FaceDB(GalleryStore):
     def _changed(self, conn: sqlite3.Connection, names: Sequence[str] | None) -> None:
         """Mark the embeddings as changed: every FaceDB's cached matrix() is rebuilt on its next call."""
         bump_generation(conn)
+
+
+def explain(exc: sqlite3.Error, where: str) -> Exception:
+    """SQLite's own error on the gallery file where, told as it is: a read-only, unopenable, damaged or foreign file
+    (UserError: exit 2, the gallery as it was), or a lock held too long, a full disk or an I/O error (OutputError:
+    the run failed, exit 1; every change is one transaction, so the gallery is as it was before the command)."""
+    name = getattr(exc, "sqlite_errorname", "")
+    if name.startswith("SQLITE_READONLY"):
+        return read_only(where)
+    if name.startswith("SQLITE_CANTOPEN"):
+        return UserError(f"cannot open gallery {where} ({exc}): check that its folder exists and can be read")
+    if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
+        return UserError(f"gallery {where} is damaged ({exc}): restore it from a copy or a `face export` file")
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+        return OutputError(f"gallery {where} stayed locked by another process for {BUSY_TIMEOUT_S:g} s: retry when "
+                           "it is done; nothing was changed")
+    if name.startswith("SQLITE_FULL"):
+        return OutputError(f"the disk holding gallery {where} is full (or the file may not grow): free space and "
+                           "retry; the gallery is as it was before this command")
+    if name.startswith("SQLITE_IOERR"):
+        return OutputError(f"an I/O error on gallery {where} ({exc}): check the disk; the last change was not made")
+    return UserError(f"gallery {where}: {exc} (SQLite): retry, or restore the gallery from a copy or an export")
+
+
+def read_only(where: str) -> UserError:
+    """The gallery file where cannot be written (the file, its folder or its disk)."""
+    return UserError(f"gallery {where} is read-only (the file, its folder or its disk): `face list`, `export` and "
+                     "`identify` read it as it is; changing it needs write access")

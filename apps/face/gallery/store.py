@@ -140,7 +140,8 @@ class GalleryStore(ABC):
 
     def _write(self) -> AbstractContextManager[Any]:
         if self.readonly:
-            raise UserError(f"gallery {self.where} was opened read-only: open it with readonly=False to change it")
+            raise UserError(f"gallery {self.where} was opened read-only (its file or folder cannot be written): "
+                            "changing it needs write access")
         return self._begin_write()
 
     def _person_id(self, conn: Any, name: str) -> int:
@@ -371,8 +372,8 @@ class GalleryStore(ABC):
             clash = [n for n in names if conn.execute(self.sql.person_id, (n,)).fetchone()]
             if clash and not replace:
                 raise UserError(
-                    f"{path} holds people already in gallery {self.where}: {clash}; pass replace=True to replace "
-                    "them, or remove them first"
+                    f"{path} holds people already in gallery {self.where}: {clash}; import with --replace "
+                    "(replace=True) to replace them, or remove them first"
                 )
             stored = [self._import_person(conn, person, str(path)) for person in found.people]
             if found.threshold is not None and self._threshold(conn) is None:

@@ -251,7 +251,7 @@ def close_names(name: str, names: Sequence[str]) -> str:
     close = difflib.get_close_matches(name, names, n=3)
     if close:
         return "close names: " + ", ".join(repr(n) for n in close)
-    return f"no close name among the {len(names)} enrolled (see people())"
+    return f"no close name among the {len(names)} enrolled (`edgepipe face list` names them)"
 
 
 def check_meta(meta: dict[str, Any], where: str, encoder: EncoderId | None) -> EncoderId:
