@@ -92,6 +92,19 @@ def identity_model(
     return _model(graph, props)
 
 
+def nonzero_model(shape: tuple[Dim, ...] = (1, 3, 8, 8)) -> onnx.ModelProto:
+    """x -> the indices of its positive entries, (4, K) int64: an output whose size depends on the data."""
+    zero = numpy_helper.from_array(np.zeros((), np.float32), "zero")
+    graph = helper.make_graph(
+        [helper.make_node("Greater", ["x", "zero"], ["positive"]), helper.make_node("NonZero", ["positive"], ["y"])],
+        "nonzero",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(shape))],
+        [helper.make_tensor_value_info("y", TensorProto.INT64, [len(shape), "K"])],
+        initializer=[zero],
+    )
+    return _model(graph, None)
+
+
 def conv_net_model(
     size: tuple[int, int] = (320, 320), widths: tuple[int, ...] = (16, 32, 64, 128), seed: int = 0,
     props: dict[str, str] | None = None,

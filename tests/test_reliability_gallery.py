@@ -61,7 +61,7 @@ def read_only_gallery(tmp_path):
         subprocess.run(["mount", "-o", "remount,ro", str(folder)], check=True, capture_output=True)
         yield path
     finally:
-        subprocess.run(["umount", str(folder)], capture_output=True)
+        subprocess.run(["umount", "--lazy", str(folder)], capture_output=True)
 
 
 @case("face", "a gallery whose file and folder are read-only", "`list` and `export` read it as it is (opened "
@@ -77,7 +77,8 @@ def test_a_read_only_gallery(read_only_gallery, tmp_path):
     assert exported.returncode == 0 and len(json.loads(out.read_text())["people"]) == 3, exported.stderr
     removed = face("remove", "--gallery", str(path), "person 1")
     assert removed.returncode == 2 and "is read-only" in error_line(removed)
-    assert len(FaceDB.open(path, create=False, readonly=True).people()) == 3
+    with FaceDB.open(path, create=False, readonly=True) as db:
+        assert len(db.people()) == 3
 
 
 @case("face", "another process holds the gallery's write lock for longer than 10 s", "one line: it stayed locked, "
@@ -110,9 +111,10 @@ def test_a_full_disk_during_import(tmp_path):
             db.export_json(export)
         r = face("import", "--gallery", str(path), str(export))
         assert r.returncode == 1 and "is full" in error_line(r), r.stderr
-        assert [p.name for p in FaceDB.open(path, create=False).people()] == ["person 0"]
+        with FaceDB.open(path, create=False) as db:
+            assert [p.name for p in db.people()] == ["person 0"]
     finally:
-        subprocess.run(["umount", str(disk)], capture_output=True)
+        subprocess.run(["umount", "--lazy", str(disk)], capture_output=True)
 
 
 @case("face", "a gallery file damaged in the middle", "one line: damaged, restore it from a copy or an export; "

@@ -14,6 +14,7 @@ from edgepipe.export.data.samples import sample_frames
 from edgepipe.export.onnx.accuracy import METRIC_NAMES, evaluable, judged, measure
 from edgepipe.export.onnx.export import Source, build_onnx, check_nms, load_source
 from edgepipe.export.options import ExportOptions
+from edgepipe.runtime.files import Input, Output, check_outputs
 from edgepipe.runtime.metadata import from_metadata_props
 from edgepipe.runtime.preprocessing import preprocess
 from edgepipe.runtime.variant_report import Variant, VariantReport, latencies
@@ -50,11 +51,12 @@ def export_model(options: ExportOptions) -> VariantReport:
     drop of at most max_drop below fp32), with its evaluation in its metadata; save the report beside the model
     (OUT.report.json, OUT.report.md). Raises UserError before writing anything for a bad source, a bad opset,
     --nms for a model other than a course YOLO detector, or a failed fp32 parity check."""
+    stem = options.out.with_suffix("")
+    check_outputs(planned_outputs(options, stem), [Input("the source", Path(options.source))])
     source = load_source(options.source, options.imgsz)
     if options.nms:
         check_nms(source)
     built = build_onnx(source, options.opset, options.simplify, tolerance=options.tolerance)
-    stem = options.out.with_suffix("")
     with tempfile.TemporaryDirectory(prefix="edgepipe-export-") as tmp:
         fp32 = save_model(built.proto, Path(tmp) / "fp32.onnx")
         staged = [_Staged("fp32", fp32, options.out, built.max_abs_diff, "", built.seconds)]
@@ -70,6 +72,15 @@ def export_model(options: ExportOptions) -> VariantReport:
         f"{options.uint8_tolerance:g}"
     report = VariantReport(source.name, built.opset, data, budget, provider, files)
     return report.save(stem)
+
+
+def planned_outputs(options: ExportOptions, stem: Path) -> list[Output]:
+    """Every file export_model may write: the model, each variant asked for, the report (checked before any work:
+    writable, none over the source checkpoint, none twice)."""
+    kinds = [k for k, wanted in (("fp16", options.fp16), ("int8", options.int8), ("nms", options.nms),
+                                 ("uint8", options.uint8_input)) if wanted]
+    return [Output("--out", options.out), *(Output(f"the {k} variant", Path(f"{stem}.{k}.onnx")) for k in kinds),
+            Output("the report", Path(f"{stem}.report.json")), Output("the report", Path(f"{stem}.report.md"))]
 
 
 def _variants(source: Source, options: ExportOptions, fp32_proto: onnx.ModelProto, fp32: Path, tmp: Path,
