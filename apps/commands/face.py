@@ -17,13 +17,14 @@ from edgepipe.apps.commands.common import (
 )
 from edgepipe.apps.face import service
 from edgepipe.apps.face.calibration import FAR, calibrate_gallery
+from edgepipe.apps.face.samples import SamplesOptions, write_samples
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("face", help="the face gallery: enroll, verify, identify, list, remove, export, import, "
-                       "calibrate", description="Enroll people in a face gallery (an SQLite file or a PostgreSQL "
-                       "database), verify (1:1) or "
-                       "identify (1:K) a face, manage the gallery, and calibrate its decision threshold.")
+                       "calibrate; sample photos to try them on", description="Enroll people in a face gallery (an "
+                       "SQLite file or a PostgreSQL database), verify (1:1) or identify (1:K) a face, manage the "
+                       "gallery, calibrate its decision threshold, and write sample photos to try it all on.")
     face = p.add_subparsers(dest="face_command", metavar="SUBCOMMAND", required=True)
     q = command(face, "enroll", "enroll a person from photos with exactly one face each, or from a camera",
                 run_enroll, models=True)
@@ -57,6 +58,31 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="target false-accept rate (default %(default)s)")
     q.add_argument("--roc", type=Path, metavar="PNG", help="write the ROC curve to this .png")
     q.add_argument("--quiet", dest="progress", action="store_false", help="no progress bar")
+    add_samples_parser(face)
+
+
+def add_samples_parser(face: argparse._SubParsersAction) -> None:
+    q = face.add_parser("samples", help="write generated people to try the face commands and the kiosk on",
+                        description="Write photos of generated people into DIR (several photos of each person to "
+                        "enroll, door photos to verify or identify, unknown people, held-out people to calibrate "
+                        "on) and a kiosk clip with its truth; each photo is checked to enroll with the face models "
+                        "given. Then print the commands to try next.")
+    q.add_argument("dir", type=Path, metavar="DIR", help="the folder to write (created; no file is written over)")
+    q.add_argument("--people", type=int, default=SamplesOptions.people, help="people to enroll (default %(default)s)")
+    q.add_argument("--photos", type=int, default=SamplesOptions.photos,
+                   help="enrollment photos of each (default %(default)s)")
+    q.add_argument("--unknown", type=int, default=SamplesOptions.unknown,
+                   help="people never enrolled (default %(default)s)")
+    q.add_argument("--calibration-people", type=int, default=SamplesOptions.calibration_people,
+                   help="held-out people to calibrate the threshold on (default %(default)s)")
+    q.add_argument("--no-video", dest="video", action="store_false", help="no kiosk clip")
+    q.add_argument("--fps", type=int, default=SamplesOptions.fps, help="the kiosk clip's frame rate (default "
+                   "%(default)s)")
+    q.add_argument("--seed", type=int, default=SamplesOptions.seed, help="the photos' and the clip's seed")
+    q.add_argument("--quiet", dest="progress", action="store_false", help="no progress bar")
+    q.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_face_model_args(q, shipped=True)
+    q.set_defaults(func=run_samples)
 
 
 def command(face: argparse._SubParsersAction, name: str, text: str, func: Callable[[argparse.Namespace], int],
@@ -115,4 +141,11 @@ def run_import(args: argparse.Namespace) -> int:
 def run_calibrate(args: argparse.Namespace) -> int:
     emit(calibrate_gallery(face_models(args), args.gallery, args.pairs, args.dataset, args.far, args.roc,
                            args.reencode, args.progress), args.json)
+    return 0
+
+
+def run_samples(args: argparse.Namespace) -> int:
+    emit(write_samples(SamplesOptions(args.dir, face_models(args), args.people, args.photos, args.unknown,
+                                      args.calibration_people, args.video, args.fps, args.seed, args.progress)),
+         args.json)
     return 0

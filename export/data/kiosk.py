@@ -200,14 +200,14 @@ def _kiosk_frame(
 
 
 def enrollment_images(
-    faces: np.ndarray, n: int, seed: int = 0, background: np.ndarray | None = None
+    faces: np.ndarray, n: int, seed: int | list[int] = 0, background: np.ndarray | None = None
 ) -> list[np.ndarray]:
     """n enrollment photos per identity: one face view (as the kiosk video draws faces) in a room.
 
     faces: (K, h, w) uint8 gray. Each photo: ENROLL_SIZE (height, width), a random_background blurred by
     ENROLL_BLUR (or a copy of background, (*ENROLL_SIZE, 3) uint8), one face of ENROLL_FACE_PX near the center.
     Returns K * n (*ENROLL_SIZE, 3) BGR uint8 images, identity-major (photos k * n .. k * n + n - 1 show faces[k]).
-    Deterministic per seed.
+    Deterministic per seed (an int, or a list of ints as numpy's default_rng takes).
     """
     arr = _check_faces(faces, "faces", 0)
     if int(n) != n or n < 1:
