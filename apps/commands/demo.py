@@ -1,4 +1,4 @@
-"""`edgepipe demo`: generate data, train (or reuse) the small YOLO, export it, and run `detect` on a demo video."""
+"""`edgepipe demo [detect]`: the detector end to end on generated shapes; `edgepipe demo kiosk`: the face kiosk."""
 
 from __future__ import annotations
 
@@ -6,15 +6,30 @@ import argparse
 import json
 from pathlib import Path
 
+from edgepipe.apps.commands.common import add_face_model_args, face_models, finite
 from edgepipe.apps.demo import DemoOptions, run_demo
+from edgepipe.apps.face.demo import KioskDemoOptions, run_kiosk_demo
+
+DETECT_TEXT = ("Generate the shapes data set, train the small YOLO (about 10 minutes on two cores the first time; "
+               "later runs reuse the checkpoint), export it to ONNX, write a demo video with known objects and run "
+               "`edgepipe detect` on it, then score it against the video's ground truth.")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="end to end: data -> train the small YOLO -> ONNX -> detect on a demo video",
-                       description="Generate the shapes data set, train the small YOLO (about 10 minutes on two "
-                       "cores the first time; later runs reuse the checkpoint), export it to ONNX, write a demo "
-                       "video with known objects and run `edgepipe detect` on it, then score it against the "
-                       "video's ground truth.")
+    p = sub.add_parser("demo", help="end to end on generated data: the detector (demo, demo detect) or the face kiosk "
+                       "(demo kiosk)", description=DETECT_TEXT + " `edgepipe demo kiosk`: the face-check kiosk.")
+    add_detect_args(p)
+    demos = p.add_subparsers(dest="demo", metavar="DEMO")
+    add_detect_args(demos.add_parser("detect", help="the detector (the default)", description=DETECT_TEXT))
+    add_kiosk_args(demos.add_parser(
+        "kiosk", help="the face-check kiosk: sample people, a gallery, the kiosk on a clip of visitors, scored",
+        description="Write sample people (`edgepipe face samples`), enroll them into an SQLite gallery calibrated on "
+        "held-out people, run `edgepipe kiosk` on a clip of enrolled and unknown visitors, and compare its decisions "
+        "with the clip's truth: exit code 0 when each enrolled visitor is welcomed once by name and every unknown "
+        "one refused, else 1. Uses the face models edgepipe trained (tests/assets); about a minute or two."))
+
+
+def add_detect_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=DemoOptions.out,
                    help="where the demo's files go (%(default)s)")
     p.add_argument("--checkpoint", type=Path, default=DemoOptions.checkpoint,
@@ -30,8 +45,36 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def add_kiosk_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", type=Path, default=KioskDemoOptions.out,
+                   help="where the demo's files go (%(default)s); samples made there earlier are reused when complete")
+    p.add_argument("--people", type=int, default=KioskDemoOptions.people,
+                   help="enrolled people (default %(default)s)")
+    p.add_argument("--photos", type=int, default=KioskDemoOptions.photos,
+                   help="enrollment photos of each (default %(default)s)")
+    p.add_argument("--unknown", type=int, default=KioskDemoOptions.unknown,
+                   help="visitors never enrolled (default %(default)s)")
+    p.add_argument("--fps", type=int, default=KioskDemoOptions.fps,
+                   help="the clip's frame rate (default %(default)s)")
+    p.add_argument("--seed", type=int, default=KioskDemoOptions.seed, help="the samples' and the clip's seed")
+    p.add_argument("--far", type=finite, default=KioskDemoOptions.far,
+                   help="false-accept rate the threshold is calibrated for (default %(default)s)")
+    p.add_argument("--threshold", type=finite, help="accept when distance <= this, instead of the calibrated one")
+    p.add_argument("--quiet", dest="progress", action="store_false", help="no progress bars")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_face_model_args(p, shipped=True)
+    p.set_defaults(func=run_kiosk)
+
+
 def run(args: argparse.Namespace) -> int:
     result = run_demo(DemoOptions(args.out, args.checkpoint, args.data, args.epochs, args.frames, args.seed,
                                   args.provider))
     print(json.dumps(result.as_dict()) if args.json else "\n".join(result.lines()))
     return 0
+
+
+def run_kiosk(args: argparse.Namespace) -> int:
+    result = run_kiosk_demo(KioskDemoOptions(args.out, face_models(args), args.people, args.photos, args.unknown,
+                                             args.fps, args.seed, args.far, args.threshold, args.progress))
+    print(json.dumps(result.as_dict()) if args.json else "\n".join(result.lines()))
+    return 0 if result.matches else 1
