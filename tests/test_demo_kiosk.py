@@ -12,12 +12,23 @@ from pathlib import Path
 
 import pytest
 
+from edgepipe.apps.cli import build_parser
+from edgepipe.apps.commands import demo as commands
 from edgepipe.apps.face.demo import samples_for
 from edgepipe.apps.face.samples import MANIFEST, SamplesOptions
 from edgepipe.postprocess.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = ("--people", "2", "--photos", "2", "--unknown", "1", "--fps", "8", "--quiet")
+
+
+def test_demo_is_the_detector_unless_it_says_kiosk():
+    parser = build_parser()
+    for argv in (["demo", "--frames", "5"], ["demo", "detect", "--frames", "5"]):
+        args = parser.parse_args(argv)
+        assert args.func is commands.run and args.frames == 5
+    args = parser.parse_args(["demo", "kiosk", "--people", "2"])
+    assert args.func is commands.run_kiosk and args.people == 2 and args.detector.name == "yolo-face.onnx"
 
 
 def demo(out: Path, *args: str) -> subprocess.CompletedProcess:

@@ -129,6 +129,22 @@ def test_face_enroll_and_identify_run_without_torch(tmp_path):
     assert result.stdout.strip() == "ok"
 
 
+def test_face_samples_run_without_torch(tmp_path):
+    result = run_without_torch(
+        f"""
+        from edgepipe.apps.cli import main
+
+        code = main(["face", "samples", "{tmp_path}/s", "--people", "1", "--photos", "1", "--unknown", "0",
+                     "--calibration-people", "2", "--no-video", "--quiet"])
+        assert code == 0, code
+        assert "torch" not in sys.modules
+        print("ok")
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith("ok") and len(list((tmp_path / "s").rglob("*.jpg"))) == 1 + 1 + 2 * 4
+
+
 def test_quantize_runs_without_torch(tmp_path):
     import cv2
     import numpy as np
