@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from edgepipe.apps.face.gallery.sqlite import explain
-from edgepipe.apps.face.samples import DETECTOR, ENCODER
+from edgepipe.apps.face.samples import DETECTOR, ENCODER, SamplesOptions
 from edgepipe.apps.face.service import DEFAULT_GALLERY, FaceModels
 from edgepipe.apps.options import ModelOptions
 from edgepipe.apps.stream.events import PublishOptions
@@ -153,6 +153,18 @@ def add_face_model_args(p: argparse.ArgumentParser, shipped: bool = False) -> No
                    "at the kiosk (default %(default)s)")
     add_model_args(p, "detector")
     add_model_args(p, "encoder")
+
+
+def add_sample_args(p: argparse.ArgumentParser) -> None:
+    """What `face samples` and `demo kiosk` generate: --people, --photos, --unknown, --fps, --seed."""
+    p.add_argument("--people", type=int, default=SamplesOptions.people, help="people to enroll (default %(default)s)")
+    p.add_argument("--photos", type=int, default=SamplesOptions.photos,
+                   help="enrollment photos of each (default %(default)s)")
+    p.add_argument("--unknown", type=int, default=SamplesOptions.unknown,
+                   help="people never enrolled, who visit once (default %(default)s)")
+    p.add_argument("--fps", type=int, default=SamplesOptions.fps,
+                   help="the kiosk clip's frame rate (default %(default)s)")
+    p.add_argument("--seed", type=int, default=SamplesOptions.seed, help="the photos' and the clip's seed")
 
 
 def face_models(args: argparse.Namespace) -> FaceModels:

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from edgepipe.apps.commands.common import add_face_model_args, face_models, finite
+from edgepipe.apps.commands.common import add_face_model_args, add_sample_args, face_models, finite
 from edgepipe.apps.demo import DemoOptions, run_demo
 from edgepipe.apps.face.demo import KioskDemoOptions, run_kiosk_demo
 
@@ -48,15 +48,7 @@ def add_detect_args(p: argparse.ArgumentParser) -> None:
 def add_kiosk_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=KioskDemoOptions.out,
                    help="where the demo's files go (%(default)s); samples made there earlier are reused when complete")
-    p.add_argument("--people", type=int, default=KioskDemoOptions.people,
-                   help="enrolled people (default %(default)s)")
-    p.add_argument("--photos", type=int, default=KioskDemoOptions.photos,
-                   help="enrollment photos of each (default %(default)s)")
-    p.add_argument("--unknown", type=int, default=KioskDemoOptions.unknown,
-                   help="visitors never enrolled (default %(default)s)")
-    p.add_argument("--fps", type=int, default=KioskDemoOptions.fps,
-                   help="the clip's frame rate (default %(default)s)")
-    p.add_argument("--seed", type=int, default=KioskDemoOptions.seed, help="the samples' and the clip's seed")
+    add_sample_args(p)
     p.add_argument("--far", type=finite, default=KioskDemoOptions.far,
                    help="false-accept rate the threshold is calibrated for (default %(default)s)")
     p.add_argument("--threshold", type=finite, help="accept when distance <= this, instead of the calibrated one")

@@ -10,6 +10,7 @@ from pathlib import Path
 from edgepipe.apps.commands.common import (
     add_face_model_args,
     add_gallery_args,
+    add_sample_args,
     emit,
     face_models,
     finite,
@@ -68,17 +69,10 @@ def add_samples_parser(face: argparse._SubParsersAction) -> None:
                         "on) and a kiosk clip with its truth; each photo is checked to enroll with the face models "
                         "given. Then print the commands to try next.")
     q.add_argument("dir", type=Path, metavar="DIR", help="the folder to write (created; no file is written over)")
-    q.add_argument("--people", type=int, default=SamplesOptions.people, help="people to enroll (default %(default)s)")
-    q.add_argument("--photos", type=int, default=SamplesOptions.photos,
-                   help="enrollment photos of each (default %(default)s)")
-    q.add_argument("--unknown", type=int, default=SamplesOptions.unknown,
-                   help="people never enrolled (default %(default)s)")
+    add_sample_args(q)
     q.add_argument("--calibration-people", type=int, default=SamplesOptions.calibration_people,
                    help="held-out people to calibrate the threshold on (default %(default)s)")
     q.add_argument("--no-video", dest="video", action="store_false", help="no kiosk clip")
-    q.add_argument("--fps", type=int, default=SamplesOptions.fps, help="the kiosk clip's frame rate (default "
-                   "%(default)s)")
-    q.add_argument("--seed", type=int, default=SamplesOptions.seed, help="the photos' and the clip's seed")
     q.add_argument("--quiet", dest="progress", action="store_false", help="no progress bar")
     q.add_argument("--json", action="store_true", help="print the result as JSON")
     add_face_model_args(q, shipped=True)

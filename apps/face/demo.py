@@ -32,11 +32,11 @@ class KioskDemoOptions:
 
     out: Path = Path("runs/kiosk-demo")
     models: FaceModels = field(default_factory=shipped_models)
-    people: int = 4
-    photos: int = 3
-    unknown: int = 3
-    fps: int = 15
-    seed: int = 0
+    people: int = SamplesOptions.people
+    photos: int = SamplesOptions.photos
+    unknown: int = SamplesOptions.unknown
+    fps: int = SamplesOptions.fps
+    seed: int = SamplesOptions.seed
     far: float = FAR
     threshold: float | None = None
     progress: bool = True
