@@ -71,6 +71,13 @@ def test_refuses_to_write_over_existing_files(samples):
     assert {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()} == before
 
 
+def test_a_file_in_the_way_is_one_line(tmp_path):
+    (tmp_path / "taken").write_text("mine")
+    result = edgepipe("face", "samples", tmp_path / "taken", *SMALL)
+    assert result.returncode == 2 and "is a file" in only_line(result, "face")
+    assert (tmp_path / "taken").read_text() == "mine"
+
+
 def test_a_missing_model_is_one_line(tmp_path):
     result = edgepipe("face", "samples", tmp_path / "s", "--detector", tmp_path / "none.onnx", *SMALL)
     assert result.returncode == 2

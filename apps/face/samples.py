@@ -152,6 +152,8 @@ def write_samples(options: SamplesOptions) -> Samples:
     from edgepipe.export.data.faces import identity_splits
 
     check_models(options.models)
+    if options.out.exists() and not options.out.is_dir():
+        raise UserError(f"{options.out} is a file: face samples writes into a folder; give a new folder")
     t0 = time.perf_counter()
     out, names = options.out, NAMES[: options.people]
     test, dev = identity_splits()["test"].faces, identity_splits()["dev"].faces
