@@ -58,8 +58,10 @@ class TrainOptions:
     of OPTIMIZERS), learning_rate, decay (one of DECAYS), decay_rate, weight_decay: replace the recipe's own when
     not None. seed: of weights and batches. workers: DataLoader workers for the detectors' augmentation (0 when
     tiny). threads: torch CPU threads (0: torch's default). resume: start from this checkpoint's weights;
-    finetune: from its backbone with a fresh head, frozen when freeze_backbone. tiny: a seconds-long configuration
-    (smoke tests). progress: a progress line on stderr as it trains.
+    finetune: from its backbone with a fresh head, frozen when freeze_backbone (its batch norm layers keep their
+    running statistics). tiny: a seconds-long configuration (smoke tests). progress: a progress line on stderr as it
+    trains. keep_prob: inverted dropout on the hidden layers, each unit kept with this probability (None: the
+    recipe's own, no dropout; models with hidden layers only).
     """
 
     recipe: str
@@ -79,8 +81,12 @@ class TrainOptions:
     freeze_backbone: bool = False
     tiny: bool = False
     progress: bool = True
+    keep_prob: float | None = None
 
     def __post_init__(self) -> None:
+        if self.keep_prob is not None and not 0 < self.keep_prob <= 1:
+            raise UserError(f"keep_prob (--dropout) must be in (0, 1], the probability of keeping a unit, but got "
+                             f"{self.keep_prob}")
         if self.epochs is not None and self.epochs < 1:
             raise UserError(f"epochs must be >= 1, but got {self.epochs}")
         if self.optimizer is not None and self.optimizer not in OPTIMIZERS:
@@ -115,3 +121,25 @@ class EvalOptions:
         object.__setattr__(self, "model", Path(self.model))
         if self.split not in SPLITS:
             raise UserError(f"split must be one of {SPLITS}, but got {self.split!r}")
+
+
+@dataclass(frozen=True)
+class GradcheckOptions:
+    """The course's gradient check of model: a recipe name (its model, fresh weights, its loss and data), a checkpoint
+    (its weights, its recipe's loss and data) or a zoo classifier without a recipe (cross-entropy on random images).
+
+    batch: examples in the small batch. epsilon: the two-sided difference's step. params: how many parameters to
+    check (0: every one; else a uniform sample of this many, drawn with seed). data: where generated data sets live.
+    """
+
+    model: str | Path
+    batch: int = 4
+    epsilon: float = 1e-7
+    params: int = 2000
+    seed: int = 0
+    data: Path = DATA_DIR
+
+    def __post_init__(self) -> None:
+        if self.batch < 1 or self.params < 0 or not self.epsilon > 0:
+            raise UserError(f"batch must be >= 1, params >= 0 (0: all) and epsilon > 0, but got batch {self.batch}, "
+                             f"params {self.params}, epsilon {self.epsilon}")

@@ -22,6 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--decay", choices=DECAYS, help="learning-rate decay")
     p.add_argument("--decay-rate", type=float, help="the decay's rate (inverse_time, exponential)")
     p.add_argument("--weight-decay", type=float, help="L2 regularization")
+    p.add_argument("--dropout", dest="keep_prob", metavar="KEEP_PROB", type=float,
+                   help="inverted dropout on the hidden layers, keeping each unit with this probability (deep, "
+                   "shallow, lenet5, window; default: no dropout)")
     p.add_argument("--seed", type=int, default=TrainOptions.seed,
                    help="seed of the initial weights and the batches (default: %(default)s)")
     p.add_argument("--workers", type=int, default=TrainOptions.workers,

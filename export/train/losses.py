@@ -60,13 +60,13 @@ def yolo_loss(
     anchors only. Summed over the grid, averaged over the batch. Returns the loss and its parts."""
     b, ch, s_h, s_w = pred.shape
     p = pred.view(b, num_anchors, ch // num_anchors, s_h, s_w)
-    obj = targets.obj
+    obj = targets.obj.to(pred.dtype)  # the targets follow the prediction's dtype (float64 for gradient checks)
     noobj = 1.0 - obj
     bce = F.binary_cross_entropy_with_logits(p[:, :, 4], obj, reduction="none")
     l_obj = (bce * obj).sum() + lambda_noobj * (bce * noobj).sum()
     resp = obj.unsqueeze(2)  # (B, A, 1, S, S)
-    l_xy = ((torch.sigmoid(p[:, :, 0:2]) - targets.xy) ** 2 * resp).sum()
-    l_wh = ((p[:, :, 2:4] - targets.wh) ** 2 * resp).sum()
+    l_xy = ((torch.sigmoid(p[:, :, 0:2]) - targets.xy.to(pred.dtype)) ** 2 * resp).sum()
+    l_wh = ((p[:, :, 2:4] - targets.wh.to(pred.dtype)) ** 2 * resp).sum()
     logits = p[:, :, 5:].permute(0, 1, 3, 4, 2)[obj > 0]  # (K, C)
     l_cls = F.cross_entropy(logits, targets.cls[obj > 0], reduction="sum") if len(logits) else pred.sum() * 0
     total = (l_obj + lambda_coord * (l_xy + l_wh) + l_cls) / b

@@ -6,7 +6,7 @@ import torch
 
 from edgepipe.export.options import TrainOptions
 from edgepipe.export.train.loop import TrainResult, fit
-from edgepipe.export.train.recipes import make_recipe
+from edgepipe.export.train.recipes import make_recipe, set_keep_prob
 from edgepipe.export.train.transfer import start_model
 
 # TrainOptions fields that replace the Recipe field of the same name when they are not None.
@@ -25,5 +25,7 @@ def train(options: TrainOptions) -> TrainResult:
         value = getattr(options, name)
         if value is not None:
             setattr(recipe, name, value)
+    if options.keep_prob is not None:
+        set_keep_prob(recipe, options.keep_prob)
     model = start_model(recipe, options.resume, options.finetune, options.freeze_backbone)
     return fit(recipe, options.out_dir, seed=options.seed, model=model, progress=options.progress)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +46,19 @@ def make_recipe(name: str, data_dir: str | Path = DATA_DIR, tiny: bool = False, 
     if name == "facenet":
         return facenet_recipe(tiny)
     return detector_recipe(name, Path(data_dir), tiny, workers)
+
+
+def set_keep_prob(recipe: Recipe, keep_prob: float) -> None:
+    """Inverted dropout on the recipe model's hidden layers: each unit kept with probability keep_prob, the kept ones
+    scaled by 1 / keep_prob (the course's d = rand < keep_prob; a *= d; a /= keep_prob), off at evaluation. The
+    model is built with dropout p = 1 - keep_prob; UserError when it takes no dropout."""
+    from edgepipe.export.models import REGISTRY
+
+    takes = [n for n, e in REGISTRY.items() if "dropout" in inspect.signature(e.builder).parameters]
+    if recipe.model_name not in takes:
+        raise UserError(f"--dropout: recipe {recipe.name}'s model ({recipe.model_name}) has no hidden layer to drop "
+                         f"units from; the models with dropout are {', '.join(takes)}")
+    recipe.build_kwargs = {**recipe.build_kwargs, "dropout": 1.0 - keep_prob}
 
 
 def lenet5_recipe(tiny: bool) -> Recipe:
@@ -91,7 +105,7 @@ def dense_recipe(name: str, tiny: bool) -> Recipe:
     def loss(model, batch):
         x, y = batch
         out = model(x)
-        value = F.binary_cross_entropy(out[:, 0], y.float()) if binary else F.cross_entropy(out, y)
+        value = F.binary_cross_entropy(out[:, 0], y.to(out.dtype)) if binary else F.cross_entropy(out, y)
         return value, {"loss": value.item()}
 
     def evaluate(model) -> dict[str, float]:

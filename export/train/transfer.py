@@ -1,4 +1,5 @@
-"""Resume and transfer learning: start from a checkpoint, freeze the backbone, keep a fresh head."""
+"""Resume and transfer learning: start from a checkpoint, freeze the backbone, keep a fresh head (the frozen
+backbone's batch norm statistics stay as trained: loop.train_mode)."""
 
 from __future__ import annotations
 
@@ -31,7 +32,11 @@ def start_model(recipe: Recipe, resume: Path | None, finetune: Path | None, free
     if ckpt["model"] != recipe.model_name:
         raise UserError(f"checkpoint is a {ckpt['model']!r}, not a {recipe.model_name!r}: pick a matching one")
     if resume is not None:
-        model.load_state_dict(ckpt["state_dict"])
+        try:
+            model.load_state_dict(ckpt["state_dict"])
+        except RuntimeError as exc:
+            raise UserError(f"{resume} does not fit recipe {recipe.name}'s model ({str(exc).splitlines()[0]}): resume "
+                             "with the options it was trained with (--dropout)") from None
         return model
     prefix = _prefix(model)
     backbone_state = {k[len(prefix):]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
