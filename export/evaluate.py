@@ -10,6 +10,7 @@ import numpy as np
 from edgepipe.export.data.detection import load_split
 from edgepipe.export.data.digits import load_digits_splits
 from edgepipe.export.data.faces import identity_splits
+from edgepipe.export.data.windows import window_detection_split, window_split
 from edgepipe.export.metrics import classification_metrics, detection_metrics, embedding_metrics
 from edgepipe.export.options import EvalOptions
 from edgepipe.export.predict import OnnxPredictor, TorchPredictor, classify, detect, embed, meta_from_flat
@@ -58,6 +59,9 @@ def evaluate(options: EvalOptions) -> dict:
 
 
 def _classifier(predictor, name: str, split: str) -> dict:
+    if name == "window":
+        frames, y = window_split(split)
+        return classification_metrics(y, classify(predictor, list(frames)), predictor.meta.class_names)
     s = load_digits_splits()[split]
     if name in DENSE:
         frames = list((s.x * 255).round().astype(np.uint8).reshape(-1, 8, 8))
@@ -72,6 +76,8 @@ def _detector(predictor, name: str, split: str, data_dir: Path, conf: float, out
         from edgepipe.export.train.recipes import face_detection_split
 
         images, _, _, coco = face_detection_split(split, 200)
+    elif name == "window-conv":
+        images, coco = window_detection_split(split)
     else:
         root = data_dir / "shapes"
         if not (root / f"{split}.json").is_file():

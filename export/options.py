@@ -10,7 +10,7 @@ from edgepipe.postprocess.errors import UserError
 
 DATA_DIR = Path("runs/data")  # where generated data sets live
 RUNS_DIR = Path("runs")  # a training run writes RUNS_DIR / RECIPE unless told otherwise
-RECIPES = ("lenet5", "softmax", "shallow", "deep", "logistic", "yolo-small", "yolo-face", "facenet")
+RECIPES = ("lenet5", "softmax", "shallow", "deep", "logistic", "window", "yolo-small", "yolo-face", "facenet")
 OPTIMIZERS = ("sgd", "momentum", "rmsprop", "adam")
 DECAYS = ("none", "inverse_time", "exponential", "cosine")
 SPLITS = ("train", "dev", "test")  # of every data set, in this order
@@ -20,11 +20,12 @@ SPLITS = ("train", "dev", "test")  # of every data set, in this order
 class ExportOptions:
     """What export_model writes: source (runs/NAME/best.pt or a zoo model name) as ONNX at out (.onnx), and beside
     it, when asked: OUT.fp16.onnx, OUT.int8.onnx (static QDQ, calibrated on `calib` images of the model's data,
-    head kept fp32) and OUT.nms.onnx (decode + NMS inside the graph, course YOLO detectors only, thresholds conf
-    and iou).
+    head kept fp32), OUT.nms.onnx (decode + NMS inside the graph, course YOLO detectors only, thresholds conf
+    and iou) and OUT.conv.onnx (conv: a window classifier's convolutional form, any input size).
 
-    imgsz: (height, width) input of a zoo detector. simplify: run onnxslim on the graph. tolerance: the largest
-    max |onnxruntime - PyTorch| allowed on real samples, for outputs up to 1 (it scales with larger ones).
+    imgsz: (height, width) input of a zoo detector, or of the convolutional form's metadata. simplify: run onnxslim
+    on the graph. tolerance: the largest max |onnxruntime - PyTorch| allowed on real samples, for outputs up to 1
+    (it scales with larger ones).
     """
 
     source: str | Path
@@ -39,6 +40,7 @@ class ExportOptions:
     conf: float = 0.25
     iou: float = 0.45
     tolerance: float = 1e-4
+    conv: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "out", Path(self.out))

@@ -66,8 +66,7 @@ def detect(predictor, frames: Sequence[np.ndarray], conf: float = 0.001, iou: fl
     """Detections per frame in original pixels, decoded by the head named in the metadata."""
     meta = predictor.meta
     out, transforms = run_batched(predictor, frames)
-    return decode(meta.head, out, transforms, conf, iou, max_det, meta.class_names, meta.anchors,
-                  meta.anchor_units)
+    return decode(meta.head, out, transforms, conf, iou, max_det, meta.class_names, **meta.decode_options())
 
 
 def classify(predictor, frames: Sequence[np.ndarray]) -> np.ndarray:

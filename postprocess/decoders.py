@@ -253,11 +253,17 @@ def decode_yolov8(
     return results
 
 
+# The heads in modules of their own import this module's checks, so they are imported here, once those exist.
+from edgepipe.postprocess.windows import decode_windows  # noqa: E402
+
 HEADS: dict[str, Callable[..., list[Detections]]] = {
     "yolo-course": decode_course,
     "yolov5": decode_yolov5,
     "yolov8": decode_yolov8,
+    "windows": decode_windows,
 }
+# The keyword arguments only some heads take, from the model's metadata (runtime's ModelMeta.decode_options()).
+HEAD_OPTIONS: dict[str, tuple[str, ...]] = {"windows": ("window", "window_stride")}
 
 
 def decode(
@@ -272,16 +278,22 @@ def decode(
     anchor_units: str = "grid",
     class_agnostic: bool = False,
     layout: str = "channels",
+    **head_options: object,
 ) -> list[Detections]:
-    """Decode a detector's output with the head named in its metadata: "yolo-course", "yolov5" or "yolov8".
+    """Decode a detector's output with the head named in its metadata: "yolo-course", "yolov5", "yolov8" or
+    "windows".
 
     anchors, anchor_units and layout belong to "yolo-course" (see decode_course), which needs anchors; the other
     heads take anchors=() (no anchors, the default and ModelMeta's) and refuse any anchor or another layout, so
-    decode(meta.head, ..., anchors=meta.anchors) decodes every head. Returns: one Detections per image, boxes xyxy
-    in original-image pixels.
+    decode(meta.head, ..., anchors=meta.anchors) decodes every head. head_options: the keyword arguments of
+    HEAD_OPTIONS[head] ("windows": window, window_stride); decode(meta.head, ..., **meta.decode_options()) passes a
+    model's own. Returns: one Detections per image, boxes xyxy in original-image pixels.
     """
     if head not in HEADS:
         raise UserError(f"head must be one of {tuple(HEADS)}, but got {head!r}")
+    foreign = sorted(set(head_options) - set(HEAD_OPTIONS.get(head, ())))
+    if foreign:
+        raise UserError(f"head {head!r} takes the options {HEAD_OPTIONS.get(head, ())}, but got {foreign}")
     settings = {
         "conf_threshold": conf_threshold, "iou_threshold": iou_threshold, "max_det": max_det,
         "class_names": class_names, "class_agnostic": class_agnostic,
@@ -291,4 +303,4 @@ def decode(
     if layout != "channels":
         raise UserError(f"layout belongs to the yolo-course head, but got layout={layout!r} for head {head!r}: "
                         "leave it at 'channels'")
-    return HEADS[head](outputs, transforms, anchors=anchors, **settings)
+    return HEADS[head](outputs, transforms, anchors=anchors, **settings, **head_options)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from edgepipe.postprocess.anchors import ANCHOR_UNITS
-from edgepipe.postprocess.decoders import HEADS
+from edgepipe.postprocess.decoders import HEAD_OPTIONS, HEADS
 from edgepipe.postprocess.embeddings import DISTANCES
 from edgepipe.postprocess.errors import UserError
 from edgepipe.runtime.preprocessing import PreprocessSpec
@@ -38,6 +38,7 @@ def project_version() -> str:
 FLAT_KEYS = (
     "task", "imgsz", "names", "head", "anchors", "anchor_units", "mean", "std", "channel_order", "resize",
     "pad_value", "stride", "auto_pad", "dtype", "embedding_size", "distance", "threshold", "model_name",
+    "window", "window_stride",
 )
 
 
@@ -50,6 +51,8 @@ class ModelMeta:
     anchors: ((w, h), ...) for "yolo-course", in anchor_units ("grid" cells or input "pixels").
     embedding_size, distance ("squared_l2" | "cosine"), threshold: for encoders (threshold 0.0: not calibrated).
     metrics: training/evaluation numbers (e.g. {"map50": 0.93}). source: where this description came from.
+    window: (height, width) of a sliding window in input pixels and window_stride: the pixels between neighbouring
+    windows, for a window classifier and the "windows" head (its convolutional form), else () and 0.
     """
 
     task: str
@@ -66,10 +69,13 @@ class ModelMeta:
     version: str = ""
     exported_at: str = ""
     source: str = "edgepipe"
+    window: tuple[int, ...] = ()
+    window_stride: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "class_names", tuple(str(n) for n in self.class_names))
         object.__setattr__(self, "anchors", tuple((float(w), float(h)) for w, h in self.anchors))
+        object.__setattr__(self, "window", tuple(int(v) for v in self.window))
         _one_of("task", self.task, TASKS)
         _one_of("head", self.head, ("", *HEADS))
         _one_of("anchor_units", self.anchor_units, ANCHOR_UNITS)
@@ -83,6 +89,8 @@ class ModelMeta:
                 missing.append("names (the class names)")
             if self.head == "yolo-course" and not self.anchors:
                 missing.append("anchors (the yolo-course head needs them)")
+            if self.head == "windows" and (len(self.window) != 2 or min(self.window) < 1 or self.window_stride < 1):
+                missing.append("window ([height, width] >= 1) and window_stride (>= 1) (the windows head needs them)")
         if self.task in ("embed", "verify"):
             if self.embedding_size <= 0:
                 missing.append("embedding_size (> 0)")
@@ -93,6 +101,13 @@ class ModelMeta:
         if missing:
             what = ", ".join(missing)
             raise UserError(f"model metadata for task {self.task!r} is missing {what}: {HOW_TO_DESCRIBE}")
+
+
+    def decode_options(self) -> dict[str, Any]:
+        """The keyword arguments postprocess.decode takes for this model's head, beyond the thresholds and names:
+        anchors and anchor_units, and the head's own (HEAD_OPTIONS: window, window_stride for "windows")."""
+        own = {name: getattr(self, name) for name in HEAD_OPTIONS.get(self.head, ())}
+        return {"anchors": self.anchors, "anchor_units": self.anchor_units, **own}
 
 
 def _one_of(name: str, value: str, allowed: tuple[str, ...]) -> None:
@@ -204,6 +219,8 @@ def from_flat(flat: dict[str, Any], source: str) -> ModelMeta:
         threshold=_parse(flat, "threshold", 0.0, _number, "a number"),
         model_name=str(flat.get("model_name", "")),
         source=source,
+        window=_parse(flat, "window", (), _window, "an int or [height, width] of ints >= 1"),
+        window_stride=_parse(flat, "window_stride", 0, _int, "an int >= 1"),
     )
 
 
@@ -240,6 +257,11 @@ def _imgsz(value: Any) -> tuple[int, int]:
     if min(h, w) < 1:
         raise UserError(value)
     return h, w
+
+
+def _window(value: Any) -> tuple[int, ...]:
+    """[] -> () (no window); otherwise as _imgsz: 14 -> (14, 14), [14, 14] -> (14, 14)."""
+    return () if isinstance(value, (list, tuple)) and not value else _imgsz(value)
 
 
 def _floats(value: Any) -> tuple[float, ...]:
@@ -312,7 +334,7 @@ def _apply(meta: ModelMeta, flat: dict[str, Any], source: str) -> ModelMeta:
         "pad_value": meta.preprocess.pad_value, "stride": meta.preprocess.stride,
         "auto_pad": meta.preprocess.auto_pad, "dtype": meta.preprocess.dtype,
         "embedding_size": meta.embedding_size, "distance": meta.distance, "threshold": meta.threshold,
-        "model_name": meta.model_name,
+        "model_name": meta.model_name, "window": list(meta.window), "window_stride": meta.window_stride,
     }
     merged.update(flat)
     new = from_flat(merged, source)

@@ -112,6 +112,10 @@ EXPECTED = {
     "yolo-large": yolo_params((32, 64, 128, 256, 512), (512, 512), 5, 3),  # 6,310,728
     "facenet": facenet_params(),  # 1,259,296
     "siamese": facenet_params() + fc(128, 1),  # the encoder, shared by both images, and one logistic unit
+    # the lecture's window classifier: conv 5x5 to 16, FC 400, FC 400, FC 4 (three shapes and the background)
+    "window": conv(5, 3, 16) + fc(400, 400) + fc(400, 400) + fc(400, 4),  # 323,620
+    # its convolutional form: the same weights as 5x5x400, 1x1x400 and 1x1x4 convolutions
+    "window-conv": conv(5, 3, 16) + conv(5, 16, 400) + conv(1, 400, 400) + conv(1, 400, 4),
 }
 
 
@@ -130,6 +134,7 @@ def test_well_known_figures():
     assert EXPECTED["lenet5"] == 61_706
     assert EXPECTED["alexnet"] == 62_378_344
     assert EXPECTED["vgg16"] == 138_357_544
+    assert EXPECTED["window"] == EXPECTED["window-conv"] == 323_620  # the same weights, reshaped
     assert [EXPECTED[f"resnet{d}"] for d in (18, 34, 50, 101, 152)] == [
         11_689_512, 21_797_672, 25_557_032, 44_549_160, 60_192_808]
 
@@ -171,6 +176,9 @@ def test_registry_input_shape_is_what_the_model_takes(name):
         ("yolo-large", {"input_size": (640, 640), "num_classes": 80}, (1, 3, 640, 640), (1, 5 * 85, 20, 20)),
         ("yolo-large", {"input_size": (320, 640)}, (1, 3, 320, 640), (1, 5 * 8, 10, 20)),  # not square
         ("facenet", {}, (3, 3, 96, 96), (3, 128)),
+        ("window", {}, (2, 3, 14, 14), (2, 4)),  # one window: three shapes and the background
+        ("window-conv", {}, (1, 3, 16, 16), (1, 4, 2, 2)),  # the lecture's 16x16 input: 2x2 windows
+        ("window-conv", {}, (1, 3, 28, 28), (1, 4, 8, 8)),  # 28x28: 8x8
     ],
 )
 def test_output_shapes(name, kwargs, shape, out):

@@ -64,9 +64,7 @@ class Detector:
         self.meta = meta
         self.settings = {"conf_threshold": check_unit(conf, "--conf"), "iou_threshold": check_unit(iou, "--iou"),
                          "max_det": int(max_det), "class_names": meta.class_names,
-                         "class_agnostic": bool(agnostic)}
-        if meta.head == "yolo-course":
-            self.settings.update(anchors=meta.anchors, anchor_units=meta.anchor_units)
+                         "class_agnostic": bool(agnostic), **meta.decode_options()}
         self.classes = tuple(int(c) for c in classes)
 
     def prepare(self, image: np.ndarray) -> Preprocessed:

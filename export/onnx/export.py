@@ -90,6 +90,10 @@ def load_source(name_or_checkpoint: str | Path, imgsz: tuple[int, int] | None = 
 def default_meta(name: str, model: nn.Module, imgsz: tuple[int, int] | None) -> dict:
     """Flat metadata for an untrained zoo model: its task, input, and placeholder class names."""
     entry = REGISTRY[name]
+    if entry.family == "windows":
+        from edgepipe.export.data.windows import window_meta
+
+        return window_meta(convolutional=entry.task == "detect", input_size=imgsz)
     shape = entry.input_shape
     flat = {"task": entry.task, "model_name": name, "mean": [0.0], "std": [1.0], "resize": "resize"}
     if len(shape) == 1:
@@ -122,7 +126,7 @@ def export_onnx(
         check_nms(source)
     t0 = time.perf_counter()
     batch = preprocess(source.frames, source.meta.preprocess).batch
-    proto = _torch_to_onnx(source.model, torch.from_numpy(batch[:1]), opset)
+    proto = _torch_to_onnx(source.model, torch.from_numpy(batch[:1]), opset, source.meta.head == "windows")
     if simplify:
         import onnxslim
 
@@ -154,13 +158,16 @@ def check_nms(source: Source) -> None:
         raise UserError(f"--nms needs a course YOLO detector, but {source.name} is a {source.meta.task} model")
 
 
-def _torch_to_onnx(model: nn.Module, example: torch.Tensor, opset: int) -> onnx.ModelProto:
-    """torch.onnx.export (the TorchScript exporter, dynamo=False: no onnxscript needed) with a dynamic batch."""
+def _torch_to_onnx(model: nn.Module, example: torch.Tensor, opset: int, dynamic_size: bool = False
+                   ) -> onnx.ModelProto:
+    """torch.onnx.export (the TorchScript exporter, dynamo=False: no onnxscript needed) with a dynamic batch, and
+    dynamic height and width when dynamic_size (a fully convolutional model: its output grows with its input)."""
+    axes = {0: "batch", 2: "height", 3: "width"} if dynamic_size else {0: "batch"}
+    out_axes = {0: "batch", 2: "rows", 3: "cols"} if dynamic_size else {0: "batch"}
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "model.onnx")
         torch.onnx.export(model, (example,), path, input_names=["images"], output_names=["output"],
-                          opset_version=opset, dynamic_axes={"images": {0: "batch"}, "output": {0: "batch"}},
-                          dynamo=False)
+                          opset_version=opset, dynamic_axes={"images": axes, "output": out_axes}, dynamo=False)
         proto = onnx.load(path)
     proto.ir_version = min(proto.ir_version, IR_VERSION)
     return proto

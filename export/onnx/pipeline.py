@@ -9,6 +9,7 @@ from pathlib import Path
 from edgepipe.export.data.samples import sample_frames
 from edgepipe.export.onnx.export import ExportResult, Source, check_nms, export_onnx, load_source
 from edgepipe.export.onnx.variants import max_relative_diff, to_fp16, to_int8
+from edgepipe.export.onnx.windows import convolutional_source
 from edgepipe.export.options import ExportOptions
 from edgepipe.runtime.preprocessing import preprocess
 
@@ -19,8 +20,9 @@ CALIBRATION_SEED = 1  # int8 calibration frames are another draw than the parity
 class ExportedFile:
     """One file export_model wrote.
 
-    kind: "fp32" (the model), "fp16", "int8" or "nms" (decode + NMS inside the graph). parity: for fp32 and nms,
-    max |onnxruntime - PyTorch| on real samples (nms: of the graph before its NMS); for fp16, the max relative
+    kind: "fp32" (the model), "fp16", "int8", "nms" (decode + NMS inside the graph) or "conv" (a window classifier's
+    convolutional form). parity: for fp32, nms and conv, max |onnxruntime - PyTorch| on real samples (nms: of the
+    graph before its NMS); for fp16, the max relative
     difference to the fp32 file's output; for int8 None (measure its accuracy: `edgepipe eval`). seconds: the time
     to write it.
     """
@@ -63,6 +65,9 @@ class ExportReport:
             elif f.kind == "int8":
                 lines.append(f"{f.path}: {f.size_mb:.2f} MB; measure its accuracy with `edgepipe eval {f.path}` "
                              f"and its speed with `edgepipe bench {main.path} --compare {f.path}`")
+            elif f.kind == "conv":
+                lines.append(f"{f.path}: the convolutional form (every window of any input size in one pass), "
+                             f"parity max |ORT - PyTorch| = {f.parity:.2e}")
             else:
                 lines.append(f"{f.path}: decode + NonMaxSuppression inside the graph (output 'detections' (K, 7))")
         return lines
@@ -71,10 +76,11 @@ class ExportReport:
 def export_model(options: ExportOptions) -> ExportReport:
     """Export options.source to options.out, then each variant asked for beside it (OUT.fp16.onnx, OUT.int8.onnx,
     OUT.nms.onnx), in that order. Raises UserError before writing anything for a bad source, a bad opset, or
-    nms for a model other than a course YOLO detector."""
+    nms for a model other than a course YOLO detector, or conv for one other than a window classifier."""
     source = load_source(options.source, options.imgsz)
     if options.nms:
         check_nms(source)
+    conv_source = convolutional_source(source, options.imgsz) if options.conv else None  # refused before writing
     main = export_onnx(source, options.out, options.opset, options.simplify, tolerance=options.tolerance)
     files = [_entry("fp32", main)]
     stem = options.out.with_suffix("")
@@ -86,6 +92,10 @@ def export_model(options: ExportOptions) -> ExportReport:
         e2e = export_onnx(source, stem.with_suffix(".nms.onnx"), options.opset, options.simplify, nms=True,
                           conf=options.conf, iou=options.iou, tolerance=options.tolerance)
         files.append(_entry("nms", e2e))
+    if conv_source is not None:
+        conv = export_onnx(conv_source, stem.with_suffix(".conv.onnx"), options.opset, options.simplify,
+                           tolerance=options.tolerance)
+        files.append(_entry("conv", conv))
     return ExportReport(source.name, main.opset, tuple(files))
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.nn import functional as F
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, TensorDataset
 
 from edgepipe.export.data.detection import (
     CLASS_NAMES,
@@ -21,7 +21,9 @@ from edgepipe.export.data.detection import (
 from edgepipe.export.data.digits import CLASS_NAMES as DIGITS
 from edgepipe.export.data.digits import load_digits_splits
 from edgepipe.export.data.faces import identity_splits, kiosk_face_views, make_face_scene
+from edgepipe.export.data.windows import WINDOW_NAMES, window_detection_split, window_meta, window_split
 from edgepipe.export.metrics import classification_metrics, detection_metrics, embedding_metrics
+from edgepipe.export.models.windows import ConvWindows
 from edgepipe.export.options import DATA_DIR, RECIPES
 from edgepipe.export.predict import TorchPredictor, classify, detect, embed, meta_from_flat
 from edgepipe.export.train.datasets import Detection, ImageClassification, Vectors, detection_collate
@@ -45,6 +47,8 @@ def make_recipe(name: str, data_dir: str | Path = DATA_DIR, tiny: bool = False, 
         return dense_recipe(name, tiny)
     if name == "facenet":
         return facenet_recipe(tiny)
+    if name == "window":
+        return window_recipe(tiny)
     return detector_recipe(name, Path(data_dir), tiny, workers)
 
 
@@ -121,6 +125,31 @@ def dense_recipe(name: str, tiny: bool) -> Recipe:
 
     return Recipe(name, name, kwargs, meta, lambda: DataLoader(train, batch_size=64, shuffle=True), loss, evaluate,
                   "accuracy", *DIGITS_BASELINE, epochs=1 if tiny else 60, learning_rate=3e-3)
+
+
+def window_recipe(tiny: bool) -> Recipe:
+    """The lecture's window classifier on 14x14 windows cut from scenes of small shapes (export.data.windows).
+    Train and dev errors: window classification; map50: its convolutional form's mAP@0.5 on the dev scenes."""
+    meta = window_meta()
+    spec = meta_from_flat(meta).preprocess
+    x, y = window_split("train", tiny)
+    train = TensorDataset(torch.from_numpy(preprocess(list(x), spec).batch), torch.from_numpy(y))
+    fixed = {"train": (x[:2000], y[:2000]), "dev": window_split("dev", tiny)}
+    dev_images, dev_coco = window_detection_split("dev", tiny)
+
+    def evaluate(model) -> dict[str, float]:
+        pred = TorchPredictor(model, meta_from_flat(meta))
+        out = {f"{split}_error": 1 - classification_metrics(labels, classify(pred, list(frames)), WINDOW_NAMES)[
+            "accuracy"] for split, (frames, labels) in fixed.items()}
+        conv = TorchPredictor(ConvWindows.from_classifier(model), meta_from_flat(window_meta(convolutional=True)))
+        dev = detection_metrics(dev_coco, detect(conv, dev_images))
+        return {**out, "accuracy": 1 - out["dev_error"], "map50": dev["map50"], "dev_recall": dev["recall"],
+                "dev_precision": dev["precision"]}
+
+    return Recipe("window", "window", {"num_classes": len(WINDOW_NAMES)}, meta,
+                  lambda: DataLoader(train, batch_size=128, shuffle=True), _cross_entropy, evaluate, "accuracy",
+                  0.01, "a person labels these windows almost always right", epochs=1 if tiny else 20,
+                  learning_rate=1e-3, weight_decay=1e-4, eval_every=5)
 
 
 def detector_recipe(name: str, data_dir: Path, tiny: bool, workers: int) -> Recipe:
