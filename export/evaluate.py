@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -46,6 +47,8 @@ def evaluate(options: EvalOptions) -> dict:
         result = _detector(predictor, name, split, Path(options.data), options.conf, options.out)
     elif meta.task == "embed":
         result = _encoder(predictor, split)
+    elif meta.task == "verify" and name == "siamese-head":
+        result = _verifier(predictor, path, options.encoder, split)
     else:
         raise UserError(f"evaluation of task {meta.task!r} is not supported: evaluate its encoder instead")
     result = {"model": str(path), "backend": "onnxruntime" if path.suffix == ".onnx" else "pytorch",
@@ -106,14 +109,44 @@ def _save_annotated(images: list[np.ndarray], detections: list, out: Path, min_s
 
 
 def _encoder(predictor, split: str) -> dict:
+    return embedding_metrics(embed(predictor, (views := _identity_views(predictor, split))[0]), views[1])
+
+
+def _identity_views(encoder, split: str, n: int = 10) -> tuple[list[np.ndarray], np.ndarray]:
+    """n plain face_views (seed 2) of each identity of a split at the encoder's input size, and their labels."""
     from edgepipe.export.data.faces import face_views
 
     faces = identity_splits()[split].faces
     rng = np.random.default_rng(2)
-    size = predictor.meta.preprocess.input_size[0]
-    frames = [v for f in faces for v in face_views(f, 10, rng, size)]
-    labels = np.repeat(np.arange(len(faces)), 10)
-    return embedding_metrics(embed(predictor, frames), labels)
+    size = encoder.meta.preprocess.input_size[0]
+    return [v for f in faces for v in face_views(f, n, rng, size)], np.repeat(np.arange(len(faces)), n)
+
+
+def _verifier(head, path: Path, encoder: Path | None, split: str) -> dict:
+    """A Siamese head on its encoder's embeddings of the split's identities (plain views, as for encoders): its
+    probability's ROC beside the squared distance's, on the same pairs."""
+    from edgepipe.export.train.loop import load_checkpoint
+    from edgepipe.export.train.siamese import encoder_predictor, head_metrics, torch_head
+
+    if encoder is None and path.suffix != ".onnx":
+        encoder = Path(load_checkpoint(path).get("extra", {}).get("encoder", ""))
+    if encoder is None or not str(encoder):
+        raise UserError(f"{path} is a Siamese head: give its face encoder with --encoder ENCODER.onnx")
+    encoder_model = encoder_predictor(encoder)
+    sha = head.meta.encoder_sha256
+    if sha and encoder.suffix == ".onnx" and hashlib.sha256(encoder.read_bytes()).hexdigest() != sha:
+        raise UserError(f"{path} was trained on another encoder's embeddings than {encoder}'s: give the encoder it "
+                        "was trained with, or train a head for this one (edgepipe train siamese --encoder ...)")
+    embeddings = embed(encoder_model, (views := _identity_views(encoder_model, split))[0])
+    if embeddings.shape[1] != head.meta.embedding_size:
+        raise UserError(f"{encoder} gives {embeddings.shape[1]}-d embeddings, {path} takes "
+                        f"{head.meta.embedding_size}-d ones")
+    if path.suffix == ".onnx":
+        def probability(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+            return head.model.run(first, second)[0]
+    else:
+        probability = torch_head(head.model)
+    return head_metrics(probability, embeddings, views[1])
 
 
 def _plot(result: dict, out: Path) -> None:

@@ -105,12 +105,16 @@ def precision_recall(coco_gt: dict, detections: Sequence[Detections], score_thre
 
 
 def embedding_metrics(embeddings: np.ndarray, labels: np.ndarray, metric: str = "squared_l2") -> dict:
-    """Genuine (same label) and impostor pair distances of held-out embeddings -> ROC AUC, EER, TAR at FAR 1e-2
-    and 1e-3, and the threshold for FAR 1e-3 (what the kiosk would use)."""
+    """Genuine (same label) and impostor pair distances of held-out embeddings -> pair_metrics."""
     d = distance_matrix(embeddings, embeddings, metric)
     iu = np.triu_indices(len(labels), k=1)
     same = (labels[:, None] == labels[None, :])[iu]
-    genuine, impostor = d[iu][same], d[iu][~same]
+    return pair_metrics(d[iu][same], d[iu][~same])
+
+
+def pair_metrics(genuine: np.ndarray, impostor: np.ndarray) -> dict:
+    """Pair scores where smaller means the same person (distances; 1 - probability for a Siamese head): ROC AUC,
+    EER, TAR at FAR 1e-2 and 1e-3, the threshold for FAR 1e-3 (what the kiosk would use) and the ROC."""
     roc = roc_curve(genuine, impostor)
     eer, eer_threshold = equal_error_rate(genuine, impostor)
     at2, at3 = threshold_at_far(genuine, impostor, 1e-2), threshold_at_far(genuine, impostor, 1e-3)

@@ -10,7 +10,8 @@ from edgepipe.postprocess.errors import UserError
 
 DATA_DIR = Path("runs/data")  # where generated data sets live
 RUNS_DIR = Path("runs")  # a training run writes RUNS_DIR / RECIPE unless told otherwise
-RECIPES = ("lenet5", "softmax", "shallow", "deep", "logistic", "window", "yolo-small", "yolo-face", "facenet")
+RECIPES = ("lenet5", "softmax", "shallow", "deep", "logistic", "window", "yolo-small", "yolo-face", "facenet",
+           "siamese")
 OPTIMIZERS = ("sgd", "momentum", "rmsprop", "adam")
 DECAYS = ("none", "inverse_time", "exponential", "cosine")
 SPLITS = ("train", "dev", "test")  # of every data set, in this order
@@ -63,7 +64,8 @@ class TrainOptions:
     finetune: from its backbone with a fresh head, frozen when freeze_backbone (its batch norm layers keep their
     running statistics). tiny: a seconds-long configuration (smoke tests). progress: a progress line on stderr as it
     trains. keep_prob: inverted dropout on the hidden layers, each unit kept with this probability (None: the
-    recipe's own, no dropout; models with hidden layers only).
+    recipe's own, no dropout; models with hidden layers only). encoder: the face encoder (.onnx, or a facenet
+    checkpoint) whose embeddings the siamese recipe's head learns to compare.
     """
 
     recipe: str
@@ -84,6 +86,7 @@ class TrainOptions:
     tiny: bool = False
     progress: bool = True
     keep_prob: float | None = None
+    encoder: Path | None = None
 
     def __post_init__(self) -> None:
         if self.keep_prob is not None and not 0 < self.keep_prob <= 1:
@@ -109,7 +112,8 @@ class EvalOptions:
     """What evaluate measures: model (a checkpoint .pt or an .onnx file) on one of SPLITS of its data.
 
     data: where generated data sets live. conf: the detectors' score threshold for mAP. provider: auto, cuda or cpu
-    (ONNX files). out: a folder for metrics.json and the PR or ROC curve PNG (None: nothing written).
+    (ONNX files). out: a folder for metrics.json and the PR or ROC curve PNG (None: nothing written). encoder: the
+    face encoder a Siamese head compares the embeddings of (None: the one its checkpoint was trained with).
     """
 
     model: Path
@@ -118,6 +122,7 @@ class EvalOptions:
     conf: float = 0.001
     provider: str = "cpu"
     out: Path | None = None
+    encoder: Path | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "model", Path(self.model))

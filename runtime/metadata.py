@@ -38,7 +38,7 @@ def project_version() -> str:
 FLAT_KEYS = (
     "task", "imgsz", "names", "head", "anchors", "anchor_units", "mean", "std", "channel_order", "resize",
     "pad_value", "stride", "auto_pad", "dtype", "embedding_size", "distance", "threshold", "model_name",
-    "window", "window_stride",
+    "window", "window_stride", "encoder_sha256",
 )
 
 
@@ -53,6 +53,8 @@ class ModelMeta:
     metrics: training/evaluation numbers (e.g. {"map50": 0.93}). source: where this description came from.
     window: (height, width) of a sliding window in input pixels and window_stride: the pixels between neighbouring
     windows, for a window classifier and the "windows" head (its convolutional form), else () and 0.
+    encoder_sha256: for a verify model taking embeddings (a Siamese head), the sha256 of the encoder file whose
+    embeddings it was trained on ("" when unknown). A verify model needs embedding_size; distance only for embed.
     """
 
     task: str
@@ -71,6 +73,7 @@ class ModelMeta:
     source: str = "edgepipe"
     window: tuple[int, ...] = ()
     window_stride: int = 0
+    encoder_sha256: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "class_names", tuple(str(n) for n in self.class_names))
@@ -91,11 +94,10 @@ class ModelMeta:
                 missing.append("anchors (the yolo-course head needs them)")
             if self.head == "windows" and (len(self.window) != 2 or min(self.window) < 1 or self.window_stride < 1):
                 missing.append("window ([height, width] >= 1) and window_stride (>= 1) (the windows head needs them)")
-        if self.task in ("embed", "verify"):
-            if self.embedding_size <= 0:
-                missing.append("embedding_size (> 0)")
-            if not self.distance:
-                missing.append(f"distance (one of {DISTANCES})")
+        if self.task in ("embed", "verify") and self.embedding_size <= 0:
+            missing.append("embedding_size (> 0)")
+        if self.task == "embed" and not self.distance:
+            missing.append(f"distance (one of {DISTANCES})")
         if self.task == "classify" and not self.class_names:
             missing.append("names (the class names)")
         if missing:
@@ -221,6 +223,7 @@ def from_flat(flat: dict[str, Any], source: str) -> ModelMeta:
         source=source,
         window=_parse(flat, "window", (), _window, "an int or [height, width] of ints >= 1"),
         window_stride=_parse(flat, "window_stride", 0, _int, "an int >= 1"),
+        encoder_sha256=str(flat.get("encoder_sha256", "")),
     )
 
 
@@ -335,6 +338,7 @@ def _apply(meta: ModelMeta, flat: dict[str, Any], source: str) -> ModelMeta:
         "auto_pad": meta.preprocess.auto_pad, "dtype": meta.preprocess.dtype,
         "embedding_size": meta.embedding_size, "distance": meta.distance, "threshold": meta.threshold,
         "model_name": meta.model_name, "window": list(meta.window), "window_stride": meta.window_stride,
+        "encoder_sha256": meta.encoder_sha256,
     }
     merged.update(flat)
     new = from_flat(merged, source)

@@ -112,6 +112,7 @@ EXPECTED = {
     "yolo-large": yolo_params((32, 64, 128, 256, 512), (512, 512), 5, 3),  # 6,310,728
     "facenet": facenet_params(),  # 1,259,296
     "siamese": facenet_params() + fc(128, 1),  # the encoder, shared by both images, and one logistic unit
+    "siamese-head": fc(128, 1),  # the logistic unit alone: w . |e1 - e2| + b
     # the lecture's window classifier: conv 5x5 to 16, FC 400, FC 400, FC 4 (three shapes and the background)
     "window": conv(5, 3, 16) + fc(400, 400) + fc(400, 400) + fc(400, 4),  # 323,620
     # its convolutional form: the same weights as 5x5x400, 1x1x400 and 1x1x4 convolutions
@@ -154,7 +155,7 @@ def test_parameter_counts_follow_num_classes():
 def test_registry_input_shape_is_what_the_model_takes(name):
     with torch.device("meta"):
         model = build(name).eval()
-        inputs = [torch.empty(1, *REGISTRY[name].input_shape)] * (2 if name == "siamese" else 1)
+        inputs = [torch.empty(1, *REGISTRY[name].input_shape)] * (2 if REGISTRY[name].task == "verify" else 1)
         assert model(*inputs).shape[0] == 1
 
 

@@ -34,6 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", type=Path, help="start from this checkpoint's weights")
     p.add_argument("--finetune", type=Path, help="transfer learning: load this checkpoint's backbone")
     p.add_argument("--freeze-backbone", action="store_true", help="with --finetune: train only the head")
+    p.add_argument("--encoder", type=Path, help="siamese: the face encoder (.onnx or a facenet checkpoint) whose "
+                   "embeddings the head learns to compare")
     p.add_argument("--tiny", action="store_true", help="a seconds-long configuration (smoke test)")
     p.set_defaults(func=run)
 

@@ -71,6 +71,8 @@ REGISTRY: dict[str, ModelEntry] = {
         ModelEntry("yolo-large", "yolo", "detect", (3, 416, 416), yolo_large, "course YOLO, 13x13 grid, 5 anchors"),
         ModelEntry("facenet", "facenet", "embed", (3, 96, 96), FaceEncoder, "FaceNet-style encoder, 128-d"),
         ModelEntry("siamese", "facenet", "verify", (3, 96, 96), Siamese, "encoder + logistic unit on |f1 - f2|"),
+        ModelEntry("siamese-head", "facenet", "verify", (128,), SiameseHead,
+                   "the logistic unit alone: two embeddings -> same-person probability"),
     ]
 }
 

@@ -11,6 +11,7 @@ from edgepipe.export.onnx.export import ExportResult, Source, check_nms, export_
 from edgepipe.export.onnx.variants import max_relative_diff, to_fp16, to_int8
 from edgepipe.export.onnx.windows import convolutional_source
 from edgepipe.export.options import ExportOptions
+from edgepipe.postprocess.errors import UserError
 from edgepipe.runtime.preprocessing import preprocess
 
 CALIBRATION_SEED = 1  # int8 calibration frames are another draw than the parity samples (seed 0)
@@ -76,11 +77,15 @@ class ExportReport:
 def export_model(options: ExportOptions) -> ExportReport:
     """Export options.source to options.out, then each variant asked for beside it (OUT.fp16.onnx, OUT.int8.onnx,
     OUT.nms.onnx), in that order. Raises UserError before writing anything for a bad source, a bad opset, or
-    nms for a model other than a course YOLO detector, or conv for one other than a window classifier."""
+    nms for a model other than a course YOLO detector, conv for one other than a window classifier, or fp16 and
+    int8 for a two-input model (the Siamese network and its head)."""
     source = load_source(options.source, options.imgsz)
     if options.nms:
         check_nms(source)
     conv_source = convolutional_source(source, options.imgsz) if options.conv else None  # refused before writing
+    if source.inputs and (options.fp16 or options.int8):
+        raise UserError(f"--fp16 and --int8 take models of one image input, but {source.name} takes "
+                         f"{len(source.inputs)} inputs: export it in fp32")
     main = export_onnx(source, options.out, options.opset, options.simplify, tolerance=options.tolerance)
     files = [_entry("fp32", main)]
     stem = options.out.with_suffix("")

@@ -26,7 +26,8 @@ log = logging.getLogger("edgepipe.train")
 class Recipe:
     """Everything one training run needs. build_kwargs rebuild the model from the zoo; meta holds the flat
     metadata keys the runtime needs (task, imgsz, names, head, anchors, mean, std, ...). evaluate runs every
-    eval_every epochs and after the last; the best checkpoint is chosen among those evaluations."""
+    eval_every epochs and after the last; the best checkpoint is chosen among those evaluations. extra: plain values
+    the checkpoint keeps for later steps (a Siamese head's encoder and its sample inputs for export)."""
 
     name: str
     model_name: str
@@ -65,10 +66,11 @@ def seed_everything(seed: int) -> None:
 
 def save_checkpoint(path: Path, recipe: Recipe, model: nn.Module, epoch: int, metrics: dict) -> None:
     """One file: the zoo name and its build kwargs, the state dict, the runtime metadata, metrics, the L2 lambda it
-    trained with. Plain types only, so torch.load(weights_only=True) reads it."""
+    trained with and the recipe's extra (e.g. a Siamese head's encoder and sample inputs). Plain types only, so
+    torch.load(weights_only=True) reads it."""
     payload = {"model": recipe.model_name, "recipe": recipe.name, "build_kwargs": recipe.build_kwargs,
                "meta": recipe.meta, "state_dict": model.state_dict(), "epoch": epoch, "metrics": metrics,
-               "weight_decay": recipe.weight_decay}
+               "weight_decay": recipe.weight_decay, "extra": recipe.extra}
     tmp = path.with_suffix(".tmp")
     torch.save(payload, tmp)
     tmp.replace(path)

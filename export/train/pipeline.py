@@ -20,7 +20,7 @@ def train(options: TrainOptions) -> TrainResult:
     if options.threads:
         torch.set_num_threads(options.threads)
     workers = 0 if options.tiny else options.workers
-    recipe = make_recipe(options.recipe, options.data, tiny=options.tiny, workers=workers)
+    recipe = make_recipe(options.recipe, options.data, tiny=options.tiny, workers=workers, encoder=options.encoder)
     for name in RECIPE_OVERRIDES:
         value = getattr(options, name)
         if value is not None:

@@ -29,6 +29,7 @@ from edgepipe.export.predict import TorchPredictor, classify, detect, embed, met
 from edgepipe.export.train.datasets import Detection, ImageClassification, Vectors, detection_collate
 from edgepipe.export.train.loop import Recipe
 from edgepipe.export.train.losses import batch_triplet_loss, build_yolo_targets, yolo_loss
+from edgepipe.export.train.siamese import siamese_recipe
 from edgepipe.postprocess.anchors import kmeans_anchors
 from edgepipe.postprocess.boxes import boxes_to_input
 from edgepipe.postprocess.errors import UserError
@@ -37,10 +38,14 @@ from edgepipe.runtime.preprocessing import preprocess
 DIGITS_BASELINE = (0.005, "human-level error on 8x8 digits, about 0.5%")
 
 
-def make_recipe(name: str, data_dir: str | Path = DATA_DIR, tiny: bool = False, workers: int = 0) -> Recipe:
-    """The recipe for a name in RECIPES. tiny: a seconds-long configuration (tests, smoke runs)."""
+def make_recipe(name: str, data_dir: str | Path = DATA_DIR, tiny: bool = False, workers: int = 0,
+                encoder: Path | None = None) -> Recipe:
+    """The recipe for a name in RECIPES. tiny: a seconds-long configuration (tests, smoke runs). encoder: the face
+    encoder of the siamese recipe."""
     if name not in RECIPES:
         raise UserError(f"recipe must be one of {RECIPES}, but got {name!r}")
+    if name == "siamese":
+        return siamese_recipe(encoder, tiny)
     if name == "lenet5":
         return lenet5_recipe(tiny)
     if name in ("softmax", "shallow", "deep", "logistic"):
