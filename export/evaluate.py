@@ -11,8 +11,9 @@ import numpy as np
 from edgepipe.export.data.detection import load_split
 from edgepipe.export.data.digits import load_digits_splits
 from edgepipe.export.data.faces import identity_splits
+from edgepipe.export.data.keypoints import KEYPOINT_SIGMA
 from edgepipe.export.data.windows import window_detection_split, window_split
-from edgepipe.export.metrics import classification_metrics, detection_metrics, embedding_metrics
+from edgepipe.export.metrics import classification_metrics, detection_metrics, embedding_metrics, keypoint_metrics
 from edgepipe.export.options import EvalOptions
 from edgepipe.export.predict import OnnxPredictor, TorchPredictor, classify, detect, embed, meta_from_flat
 from edgepipe.postprocess.errors import UserError
@@ -86,9 +87,14 @@ def _detector(predictor, name: str, split: str, data_dir: Path, conf: float, out
         if not (root / f"{split}.json").is_file():
             raise UserError(f"no {split} split in {root}: run `edgepipe train yolo-small` first (it makes it)")
         images, _, _, coco = load_split(root, split)
+        if predictor.meta.kpt_shape and coco["annotations"] and "keypoints" not in coco["annotations"][0]:
+            raise UserError(f"{root} was made before the shapes had landmarks: run `edgepipe train yolo-pose` (it "
+                            "makes them again) or delete the folder")
     detections = detect(predictor, images, conf=conf)
     if out_dir is not None:
         _save_annotated(images[:ANNOTATED], detections[:ANNOTATED], Path(out_dir))
+    if predictor.meta.kpt_shape:  # landmarks too: the shapes' keypoints (export.data.keypoints)
+        return {**detection_metrics(coco, detections), **keypoint_metrics(coco, detections, KEYPOINT_SIGMA)}
     return detection_metrics(coco, detections)
 
 

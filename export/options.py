@@ -10,8 +10,8 @@ from edgepipe.postprocess.errors import UserError
 
 DATA_DIR = Path("runs/data")  # where generated data sets live
 RUNS_DIR = Path("runs")  # a training run writes RUNS_DIR / RECIPE unless told otherwise
-RECIPES = ("lenet5", "softmax", "shallow", "deep", "logistic", "window", "yolo-small", "yolo-face", "facenet",
-           "siamese")
+RECIPES = ("lenet5", "softmax", "shallow", "deep", "logistic", "window", "yolo-small", "yolo-pose", "yolo-face",
+           "facenet", "siamese")
 OPTIMIZERS = ("sgd", "momentum", "rmsprop", "adam")
 DECAYS = ("none", "inverse_time", "exponential", "cosine")
 SPLITS = ("train", "dev", "test")  # of every data set, in this order

@@ -38,7 +38,7 @@ def project_version() -> str:
 FLAT_KEYS = (
     "task", "imgsz", "names", "head", "anchors", "anchor_units", "mean", "std", "channel_order", "resize",
     "pad_value", "stride", "auto_pad", "dtype", "embedding_size", "distance", "threshold", "model_name",
-    "window", "window_stride", "encoder_sha256",
+    "window", "window_stride", "encoder_sha256", "kpt_shape", "class_keypoints",
 )
 
 
@@ -55,6 +55,8 @@ class ModelMeta:
     windows, for a window classifier and the "windows" head (its convolutional form), else () and 0.
     encoder_sha256: for a verify model taking embeddings (a Siamese head), the sha256 of the encoder file whose
     embeddings it was trained on ("" when unknown). A verify model needs embedding_size; distance only for embed.
+    kpt_shape: (K, D) for the pose heads: K landmarks per box with D numbers each (2: x, y; 3: x, y, visibility),
+    else (); class_keypoints: how many of the K slots each class uses (the first ones; () when all do).
     """
 
     task: str
@@ -74,11 +76,15 @@ class ModelMeta:
     window: tuple[int, ...] = ()
     window_stride: int = 0
     encoder_sha256: str = ""
+    kpt_shape: tuple[int, ...] = ()
+    class_keypoints: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "class_names", tuple(str(n) for n in self.class_names))
         object.__setattr__(self, "anchors", tuple((float(w), float(h)) for w, h in self.anchors))
         object.__setattr__(self, "window", tuple(int(v) for v in self.window))
+        object.__setattr__(self, "kpt_shape", tuple(int(v) for v in self.kpt_shape))
+        object.__setattr__(self, "class_keypoints", tuple(int(v) for v in self.class_keypoints))
         _one_of("task", self.task, TASKS)
         _one_of("head", self.head, ("", *HEADS))
         _one_of("anchor_units", self.anchor_units, ANCHOR_UNITS)
@@ -90,8 +96,13 @@ class ModelMeta:
                 missing.append(f"head (one of {tuple(HEADS)})")
             if not self.class_names:
                 missing.append("names (the class names)")
-            if self.head == "yolo-course" and not self.anchors:
-                missing.append("anchors (the yolo-course head needs them)")
+            if self.head in ("yolo-course", "yolo-course-pose") and not self.anchors:
+                missing.append(f"anchors (the {self.head} head needs them)")
+            if self.head in ("yolo-course-pose", "yolov8-pose") and not _kpt_shape_ok(self.kpt_shape):
+                missing.append(f"kpt_shape ([K >= 1, 2 or 3]: the {self.head} head needs it)")
+            if self.class_keypoints and (len(self.class_keypoints) != len(self.class_names) or not all(
+                    0 <= n <= (self.kpt_shape or (0,))[0] for n in self.class_keypoints)):
+                missing.append("class_keypoints (one count in [0, K] per class)")
             if self.head == "windows" and (len(self.window) != 2 or min(self.window) < 1 or self.window_stride < 1):
                 missing.append("window ([height, width] >= 1) and window_stride (>= 1) (the windows head needs them)")
         if self.task in ("embed", "verify") and self.embedding_size <= 0:
@@ -149,11 +160,16 @@ def from_metadata_props(props: dict[str, str]) -> ModelMeta:
 
 
 def _ultralytics(props: dict[str, str]) -> dict[str, Any]:
-    """Flat keys from an Ultralytics export (YOLOv8 / YOLO11 detect): names as a Python dict literal, imgsz, stride."""
-    if props.get("task") not in (None, "detect"):
-        raise UserError(f"Ultralytics task {props['task']!r} is not supported: only 'detect' models run here")
-    flat: dict[str, Any] = {"task": "detect", "head": "yolov8", "resize": "letterbox", "pad_value": 114,
-                            "channel_order": "RGB"}
+    """Flat keys from an Ultralytics export (YOLOv8 / YOLO11 detect or pose): names as a Python dict literal, imgsz,
+    stride, and a pose model's kpt_shape."""
+    if props.get("task") not in (None, "detect", "pose"):
+        raise UserError(f"Ultralytics task {props['task']!r} is not supported: only 'detect' and 'pose' models run "
+                         "here")
+    pose = props.get("task") == "pose"
+    flat: dict[str, Any] = {"task": "detect", "head": "yolov8-pose" if pose else "yolov8", "resize": "letterbox",
+                            "pad_value": 114, "channel_order": "RGB"}
+    if pose and "kpt_shape" in props:
+        flat["kpt_shape"] = props["kpt_shape"]
     for key in ("names", "imgsz", "stride"):
         if key in props:
             try:
@@ -224,6 +240,8 @@ def from_flat(flat: dict[str, Any], source: str) -> ModelMeta:
         window=_parse(flat, "window", (), _window, "an int or [height, width] of ints >= 1"),
         window_stride=_parse(flat, "window_stride", 0, _int, "an int >= 1"),
         encoder_sha256=str(flat.get("encoder_sha256", "")),
+        kpt_shape=_parse(flat, "kpt_shape", (), _ints, "[K, D] (landmarks per box, numbers per landmark)"),
+        class_keypoints=_parse(flat, "class_keypoints", (), _ints, "a list of ints, one per class"),
     )
 
 
@@ -260,6 +278,23 @@ def _imgsz(value: Any) -> tuple[int, int]:
     if min(h, w) < 1:
         raise UserError(value)
     return h, w
+
+
+def _kpt_shape_ok(shape: tuple[int, ...]) -> bool:
+    """(K, D) with K >= 1 landmarks and D 2 (x, y) or 3 (x, y, visibility) numbers each."""
+    return len(shape) == 2 and shape[0] >= 1 and shape[1] in (2, 3)
+
+
+def _ints(value: Any) -> tuple[int, ...]:
+    """[17, 3] or "[17, 3]" (Ultralytics writes Python literals) -> (17, 3); every item an int."""
+    if isinstance(value, str):
+        try:
+            value = ast.literal_eval(value)
+        except SyntaxError:
+            raise UserError(value) from None
+    if isinstance(value, (int, float)):
+        raise UserError(value)
+    return tuple(_int(v) for v in value)
 
 
 def _window(value: Any) -> tuple[int, ...]:
@@ -338,7 +373,8 @@ def _apply(meta: ModelMeta, flat: dict[str, Any], source: str) -> ModelMeta:
         "auto_pad": meta.preprocess.auto_pad, "dtype": meta.preprocess.dtype,
         "embedding_size": meta.embedding_size, "distance": meta.distance, "threshold": meta.threshold,
         "model_name": meta.model_name, "window": list(meta.window), "window_stride": meta.window_stride,
-        "encoder_sha256": meta.encoder_sha256,
+        "encoder_sha256": meta.encoder_sha256, "kpt_shape": list(meta.kpt_shape),
+        "class_keypoints": list(meta.class_keypoints),
     }
     merged.update(flat)
     new = from_flat(merged, source)

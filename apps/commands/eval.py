@@ -40,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
             "embed": ("auc", "eer", "tar_at_far_1e-2", "tar_at_far_1e-3", "threshold_at_far_1e-3"),
             "verify": ("auc", "eer", "tar_at_far_1e-2", "distance_auc", "distance_eer", "distance_tar_at_far_1e-2")
             }[result["task"]]
-    for k in keys:
+    keypoints = ("keypoint_ap", "keypoint_ap50", "keypoint_error_px", "keypoint_error_median_px")
+    for k in (*keys, *(k for k in keypoints if k in result)):
         print(f"  {k:<26}{result[k]:.4f}")
     if args.out:
         print(f"  written to {args.out}")

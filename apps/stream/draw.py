@@ -1,4 +1,4 @@
-"""The apps' overlay: boxes with class names and scores in stable per-class colors, and a status line."""
+"""The apps' overlay: boxes with class names and scores (and keypoints) in stable per-class colors, a status line."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from edgepipe.postprocess.detections import Detections
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 MARK_COLOR = (0, 215, 255)  # BGR amber: counting lines, apart from the class colors
+KEYPOINT_MIN_SCORE = 0.5  # keypoints less present than this (hidden, or a slot the class has not) are not drawn
 # Crossing directions as the browser view (ARROWS) and the overlay's ASCII font (ASCII_ARROWS) show them.
 ARROWS = {"left_to_right": "→", "right_to_left": "←", "top_to_bottom": "↓", "bottom_to_top": "↑"}
 ASCII_ARROWS = {"left_to_right": ">", "right_to_left": "<", "top_to_bottom": "v", "bottom_to_top": "^"}
@@ -39,8 +40,8 @@ def draw_detections(
     status: str = "",
     marks: Sequence[Mark] = (),
 ) -> np.ndarray:
-    """A copy of image (H, W, 3) uint8 BGR with det's boxes (original-image pixels), labels, a status line, and
-    marks (labeled segments, e.g. counting lines)."""
+    """A copy of image (H, W, 3) uint8 BGR with det's boxes (original-image pixels), labels, keypoints, a status
+    line, and marks (labeled segments, e.g. counting lines)."""
     out = image.copy()
     thickness = max(1, round(min(out.shape[:2]) / 320))
     scale = max(0.4, min(out.shape[:2]) / 900)
@@ -54,9 +55,22 @@ def draw_detections(
         x1, y1, x2, y2 = (round(float(v)) for v in box)
         cv2.rectangle(out, (x1, y1), (x2, y2), color, thickness, cv2.LINE_AA)
         label(out, f"{det.class_name(int(cid))} {float(score):.2f}", (x1, y1), color, scale)
+    if det.keypoints is not None:
+        draw_keypoints(out, det, thickness + 1)
     if status:
         label(out, status, (0, 0), (40, 40, 40), scale, below=True)
     return out
+
+
+def draw_keypoints(image: np.ndarray, det: Detections, radius: int) -> None:
+    """Draw det's keypoints (original-image pixels) on image in place: a dot in the class color with a dark rim,
+    for each keypoint whose score is at least KEYPOINT_MIN_SCORE (all of them when the model gives no scores)."""
+    scores = det.keypoint_scores if det.keypoint_scores is not None else np.ones(det.keypoints.shape[:2], np.float32)
+    for points, shown, cid in zip(det.keypoints, scores >= KEYPOINT_MIN_SCORE, det.class_ids, strict=True):
+        for x, y in points[shown]:
+            center = (round(float(x)), round(float(y)))
+            cv2.circle(image, center, radius + 1, (20, 20, 20), -1, cv2.LINE_AA)
+            cv2.circle(image, center, radius, class_color(int(cid)), -1, cv2.LINE_AA)
 
 
 def label(image: np.ndarray, text: str, corner: tuple[int, int], color: tuple[int, int, int], scale: float,

@@ -78,7 +78,8 @@ def check_writable(path: Path, what: str, folder: bool = False) -> Path:
 
 class JsonlSink:
     """One JSON line per frame: {"frame", "time", "detections": [{"xyxy", "score", "class_id", "class_name"}]},
-    with "track_id" in each detection when tracking, "zones" and "lines" counts when asked for."""
+    with "keypoints" and "keypoint_scores" in each detection of a pose model, "track_id" when tracking, "zones" and
+    "lines" counts when asked for."""
 
     overlay = False
 

@@ -2,7 +2,8 @@
 
 Boxes are xyxy pixel edges, tight around each object's visible pixels: an object covering columns 3..7 has
 x1 = 3, x2 = 8. Objects may overlap, but a new object is drawn only if every earlier one keeps at least
-1 - MAX_OCCLUSION of its pixels visible, so no label is of a hidden or mostly hidden object.
+1 - MAX_OCCLUSION of its pixels visible, so no label is of a hidden or mostly hidden object. Each object also has
+landmarks (export.data.keypoints), in the same coordinates, as COCO keypoints.
 """
 
 from __future__ import annotations
@@ -16,6 +17,13 @@ import cv2
 import numpy as np
 
 from edgepipe.export.data.backgrounds import random_background
+from edgepipe.export.data.keypoints import (
+    KEYPOINT_NAMES,
+    NUM_KEYPOINTS,
+    coco_keypoint_fields,
+    mark_hidden,
+    shape_keypoints,
+)
 from edgepipe.export.options import SPLITS
 from edgepipe.postprocess.errors import UserError
 from edgepipe.runtime.video import open_video_writer, video_codec
@@ -34,11 +42,13 @@ class Scene:
     """One generated image and its labels.
 
     image: (H, W, 3) BGR uint8. boxes: (N, 4) float32 xyxy pixel edges. class_ids: (N,) int64 into CLASS_NAMES.
+    keypoints: (N, NUM_KEYPOINTS, 3) float32 x, y, v (export.data.keypoints), or None for scenes without landmarks.
     """
 
     image: np.ndarray
     boxes: np.ndarray
     class_ids: np.ndarray
+    keypoints: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -56,7 +66,7 @@ class DatasetConfig:
     min_size: int = 12
     max_objects: int = 5
     seed: int = 0
-    version: int = 2
+    version: int = 3
     max_size: int = 0
 
     def __post_init__(self) -> None:
@@ -116,7 +126,8 @@ def draw_shapes(rng: np.random.Generator, background: np.ndarray, max_objects: i
 
     Each shape: a random class, a side from min_size px to max_size px (0: half the short image side; log-uniform),
     an aspect ratio in ASPECT_RANGE, a random position fully inside the image, a random color with smooth and fine
-    texture. background: (H, W, 3) BGR uint8, not modified. Returns: Scene with tight boxes of the visible pixels.
+    texture. background: (H, W, 3) BGR uint8, not modified. Returns: Scene with tight boxes of the visible pixels
+    and each shape's landmarks (hidden ones marked v = 1).
     """
     bg = np.asarray(background)
     if bg.ndim != 3 or bg.shape[2] != 3 or bg.dtype != np.uint8:
@@ -127,6 +138,7 @@ def draw_shapes(rng: np.random.Generator, background: np.ndarray, max_objects: i
     full: list[int] = []  # pixel count of each drawn object
     classes: list[int] = []
     boxes: list[list[int]] = []  # where each object was drawn, xyxy: its visible pixels lie inside
+    keypoints: list[np.ndarray] = []  # (NUM_KEYPOINTS, 3) per object
     for _ in range(int(rng.integers(1, max_objects + 1))):
         for _attempt in range(PLACEMENT_TRIES):
             c, x, y, mask = _random_shape(rng, bg.shape[:2], min_size, max_size or min(bg.shape[:2]) / 2)
@@ -137,8 +149,10 @@ def draw_shapes(rng: np.random.Generator, background: np.ndarray, max_objects: i
             full.append(int(mask.sum()))
             classes.append(c)
             boxes.append([x, y, x + mask.shape[1], y + mask.shape[0]])
+            keypoints.append(shape_keypoints(c, x, y, mask.shape[1], mask.shape[0]))
             break
-    return Scene(image, visible_boxes(owner, boxes), np.array(classes, np.int64))
+    points = mark_hidden(np.array(keypoints, np.float32).reshape(-1, NUM_KEYPOINTS, 3), owner)
+    return Scene(image, visible_boxes(owner, boxes), np.array(classes, np.int64), points)
 
 
 def _random_shape(
@@ -196,17 +210,21 @@ def visible_boxes(owner: np.ndarray, drawn: Sequence[Sequence[int]], ids: Sequen
 def coco_dict(scenes: list[tuple[str, Scene]], image_size: tuple[int, int]) -> dict:
     """COCO detection annotations of (file name, scene) pairs; image ids and annotation ids from 1.
 
-    bbox: [x, y, w, h] pixels, area: w * h, iscrowd 0, category_id: class id + 1 (COCO ids start at 1).
+    bbox: [x, y, w, h] pixels, area: w * h, iscrowd 0, category_id: class id + 1 (COCO ids start at 1); with
+    "keypoints" and "num_keypoints" when the scene has landmarks (categories then name their keypoints).
     image_size: (height, width) of every image.
     """
     images, annotations = [], []
     for image_id, (file_name, scene) in enumerate(scenes, start=1):
         images.append({"id": image_id, "file_name": file_name, "height": image_size[0], "width": image_size[1]})
-        for (x1, y1, x2, y2), c in zip(scene.boxes.tolist(), scene.class_ids.tolist(), strict=True):
+        for k, ((x1, y1, x2, y2), c) in enumerate(zip(scene.boxes.tolist(), scene.class_ids.tolist(), strict=True)):
             w, h = x2 - x1, y2 - y1
             annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": c + 1,
                                 "bbox": [x1, y1, w, h], "area": w * h, "iscrowd": 0})
-    categories = [{"id": i + 1, "name": n, "supercategory": "shape"} for i, n in enumerate(CLASS_NAMES)]
+            if scene.keypoints is not None:
+                annotations[-1].update(coco_keypoint_fields(scene.keypoints[k]))
+    categories = [{"id": i + 1, "name": n, "supercategory": "shape", "keypoints": list(KEYPOINT_NAMES[i]),
+                   "skeleton": []} for i, n in enumerate(CLASS_NAMES)]
     return {"images": images, "annotations": annotations, "categories": categories}
 
 

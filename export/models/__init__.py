@@ -18,7 +18,7 @@ from edgepipe.export.models.lenet import LeNet5
 from edgepipe.export.models.resnet import ResNet
 from edgepipe.export.models.vgg import VGG16
 from edgepipe.export.models.windows import ConvWindows, WindowClassifier
-from edgepipe.export.models.yolo import YOLO, yolo_large, yolo_small
+from edgepipe.export.models.yolo import YOLO, yolo_large, yolo_pose, yolo_small
 from edgepipe.postprocess.errors import UserError
 
 
@@ -69,6 +69,8 @@ REGISTRY: dict[str, ModelEntry] = {
                    "its convolutional form: every 14x14 window at stride 2, one pass"),
         ModelEntry("yolo-small", "yolo", "detect", (3, 160, 160), yolo_small, "course YOLO, 10x10 grid, 3 anchors"),
         ModelEntry("yolo-large", "yolo", "detect", (3, 416, 416), yolo_large, "course YOLO, 13x13 grid, 5 anchors"),
+        ModelEntry("yolo-pose", "yolo", "detect", (3, 160, 160), yolo_pose,
+                   "course YOLO + 4 landmarks per box (2 outputs each)"),
         ModelEntry("facenet", "facenet", "embed", (3, 96, 96), FaceEncoder, "FaceNet-style encoder, 128-d"),
         ModelEntry("siamese", "facenet", "verify", (3, 96, 96), Siamese, "encoder + logistic unit on |f1 - f2|"),
         ModelEntry("siamese-head", "facenet", "verify", (128,), SiameseHead,
@@ -133,5 +135,6 @@ __all__ = [
     "init_weights",
     "list_models",
     "yolo_large",
+    "yolo_pose",
     "yolo_small",
 ]

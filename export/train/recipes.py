@@ -21,14 +21,28 @@ from edgepipe.export.data.detection import (
 from edgepipe.export.data.digits import CLASS_NAMES as DIGITS
 from edgepipe.export.data.digits import load_digits_splits
 from edgepipe.export.data.faces import identity_splits, kiosk_face_views, make_face_scene
+from edgepipe.export.data.keypoints import CLASS_KEYPOINTS, KEYPOINT_SIGMA, NUM_KEYPOINTS, keypoints_of
 from edgepipe.export.data.windows import WINDOW_NAMES, window_detection_split, window_meta, window_split
-from edgepipe.export.metrics import classification_metrics, detection_metrics, embedding_metrics
+from edgepipe.export.metrics import classification_metrics, detection_metrics, embedding_metrics, keypoint_metrics
 from edgepipe.export.models.windows import ConvWindows
 from edgepipe.export.options import DATA_DIR, RECIPES
 from edgepipe.export.predict import TorchPredictor, classify, detect, embed, meta_from_flat
-from edgepipe.export.train.datasets import Detection, ImageClassification, Vectors, detection_collate
+from edgepipe.export.train.datasets import (
+    Detection,
+    ImageClassification,
+    PoseDetection,
+    Vectors,
+    detection_collate,
+    pose_collate,
+)
 from edgepipe.export.train.loop import Recipe
-from edgepipe.export.train.losses import batch_triplet_loss, build_yolo_targets, yolo_loss
+from edgepipe.export.train.losses import (
+    batch_triplet_loss,
+    build_keypoint_targets,
+    build_yolo_targets,
+    keypoint_loss,
+    yolo_loss,
+)
 from edgepipe.export.train.siamese import siamese_recipe
 from edgepipe.postprocess.anchors import kmeans_anchors
 from edgepipe.postprocess.boxes import boxes_to_input
@@ -36,6 +50,7 @@ from edgepipe.postprocess.errors import UserError
 from edgepipe.runtime.preprocessing import preprocess
 
 DIGITS_BASELINE = (0.005, "human-level error on 8x8 digits, about 0.5%")
+LAMBDA_KEYPOINTS = 5.0  # the landmarks' squared error weighs as the box's (lambda_coord)
 
 
 def make_recipe(name: str, data_dir: str | Path = DATA_DIR, tiny: bool = False, workers: int = 0,
@@ -158,9 +173,12 @@ def window_recipe(tiny: bool) -> Recipe:
 
 
 def detector_recipe(name: str, data_dir: Path, tiny: bool, workers: int) -> Recipe:
-    """yolo-small on the generated shapes, or yolo-face (the same model, one class) on composited faces."""
+    """yolo-small on the generated shapes, yolo-pose on the same shapes with their landmarks (the course's 2 outputs
+    per landmark, squared error for the responsible anchor, weighted LAMBDA_KEYPOINTS), or yolo-face (the same
+    model, one class) on composited faces."""
     size = (160, 160)
-    if name == "yolo-small":
+    pose = name == "yolo-pose"
+    if name in ("yolo-small", "yolo-pose"):
         config = DatasetConfig(n_train=48, n_dev=16, n_test=16) if tiny else DatasetConfig()
         root = ensure_detection_dataset(data_dir / ("shapes-tiny" if tiny else "shapes"), config)
         train_data, dev_data = load_split(root, "train"), load_split(root, "dev")
@@ -171,6 +189,8 @@ def detector_recipe(name: str, data_dir: Path, tiny: bool, workers: int) -> Reci
         names = ["face"]
     meta = {"task": "detect", "imgsz": list(size), "names": names, "head": "yolo-course", "resize": "letterbox",
             "pad_value": 114, "channel_order": "RGB", "mean": [0.0], "std": [1.0], "model_name": name}
+    if pose:
+        meta.update(head="yolo-course-pose", kpt_shape=[NUM_KEYPOINTS, 2], class_keypoints=list(CLASS_KEYPOINTS))
     spec = meta_from_flat({**meta, "anchors": [[1.0, 1.0]]}).preprocess
     grid = (size[0] // 16, size[1] // 16)
     wh = np.concatenate([boxes_to_input(b, preprocess(img, spec).transforms[0]) for img, b in
@@ -178,28 +198,41 @@ def detector_recipe(name: str, data_dir: Path, tiny: bool, workers: int) -> Reci
     wh = (wh[:, 2:] - wh[:, :2]) / 16.0  # grid cells
     anchors = kmeans_anchors(wh, 3, seed=0).anchors.round(3).tolist()
     meta["anchors"] = anchors
-    train = Detection(train_data[0], train_data[1], train_data[2], spec, augment=not tiny)
+    if pose:
+        train = PoseDetection(*train_data[:3], keypoints_of(train_data[3]), spec, augment=not tiny)
+    else:
+        train = Detection(train_data[0], train_data[1], train_data[2], spec, augment=not tiny)
     anchor_arr = np.array(anchors)
 
     def loss(model, batch):
-        x, boxes, classes = batch
+        x, boxes, classes = batch[:3]
         targets = build_yolo_targets(boxes, classes, anchor_arr, grid, size)
-        return yolo_loss(model(x), targets, len(anchors))
+        pred = model(x)
+        if not pose:
+            return yolo_loss(pred, targets, len(anchors))
+        total, parts = yolo_loss(pred, targets, len(anchors), extra=2 * NUM_KEYPOINTS)
+        points = keypoint_loss(pred, build_keypoint_targets(boxes, batch[3], anchor_arr, grid, size), len(anchors))
+        return total + LAMBDA_KEYPOINTS * points, {**parts, "keypoints": points.item()}
 
     def evaluate(model) -> dict[str, float]:
         pred = TorchPredictor(model, meta_from_flat(meta))
         k = len(dev_data[0])
-        dev = detection_metrics(dev_data[3], detect(pred, dev_data[0]))
+        found = detect(pred, dev_data[0])
+        dev = detection_metrics(dev_data[3], found)
         train_coco = _subset_coco(train_data[3], min(k, 100))
         train_m = detection_metrics(train_coco, detect(pred, train_data[0][: min(k, 100)]))
+        points = keypoint_metrics(dev_data[3], found, KEYPOINT_SIGMA) if pose else {}
         return {"map50": dev["map50"], "map": dev["map"], "dev_recall": dev["recall"],
-                "dev_precision": dev["precision"], "train_error": 1 - train_m["map50"], "dev_error": 1 - dev["map50"]}
+                "dev_precision": dev["precision"], "train_error": 1 - train_m["map50"], "dev_error": 1 - dev["map50"],
+                **{key: v for key, v in points.items() if key != "keypoints_compared"}}
 
-    loader = DataLoader(train, batch_size=16, shuffle=True, collate_fn=detection_collate, num_workers=workers,
+    collate = pose_collate if pose else detection_collate
+    loader = DataLoader(train, batch_size=16, shuffle=True, collate_fn=collate, num_workers=workers,
                         persistent_workers=workers > 0)
-    return Recipe(name, "yolo-small", {"num_classes": len(names), "anchors": anchors, "input_size": list(size)}, meta,
-                  lambda: loader, loss, evaluate, "map50", 0.01, "a person finds about 99% of these objects",
-                  epochs=1 if tiny else 40, learning_rate=3e-3, weight_decay=5e-4, eval_every=10)
+    kwargs = {"num_classes": len(names), "anchors": anchors, "input_size": list(size)}
+    return Recipe(name, "yolo-pose" if pose else "yolo-small", kwargs, meta, lambda: loader, loss, evaluate, "map50",
+                  0.01, "a person finds about 99% of these objects", epochs=1 if tiny else 40, learning_rate=3e-3,
+                  weight_decay=5e-4, eval_every=10)
 
 
 def _subset_coco(coco: dict, k: int) -> dict:

@@ -19,18 +19,23 @@ def backbone_of(model: nn.Module) -> nn.Module:
 
 
 def start_model(recipe: Recipe, resume: Path | None, finetune: Path | None, freeze_backbone: bool) -> nn.Module | None:
-    """The module training starts from: None (fresh), all weights from resume, or finetune's backbone with a
-    fresh head (frozen when freeze_backbone)."""
+    """The module training starts from: None (fresh), all weights from resume (the same model), or finetune's
+    backbone with a fresh head (frozen when freeze_backbone): finetune may be another model of the family, e.g. a
+    trained yolo-small starting a yolo-pose."""
     from edgepipe.export.models import build
 
     if resume is None and finetune is None:
         if freeze_backbone:
             raise UserError("--freeze-backbone needs --finetune CHECKPOINT (the backbone to keep)")
         return None
+    from edgepipe.export.models import REGISTRY
+
     model = build(recipe.model_name, **recipe.build_kwargs)
     ckpt = load_checkpoint(resume or finetune)
-    if ckpt["model"] != recipe.model_name:
-        raise UserError(f"checkpoint is a {ckpt['model']!r}, not a {recipe.model_name!r}: pick a matching one")
+    family = REGISTRY[ckpt["model"]].family if ckpt["model"] in REGISTRY else ""
+    if ckpt["model"] != recipe.model_name and (resume is not None or family != REGISTRY[recipe.model_name].family):
+        raise UserError(f"checkpoint is a {ckpt['model']!r}, not a {recipe.model_name!r}: pick a matching one (to "
+                         "--finetune, one of the same family)")
     if resume is not None:
         try:
             model.load_state_dict(ckpt["state_dict"])
