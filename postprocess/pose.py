@@ -43,10 +43,10 @@ def decode_course_pose(
     the course's 2 outputs per landmark.
 
     outputs: float, layout "channels" (B, A*(5+C+2K), S_h, S_w) or "cells" (B, S_h, S_w, A, 5+C+2K). Boxes, scores
-    and classes as decode_course. The landmark k of the box in the cell (row, col) of anchor a is at
-    ((col + 0.5) * cell_w + kx * anchor_w, (row + 0.5) * cell_h + ky * anchor_h) input pixels: an offset from the
-    cell's center in units of the anchor's size. kpt_shape: (K, 2) (the metadata's, required). class_keypoints: how
-    many of the K slots each class uses, the first ones (the rest get keypoint score 0); () when all do.
+    and classes as decode_course. A box's landmark k is at (bx + kx * bw, by + ky * bh) input pixels: an offset from
+    the decoded box's center (bx, by) in units of its width and height. kpt_shape: (K, 2) (the metadata's,
+    required). class_keypoints: how many of the K slots each class uses, the first ones (the rest get keypoint score
+    0); () when all do.
     Returns: one Detections per image with keypoints (N, K, 2) in original-image pixels and keypoint_scores (N, K).
     """
     selection = _selection(conf_threshold, iou_threshold, max_det, class_names, class_agnostic)
@@ -64,9 +64,9 @@ def decode_course_pose(
         anchors_px = anchor_wh * ((cell[1], cell[0]) if anchor_units == "grid" else (1.0, 1.0))  # (A, 2)
         boxes, scores, best = _course_candidates(image[:, : 5 + c], anchors_px, cell, selection.conf)
         a_idx, row, col = np.nonzero(_sigmoid(image[:, 4]) >= selection.conf)  # the candidates, in the same order
-        offsets = image[a_idx, 5 + c :, row, col].reshape(-1, k, 2)  # (K', K, 2) in anchor sizes
-        center = np.stack([col + 0.5, row + 0.5], axis=1) * (cell[1], cell[0])  # (K', 2) x, y input pixels
-        points = (center[:, None] + offsets * anchors_px[a_idx][:, None]).astype(np.float32)  # (K', K, 2)
+        offsets = image[a_idx, 5 + c :, row, col].reshape(-1, k, 2)  # (K', K, 2) in box sizes
+        center, size = (boxes[:, :2] + boxes[:, 2:]) / 2, boxes[:, 2:] - boxes[:, :2]  # (K', 2) input pixels
+        points = (center[:, None] + offsets * size[:, None]).astype(np.float32)  # (K', K, 2)
         present = (np.arange(k) < counts[best][:, None]).astype(np.float32)  # (K', K)
         results.append(selection(boxes, scores, best, t, points, present))
     return results

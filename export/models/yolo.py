@@ -36,7 +36,7 @@ class YOLO(nn.Module):
     the objectness bias starts at logit(0.01), as YOLO's prior, the other head biases at 0.
     keypoints: K landmarks per box, the course's 2 outputs per landmark after the class logits (5 + C + 2K channels
     per anchor: kx1, ky1, ..., kxK, kyK), decoded by postprocess's "yolo-course-pose" head as an offset from the
-    cell's center in units of the anchor's size. Stored as .keypoints.
+    box's center in units of its width and height. Stored as .keypoints.
     """
 
     def __init__(

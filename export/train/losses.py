@@ -54,8 +54,8 @@ def build_yolo_targets(
 @dataclass(frozen=True)
 class KeypointTargets:
     """Landmark targets for a pose head. offsets: (B, A, K, 2, S_h, S_w) the course's two numbers per landmark, the
-    offset from the responsible cell's center in units of its anchor's size; mask: (B, A, K, S_h, S_w) float 1 for a
-    responsible anchor's labeled landmarks (v > 0)."""
+    offset from the object's box center in units of the box's width and height; mask: (B, A, K, S_h, S_w) float 1
+    for the responsible anchor's labeled landmarks (v > 0)."""
 
     offsets: torch.Tensor
     mask: torch.Tensor
@@ -69,15 +69,14 @@ def build_keypoint_targets(
     assignment). boxes: per image (N, 4) xyxy input pixels; keypoints: per image (N, K, 3) x, y (input pixels), v."""
     b, a, k = len(boxes), len(anchors), keypoints[0].shape[1] if keypoints else 0
     s_h, s_w = grid
-    cell = np.array([input_size[1] / s_w, input_size[0] / s_h])  # (2,) w, h of a cell in input pixels
     offsets = np.zeros((b, a, k, 2, s_h, s_w), np.float32)
     mask = np.zeros((b, a, k, s_h, s_w), np.float32)
     for i, (bx, kp) in enumerate(zip(boxes, keypoints, strict=True)):
         if len(bx) == 0:
             continue
         t = assign_targets(bx, anchors, grid, input_size)
-        center = (np.stack([t.cols, t.rows], axis=1) + 0.5) * cell  # (N, 2) x, y
-        size = np.asarray(anchors)[t.anchor_ids] * cell  # (N, 2) anchor w, h in input pixels
+        center = (bx[:, :2] + bx[:, 2:]) / 2  # (N, 2) x, y
+        size = np.maximum(bx[:, 2:] - bx[:, :2], 1.0)  # (N, 2) w, h in input pixels
         offsets[i, t.anchor_ids, :, :, t.rows, t.cols] = (kp[:, :, :2] - center[:, None]) / size[:, None]
         mask[i, t.anchor_ids, :, t.rows, t.cols] = kp[:, :, 2] > 0
     return KeypointTargets(torch.from_numpy(offsets), torch.from_numpy(mask))
