@@ -250,13 +250,22 @@ def decode_yolov8(
     _check_transforms(transforms, len(out))
     results = []
     for image, t in zip(out, transforms, strict=True):
-        top = image[4:].max(axis=0)  # (K,) best class score of each anchor point
-        keep = np.flatnonzero(top >= selection.conf)
-        cand = image[:, keep]  # (4+C, K')
-        _check_sizes(cand[2], cand[3], layout)
-        boxes = _xyxy(cand[0], cand[1], cand[2], cand[3])
-        results.append(selection(boxes, top[keep], cand[4:].argmax(axis=0), t))
+        boxes, scores, classes, _ = _yolov8_candidates(image, out.shape[1] - 4, selection.conf, layout)
+        results.append(selection(boxes, scores, classes, t))
     return results
+
+
+def _yolov8_candidates(
+    image: np.ndarray, c: int, conf: float, layout: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One image's YOLOv8 output (4+C+E, N) (E more rows per column: a pose head's keypoints): the columns whose best
+    class score passes conf, checked on the class rows as they are (no transpose). Returns their boxes (K', 4) xyxy
+    input pixels, scores (K',), class ids (K',) and the columns (4+C+E, K')."""
+    top = image[4 : 4 + c].max(axis=0)  # (N,) best class score of each anchor point
+    keep = np.flatnonzero(top >= conf)
+    cand = image[:, keep]  # (4+C+E, K')
+    _check_sizes(cand[2], cand[3], layout)
+    return _xyxy(cand[0], cand[1], cand[2], cand[3]), top[keep], cand[4 : 4 + c].argmax(axis=0), cand
 
 
 # The heads in modules of their own import this module's checks, so they are imported here, once those exist.

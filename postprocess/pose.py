@@ -13,13 +13,12 @@ from edgepipe.postprocess.decoders import (
     _check_classes,
     _check_no_anchors,
     _check_output,
-    _check_sizes,
     _check_transforms,
     _course_candidates,
     _course_raw,
     _selection,
     _sigmoid,
-    _xyxy,
+    _yolov8_candidates,
 )
 from edgepipe.postprocess.detections import Detections
 from edgepipe.postprocess.errors import UserError
@@ -101,15 +100,10 @@ def decode_yolov8_pose(
     _check_transforms(transforms, len(out))
     results = []
     for image, t in zip(out, transforms, strict=True):
-        top = image[4 : 4 + c].max(axis=0)  # (N,) best class score of each anchor point
-        keep = np.flatnonzero(top >= selection.conf)
-        cand = image[:, keep]  # (4+C+K*D, N')
-        _check_sizes(cand[2], cand[3], layout)
-        boxes = _xyxy(cand[0], cand[1], cand[2], cand[3])
+        boxes, scores, classes, cand = _yolov8_candidates(image, c, selection.conf, layout)
         points = cand[4 + c :].reshape(k, d, -1).transpose(2, 0, 1)  # (N', K, D)
         visible = points[:, :, 2] if d == 3 else np.ones(points.shape[:2], np.float32)
-        results.append(selection(boxes, top[keep], cand[4 : 4 + c].argmax(axis=0), t,
-                                 np.ascontiguousarray(points[:, :, :2]), visible))
+        results.append(selection(boxes, scores, classes, t, np.ascontiguousarray(points[:, :, :2]), visible))
     return results
 
 
