@@ -166,7 +166,9 @@ def _subject(options: GradcheckOptions) -> tuple[str, nn.Module, Callable, objec
     text = str(options.model)
     if text.endswith((".pt", ".pth")) or Path(text).is_file():
         ckpt = load_checkpoint(text)
-        recipe = make_recipe(ckpt.get("recipe", ckpt["model"]), options.data, tiny=True)
+        encoder = ckpt.get("extra", {}).get("encoder")  # a Siamese head's: its recipe embeds faces with it
+        recipe = make_recipe(ckpt.get("recipe", ckpt["model"]), options.data, tiny=True,
+                             encoder=Path(encoder) if encoder else None)
         recipe.weight_decay = ckpt.get("weight_decay", recipe.weight_decay)  # the L2 lambda the run trained with
         model, name = model_from_checkpoint(ckpt), f"{text} ({ckpt['model']})"
     elif text in RECIPES:
