@@ -151,8 +151,8 @@ def draw_shapes(rng: np.random.Generator, background: np.ndarray, max_objects: i
             boxes.append([x, y, x + mask.shape[1], y + mask.shape[0]])
             keypoints.append(shape_keypoints(c, x, y, mask.shape[1], mask.shape[0]))
             break
-    points = mark_hidden(np.array(keypoints, np.float32).reshape(-1, NUM_KEYPOINTS, 3), owner)
-    return Scene(image, visible_boxes(owner, boxes), np.array(classes, np.int64), points)
+    hidden = mark_hidden(np.array(keypoints, np.float32).reshape(-1, NUM_KEYPOINTS, 3), owner)
+    return Scene(image, visible_boxes(owner, boxes), np.array(classes, np.int64), hidden)
 
 
 def _random_shape(
