@@ -5,27 +5,46 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import NoReturn
 
+import cv2
+import onnxruntime as ort
+
+from edgepipe.apps.servers import Unreachable
 from edgepipe.postprocess.errors import UserError
+from edgepipe.runtime.files import OutputError
 from edgepipe.runtime.metadata import project_version
 
 # Subcommand modules. Each defines `register(subparsers)`, which adds its parser and sets `func(args) -> int`.
 # None of them imports torch at module level: `export` is imported inside the commands' functions; their parsers read
 # their defaults from edgepipe.export.options, which needs no torch.
-COMMANDS: tuple[str, ...] = ("demo", "models", "train", "eval", "export", "info", "bench", "select", "detect", "kiosk",
-                             "face", "gradcheck")
+COMMANDS: tuple[str, ...] = ("demo", "models", "train", "eval", "export", "quantize", "info", "bench", "select",
+                             "detect", "kiosk", "face", "gradcheck", "dev")
 
 log = logging.getLogger("edgepipe")
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: the problem and where to read more, exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="edgepipe",
         description="Train the course's models, export them to ONNX, and run them at the edge with onnxruntime.",
     )
     parser.add_argument("--version", action="version", version=f"edgepipe {project_version()}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging and full tracebacks")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="debug logging, onnxruntime's and OpenCV's own log lines, and full tracebacks")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"edgepipe.apps.commands.{name}").register(sub)
@@ -33,22 +52,60 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. Exit codes: 0 success, 1 a negative answer or a failed run, 2 bad input, 130 interrupted
+    (Ctrl-C or SIGTERM), 141 output to a closed pipe."""
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    native_logs(args.verbose)
     if args.command is None:
         parser.print_help()
         return 0
+    name = f"edgepipe {args.command}"
     try:
-        return int(args.func(args) or 0)
-    except (UserError, FileNotFoundError, PermissionError) as exc:
+        with sigterm_interrupts():
+            return int(args.func(args) or 0)
+    except (UserError, FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError) as exc:
         if args.verbose:
             raise
-        print(f"edgepipe {args.command}: error: {exc}", file=sys.stderr)
+        print(f"{name}: error: {exc}", file=sys.stderr)
         return 2
+    except (OutputError, Unreachable) as exc:
+        if args.verbose:
+            raise
+        print(f"{name}: error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
-        print(f"edgepipe {args.command}: interrupted", file=sys.stderr)
+        print(f"{name}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (| head): stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+
+
+def native_logs(verbose: bool) -> None:
+    """Only edgepipe's own words on the terminal: onnxruntime's and OpenCV's (with FFmpeg's) log lines appear with
+    --verbose only; what they report reaches the user as edgepipe's one-line errors."""
+    ort.set_default_logger_severity(0 if verbose else 4)
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_INFO if verbose else cv2.utils.logging.LOG_LEVEL_SILENT)
+    os.environ["OPENCV_FFMPEG_LOGLEVEL"] = "32" if verbose else "-8"  # AV_LOG_INFO / AV_LOG_QUIET
+
+
+@contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM stops a command as Ctrl-C does (the camera apps set their own stop handler inside)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -88,7 +88,7 @@ def run_demo(options: DemoOptions) -> DemoResult:
     video = out / "shapes.mp4"
     truth = make_video(video, n_frames=options.frames, seed=options.seed)
     summary = detect(DetectOptions(model, StreamOptions(str(video), show=False), save=out / "annotated.mp4",
-                                   jsonl=out / "detections.jsonl", lines=(LINE,)))
+                                   jsonl=out / "detections.jsonl", lines=(LINE,))).one()
     score = match(read_jsonl(out / "detections.jsonl"), read_jsonl(truth), iou=0.5)
     crossed = summary.crossings[LINE.name]
     crossed_truth = truth_crossings(read_jsonl(truth), LINE_X)

@@ -8,6 +8,8 @@ from typing import Any
 
 from edgepipe.postprocess.errors import UserError
 from edgepipe.runtime import Model, load
+from edgepipe.runtime.files import Input
+from edgepipe.runtime.metadata import sidecars
 
 
 @dataclass(frozen=True)
@@ -32,10 +34,14 @@ class ModelOptions:
         if self.threads < 0:
             raise UserError(f"--threads must be >= 0 (0: onnxruntime's default), but got {self.threads}")
 
-    def load(self, warmup: int = 1) -> Model:
-        """runtime.load with these options."""
+    def inputs(self, what: str) -> list[Input]:
+        """The files this model is read from (the .onnx and its sidecar, if any), for the output checks."""
+        return [Input(what, self.path), *(Input(f"{what} sidecar", side) for side in sidecars(self.path))]
+
+    def load(self, warmup: int = 1, spin: bool = True) -> Model:
+        """runtime.load with these options; spin False: idle worker threads sleep (for models timed interleaved)."""
         overrides = dict(self.meta)
         if self.imgsz:
             overrides["imgsz"] = list(self.imgsz)
         return load(self.path, providers=self.provider, allow_fallback=self.allow_fallback,
-                    intra_op_threads=self.threads, overrides=overrides or None, warmup=warmup)
+                    intra_op_threads=self.threads, overrides=overrides or None, warmup=warmup, spin=spin)

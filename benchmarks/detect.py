@@ -29,7 +29,8 @@ import numpy as np
 from edgepipe.apps.detect import app
 from edgepipe.apps.detect.pipeline import Detector
 from edgepipe.apps.stream.sinks import JsonlSink, SinkWorker, VideoSink
-from edgepipe.apps.stream.sources import Capture, parse_source
+from edgepipe.apps.stream.sources import Capture
+from edgepipe.apps.stream.specs import parse_source
 from edgepipe.export.data.detection import make_video
 from edgepipe.runtime import load
 
@@ -72,7 +73,7 @@ def sequential_fps(detector: Detector, video: Path, frames: int) -> float:
 def app_fps(detector: Detector, video: Path, out: Path, with_video: bool, frames: int) -> float:
     capture = Capture(parse_source(str(video)), prepare=detector.prepare).open()
     sinks = [JsonlSink(out / "bench.jsonl")] + ([VideoSink(out / "annotated.mp4", capture.fps)] if with_video else [])
-    summary = app.run(capture, detector, SinkWorker(sinks), threading.Event(), max_frames=frames)
+    summary = app.run([("", capture)], detector, SinkWorker(sinks), threading.Event(), max_frames=frames)
     return summary.fps
 
 
@@ -137,7 +138,7 @@ def recall_sweep(model_path: Path, out: Path, seeds: int, provider: str) -> None
         video = out / f"recall-{seed}.mp4"
         truth = make_video(video, n_frames=200, seed=seed)
         capture = Capture(parse_source(str(video)), prepare=detector.prepare).open()
-        app.run(capture, detector, SinkWorker([JsonlSink(out / "recall.jsonl")]), threading.Event())
+        app.run([("", capture)], detector, SinkWorker([JsonlSink(out / "recall.jsonl")]), threading.Event())
         m = match(read_jsonl(out / "recall.jsonl"), read_jsonl(truth), iou=0.5)
         recalls.append(m.recall)
         print(f"  seed {seed}: {m.found} of {m.truth} objects, recall {m.recall:.3f}, precision {m.precision:.3f}")
@@ -159,7 +160,7 @@ def crossing_sweep(model_path: Path, out: Path, seeds: int, provider: str) -> No
         want = truth_crossings(read_jsonl(make_video(video, n_frames=200, seed=seed)), 320)
         options = DetectOptions(ModelOptions(model_path, provider), StreamOptions(str(video), show=False),
                                 lines=(Line("mid", (320.0, 0.0, 320.0, 480.0)),))
-        crossed = detect(options).crossings["mid"]
+        crossed = detect(options).one().crossings["mid"]
         got = {k: crossed[k] for k in want}
         exact += got == want
         print(f"  seed {seed}: truth {want}, counted {got}")

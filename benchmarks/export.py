@@ -12,6 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import onnx
 import onnxruntime as ort
 import torch
 
@@ -19,11 +20,11 @@ from edgepipe.export.data.samples import sample_frames
 from edgepipe.export.evaluate import evaluate
 from edgepipe.export.models import REGISTRY
 from edgepipe.export.onnx.export import export_onnx, load_source
-from edgepipe.export.onnx.variants import max_relative_diff, to_fp16, to_int8
 from edgepipe.export.options import EvalOptions
 from edgepipe.postprocess.decoders import decode
 from edgepipe.runtime.bench import measure
 from edgepipe.runtime.preprocessing import preprocess
+from edgepipe.runtime.variants import fp16_model, int8_model, output_difference, save_model
 
 LARGE = ("alexnet", "vgg16", "resnet101", "resnet152")
 
@@ -37,9 +38,8 @@ def zoo(tmp: Path, skip_large: bool) -> None:
         torch.manual_seed(0)
         source = load_source(name, samples=4)
         result = export_onnx(source, tmp / f"{name}.onnx")
-        half = to_fp16(result.path, tmp / f"{name}.fp16.onnx")
-        batch = preprocess(source.frames, source.meta.preprocess).batch
-        rel = max_relative_diff(result.path, half, batch)
+        half = save_model(fp16_model(onnx.load(str(result.path))), tmp / f"{name}.fp16.onnx")
+        rel = output_difference(result.path, half, source.frames)[1]
         shape = "x".join(str(d) for d in entry.input_shape)
         print(f"{name:<12}{shape:<14}{result.size_mb:>9.2f}{result.seconds:>10.1f}{result.max_abs_diff:>11.2e}"
               f"{half.stat().st_size / 2**20:>9.2f}{rel:>15.2e}")
@@ -52,7 +52,7 @@ def detector(tmp: Path, checkpoint: Path) -> None:
     source = load_source(checkpoint, samples=8)
     fp32 = export_onnx(source, tmp / "det.onnx").path
     calib = preprocess(sample_frames(source.meta, 64, seed=1), source.meta.preprocess).batch
-    int8 = to_int8(fp32, tmp / "det.int8.onnx", calib)
+    int8 = save_model(int8_model(fp32, calib), tmp / "det.int8.onnx")
     e2e = export_onnx(source, tmp / "det.nms.onnx", nms=True, conf=0.25, iou=0.45, max_det=100).path
     torch_map, onnx_map, int8_map = (evaluate(EvalOptions(path))["map50"] for path in (checkpoint, fp32, int8))
     print(f"mAP@0.5 on the test split: PyTorch {torch_map:.4f}, ONNX fp32 {onnx_map:.4f} "

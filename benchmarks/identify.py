@@ -2,7 +2,8 @@
 
 Run from the project root: .venv/bin/python benchmarks/identify.py [--quick]. Prints median and p90 (ms) of one
 query against G = 1,000, 10,000 and 100,000 enrolled embeddings, and ratios (ours / naive: below 1 is faster);
-then the dot-product timings that choose between einsum and matmul (postprocess.embeddings.EINSUM_MAX_QUERIES).
+then the dot-product timings that choose between einsum and matmul (postprocess.embeddings.EINSUM_MAX_QUERIES), and
+the int8 first pass against the float32 one from 1,000 to 1,000,000 rows (postprocess.quantized.INT8_MIN_ROWS).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from collections.abc import Callable
 import numpy as np
 
 from edgepipe.postprocess.embeddings import Gallery, identify, l2_normalize
+from edgepipe.postprocess.quantized import INT8_MIN_ROWS
 
 DIM = 128
 SIZES = (1_000, 10_000, 100_000)
@@ -113,12 +115,33 @@ def bench_dot(quick: bool) -> None:
         print(f"{q:>5}{med['einsum']:>10.3f}{med['matmul']:>10.3f}{med['einsum'] / med['matmul']:>9.2f}")
 
 
+def bench_int8(quick: bool) -> None:
+    """identify's first pass on the int8 copy (quantized.py) against the float32 pass, one query, k = 1."""
+    print(f"\n## int8 first pass against float32, one query, k = 1, median ms (INT8_MIN_ROWS = {INT8_MIN_ROWS})")
+    print(f"{'G':>10}{'float32':>10}{'int8':>10}{'int8/f32':>10}")
+    for g in (1_000, 3_000, 10_000, 30_000, 100_000, 300_000, 1_000_000):
+        gallery, labels, query = enrolled(g)
+        plain, coded = Gallery(gallery, quantize=False), Gallery(gallery, quantize=True)
+        if identify(query, plain, labels, THRESHOLD) != identify(query, coded, labels, THRESHOLD):
+            raise SystemExit(f"the int8 and float32 first passes disagree at G = {g}")
+        t = timings_ms(
+            {
+                "float32": lambda p=plain, la=labels, q=query: identify(q, p, la, THRESHOLD),
+                "int8": lambda c=coded, la=labels, q=query: identify(q, c, la, THRESHOLD),
+            },
+            max(10, (3_000_000 if not quick else 300_000) // g),
+        )
+        med = {name: float(np.median(v)) for name, v in t.items()}
+        print(f"{g:>10,}{med['float32']:>10.3f}{med['int8']:>10.3f}{med['int8'] / med['float32']:>10.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
     args = parser.parse_args()
     bench_identify(args.quick)
     bench_dot(args.quick)
+    bench_int8(args.quick)
 
 
 if __name__ == "__main__":

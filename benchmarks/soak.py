@@ -19,7 +19,8 @@ from edgepipe.apps.detect import app
 from edgepipe.apps.detect.lines import Line
 from edgepipe.apps.detect.pipeline import Detector
 from edgepipe.apps.stream.sinks import Item, JsonlSink, SinkWorker, VideoSink, ViewSink
-from edgepipe.apps.stream.sources import Capture, SourceSpec
+from edgepipe.apps.stream.sources import Capture
+from edgepipe.apps.stream.specs import SourceSpec
 from edgepipe.apps.stream.web import LiveView
 from edgepipe.export.data.detection import make_video
 from edgepipe.runtime import load
@@ -77,8 +78,8 @@ def main() -> None:
         reader.start()
         memory = MemorySink(1000)
         sinks = [JsonlSink(out / "soak.jsonl"), VideoSink(out / "soak.avi", 30.0), ViewSink(view), memory]
-        summary = app.run(capture, detector, SinkWorker(sinks), threading.Event(), max_frames=args.frames,
-                          lines=[Line("mid", (320.0, 0.0, 320.0, 480.0))])
+        summary = app.run([("", capture)], detector, SinkWorker(sinks), threading.Event(), max_frames=args.frames,
+                          lines=[Line("mid", (320.0, 0.0, 320.0, 480.0))]).one()
         stop.set()
     print(f"{summary.frames} frames in {summary.seconds:.0f} s ({summary.fps:.0f} FPS), sinks: JSONL, video, browser; "
           f"line crossings {summary.crossings['mid']}")

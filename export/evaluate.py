@@ -4,19 +4,30 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
 
-from edgepipe.export.data.detection import load_split
+from edgepipe.export.data.detection import DatasetConfig, coco_dict, load_split, split_scenes
 from edgepipe.export.data.digits import load_digits_splits
 from edgepipe.export.data.faces import identity_splits
 from edgepipe.export.data.keypoints import KEYPOINT_SIGMA
 from edgepipe.export.data.windows import window_detection_split, window_split
 from edgepipe.export.metrics import classification_metrics, detection_metrics, embedding_metrics, keypoint_metrics
 from edgepipe.export.options import EvalOptions
-from edgepipe.export.predict import OnnxPredictor, TorchPredictor, classify, detect, embed, meta_from_flat
+from edgepipe.export.predict import (
+    OnnxPredictor,
+    TorchPredictor,
+    classify,
+    detect,
+    detection_settings,
+    embed,
+    meta_from_flat,
+)
 from edgepipe.postprocess.errors import UserError
+
+log = logging.getLogger("edgepipe.eval")
 
 ANNOTATED = 4  # test images saved with their detections drawn
 COLORS = ((0, 0, 255), (0, 200, 0), (255, 0, 0), (0, 200, 255))  # BGR, by class id
@@ -36,20 +47,21 @@ def predictor_for(path: str | Path, provider: str = "cpu"):
 
 
 def evaluate(options: EvalOptions) -> dict:
-    """Metrics of a model on a split of its data: {"model", "backend", "task", "split", **the task's metrics}
-    (metrics.py); writes metrics.json and a PR or ROC curve PNG to options.out when given."""
-    path, split = options.model, options.split
+    """Metrics of a model on a split of its data: {"model", "backend", "task", "split", "data" (what was measured),
+    **the task's metrics} (metrics.py; detectors also give the conf, iou and max_det used); writes metrics.json and a
+    PR or ROC curve PNG to options.out when given."""
+    path, split, progress = options.model, options.split, options.progress
     predictor = predictor_for(path, options.provider)
     meta = predictor.meta
     name = meta.model_name
     if meta.task == "classify":
-        result = _classifier(predictor, name, split)
+        result = _classifier(predictor, name, split, progress)
     elif meta.task == "detect":
-        result = _detector(predictor, name, split, Path(options.data), options.conf, options.out)
+        result = _detector(predictor, name, split, Path(options.data), options, progress)
     elif meta.task == "embed":
-        result = _encoder(predictor, split)
+        result = _encoder(predictor, split, progress)
     elif meta.task == "verify" and name == "siamese-head":
-        result = _verifier(predictor, path, options.encoder, split)
+        result = _verifier(predictor, path, options.encoder, split, progress)
     else:
         raise UserError(f"evaluation of task {meta.task!r} is not supported: evaluate its encoder instead")
     result = {"model": str(path), "backend": "onnxruntime" if path.suffix == ".onnx" else "pytorch",
@@ -62,40 +74,58 @@ def evaluate(options: EvalOptions) -> dict:
     return result
 
 
-def _classifier(predictor, name: str, split: str) -> dict:
+def _classifier(predictor, name: str, split: str, progress: bool) -> dict:
     if name == "window":
         frames, y = window_split(split)
-        return classification_metrics(y, classify(predictor, list(frames)), predictor.meta.class_names)
+        data = {"data": f"windows cut from the window scenes' {split} split", "images": len(frames)}
+        return {**data, **classification_metrics(y, classify(predictor, list(frames), progress),
+                                                 predictor.meta.class_names)}
     s = load_digits_splits()[split]
     if name in DENSE:
         frames = list((s.x * 255).round().astype(np.uint8).reshape(-1, 8, 8))
         y = (s.y == 0).astype(np.int64) if name == "logistic" else s.y
-    else:
+    elif name == "lenet5":
         frames, y = list(s.images), s.y
-    return classification_metrics(y, classify(predictor, frames), predictor.meta.class_names)
+    else:
+        raise UserError(f"no local data set to evaluate classifier {name!r} on (the digits models only)")
+    data = {"data": f"digits {split} split", "images": len(frames)}
+    return {**data, **classification_metrics(y, classify(predictor, frames, progress), predictor.meta.class_names)}
 
 
-def _detector(predictor, name: str, split: str, data_dir: Path, conf: float, out_dir: str | Path | None) -> dict:
+def _detector(predictor, name: str, split: str, data_dir: Path, options: EvalOptions, progress: bool) -> dict:
     if name == "yolo-face":
         from edgepipe.export.train.recipes import face_detection_split
 
         images, _, _, coco = face_detection_split(split, 200)
+        data = f"face scenes of the {split} identities"
     elif name == "window-conv":
         images, coco = window_detection_split(split)
+        data = f"window scenes {split} split (generated)"
     else:
-        root = data_dir / "shapes"
-        if not (root / f"{split}.json").is_file():
-            raise UserError(f"no {split} split in {root}: run `edgepipe train yolo-small` first (it makes it)")
-        images, _, _, coco = load_split(root, split)
-        if predictor.meta.kpt_shape and coco["annotations"] and "keypoints" not in coco["annotations"][0]:
-            raise UserError(f"{root} was made before the shapes had landmarks: run `edgepipe train yolo-pose` (it "
-                            "makes them again) or delete the folder")
-    detections = detect(predictor, images, conf=conf)
-    if out_dir is not None:
-        _save_annotated(images[:ANNOTATED], detections[:ANNOTATED], Path(out_dir))
+        images, coco, data = _shapes_split(data_dir / "shapes", split)
+    conf, iou, max_det = detection_settings(predictor.meta, options.conf, options.iou)
+    detections = detect(predictor, images, conf, iou, progress)
+    if options.out is not None:
+        _save_annotated(images[:ANNOTATED], detections[:ANNOTATED], Path(options.out))
+    settings = {"data": data, "images": len(images), "conf": conf, "iou": iou, "max_det": max_det}
     if predictor.meta.kpt_shape:  # landmarks too: the shapes' keypoints (export.data.keypoints)
-        return {**detection_metrics(coco, detections), **keypoint_metrics(coco, detections, KEYPOINT_SIGMA)}
-    return detection_metrics(coco, detections)
+        if coco["annotations"] and "keypoints" not in coco["annotations"][0]:
+            raise UserError(f"{data} was made before the shapes had landmarks: run `edgepipe train yolo-pose` (it "
+                            "makes them again) or delete the folder")
+        return {**settings, **detection_metrics(coco, detections), **keypoint_metrics(coco, detections, KEYPOINT_SIGMA)}
+    return {**settings, **detection_metrics(coco, detections)}
+
+
+def _shapes_split(root: Path, split: str) -> tuple[list[np.ndarray], dict, str]:
+    """The generated shapes split from root (written by `edgepipe train yolo-small`), else the default data set's
+    split generated in memory (deterministic: the same images). Returns images, the COCO dict, what they are."""
+    if (root / f"{split}.json").is_file():
+        images, _, _, coco = load_split(root, split)
+        return images, coco, f"shapes {split} split ({root})"
+    config = DatasetConfig()
+    log.info("no %s split at %s: generating the default data set's %s split in memory", split, root, split)
+    scenes = [(f"{split}/{i:05d}.png", scene) for i, scene in enumerate(split_scenes(config, split))]
+    return [s.image for _, s in scenes], coco_dict(scenes, config.image_size), f"shapes {split} split (generated)"
 
 
 def _save_annotated(images: list[np.ndarray], detections: list, out: Path, min_score: float = 0.25) -> None:
@@ -114,8 +144,10 @@ def _save_annotated(images: list[np.ndarray], detections: list, out: Path, min_s
         cv2.imwrite(str(out / f"annotated_{i:02d}.png"), canvas)
 
 
-def _encoder(predictor, split: str) -> dict:
-    return embedding_metrics(embed(predictor, (views := _identity_views(predictor, split))[0]), views[1])
+def _encoder(predictor, split: str, progress: bool) -> dict:
+    frames, labels = _identity_views(predictor, split)
+    data = {"data": f"face views of the {labels.max() + 1} {split} identities, 10 each", "images": len(frames)}
+    return {**data, **embedding_metrics(embed(predictor, frames, progress), labels)}
 
 
 def _identity_views(encoder, split: str, n: int = 10) -> tuple[list[np.ndarray], np.ndarray]:
@@ -128,7 +160,7 @@ def _identity_views(encoder, split: str, n: int = 10) -> tuple[list[np.ndarray],
     return [v for f in faces for v in face_views(f, n, rng, size)], np.repeat(np.arange(len(faces)), n)
 
 
-def _verifier(head, path: Path, encoder: Path | None, split: str) -> dict:
+def _verifier(head, path: Path, encoder: Path | None, split: str, progress: bool) -> dict:
     """A Siamese head on its encoder's embeddings of the split's identities (plain views, as for encoders): its
     probability's ROC beside the squared distance's, on the same pairs."""
     from edgepipe.export.train.loop import load_checkpoint
@@ -143,7 +175,8 @@ def _verifier(head, path: Path, encoder: Path | None, split: str) -> dict:
     if sha and encoder.suffix == ".onnx" and hashlib.sha256(encoder.read_bytes()).hexdigest() != sha:
         raise UserError(f"{path} was trained on another encoder's embeddings than {encoder}'s: give the encoder it "
                         "was trained with, or train a head for this one (edgepipe train siamese --encoder ...)")
-    embeddings = embed(encoder_model, (views := _identity_views(encoder_model, split))[0])
+    frames, labels = _identity_views(encoder_model, split)
+    embeddings = embed(encoder_model, frames, progress)
     if embeddings.shape[1] != head.meta.embedding_size:
         raise UserError(f"{encoder} gives {embeddings.shape[1]}-d embeddings, {path} takes "
                         f"{head.meta.embedding_size}-d ones")
@@ -152,7 +185,8 @@ def _verifier(head, path: Path, encoder: Path | None, split: str) -> dict:
             return head.model.run(first, second)[0]
     else:
         probability = torch_head(head.model)
-    return head_metrics(probability, embeddings, views[1])
+    data = {"data": f"face views of the {labels.max() + 1} {split} identities, 10 each", "images": len(frames)}
+    return {**data, **head_metrics(probability, embeddings, labels)}
 
 
 def _plot(result: dict, out: Path) -> None:

@@ -8,10 +8,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from edgepipe.postprocess.agreement import greedy_matches
 from edgepipe.postprocess.calibration import equal_error_rate, roc_auc, roc_curve, threshold_at_far
 from edgepipe.postprocess.detections import Detections
 from edgepipe.postprocess.embeddings import distance_matrix
-from edgepipe.postprocess.iou import box_iou
 
 
 def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence[str]) -> dict:
@@ -103,16 +103,9 @@ def match_detections(coco_gt: dict, detections: Sequence[Detections], score_thre
         gt_cls = np.array([a["category_id"] - 1 for a in anns])
         n_gt += len(gt)
         d = det.filter(min_score=score_threshold)
-        iou = box_iou(d.xyxy, gt)
-        matched = np.zeros(len(gt), bool)
-        for i in np.argsort(-d.scores, kind="stable"):
-            candidates = np.flatnonzero((gt_cls == d.class_ids[i]) & ~matched & (iou[i] >= iou_threshold))
-            if len(candidates):
-                best = candidates[np.argmax(iou[i, candidates])]
-                matched[best] = True
-                matches.append((anns[best], d, int(i)))
-            else:
-                unmatched += 1
+        pairs = greedy_matches(d.xyxy, d.scores, d.class_ids, gt, gt_cls, iou_threshold)
+        matches += [(anns[j], d, int(i)) for i, j in pairs]
+        unmatched += len(d) - len(pairs)
     return matches, unmatched, n_gt
 
 

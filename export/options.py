@@ -15,6 +15,8 @@ RECIPES = ("lenet5", "softmax", "shallow", "deep", "logistic", "window", "yolo-s
 OPTIMIZERS = ("sgd", "momentum", "rmsprop", "adam")
 DECAYS = ("none", "inverse_time", "exponential", "cosine")
 SPLITS = ("train", "dev", "test")  # of every data set, in this order
+# Detectors are evaluated with these unless told otherwise (a model with NMS in its graph: at the graph's own).
+EVAL_CONF, EVAL_IOU, EVAL_MAX_DET = 0.001, 0.5, 100
 
 
 @dataclass(frozen=True)
@@ -22,11 +24,16 @@ class ExportOptions:
     """What export_model writes: source (runs/NAME/best.pt or a zoo model name) as ONNX at out (.onnx), and beside
     it, when asked: OUT.fp16.onnx, OUT.int8.onnx (static QDQ, calibrated on `calib` images of the model's data,
     head kept fp32), OUT.nms.onnx (decode + NMS inside the graph, course YOLO detectors only, thresholds conf
-    and iou) and OUT.conv.onnx (conv: a window classifier's convolutional form, any input size).
+    and iou), OUT.uint8.onnx (uint8_input: takes the resized uint8 BGR frames and normalizes them itself) and
+    OUT.conv.onnx (conv: a window classifier's convolutional form, any input size).
 
     imgsz: (height, width) input of a zoo detector, or of the convolutional form's metadata. simplify: run onnxslim
     on the graph. tolerance: the largest max |onnxruntime - PyTorch| allowed on real samples, for outputs up to 1
-    (it scales with larger ones).
+    (it scales with larger ones); fp16_tolerance: the largest max |fp16 - fp32| / max |fp32|; uint8_tolerance: the
+    largest max |uint8 - fp32|. Every file is evaluated on the `split` of its data (under data) as `edgepipe eval`
+    does; a variant whose metric drops more than max_drop below the fp32 file's (or that fails its parity) is not
+    written, unless keep_failed. bench_runs: interleaved timed runs per file for the report's p50 latency.
+    progress: bars on stderr.
     """
 
     source: str | Path
@@ -41,10 +48,24 @@ class ExportOptions:
     conf: float = 0.25
     iou: float = 0.45
     tolerance: float = 1e-4
+    uint8_input: bool = False
+    fp16_tolerance: float = 1e-2
+    uint8_tolerance: float = 1e-5
+    max_drop: float = 0.01
+    keep_failed: bool = False
+    split: str = "test"
+    data: Path = DATA_DIR
+    bench_runs: int = 100
+    progress: bool = True
     conv: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "out", Path(self.out))
+        if self.split not in SPLITS:
+            raise UserError(f"split must be one of {SPLITS}, but got {self.split!r}")
+        if self.max_drop < 0 or self.bench_runs < 1:
+            raise UserError(f"max_drop must be >= 0 and bench_runs >= 1, but got {self.max_drop} and "
+                             f"{self.bench_runs}")
         if self.imgsz is not None:
             if len(self.imgsz) != 2 or any(int(v) != v or v < 1 for v in self.imgsz):
                 raise UserError(f"imgsz must be (height, width) in whole pixels >= 1, but got {self.imgsz!r}")
@@ -62,10 +83,10 @@ class TrainOptions:
     not None. seed: of weights and batches. workers: DataLoader workers for the detectors' augmentation (0 when
     tiny). threads: torch CPU threads (0: torch's default). resume: start from this checkpoint's weights;
     finetune: from its backbone with a fresh head, frozen when freeze_backbone (its batch norm layers keep their
-    running statistics). tiny: a seconds-long configuration (smoke tests). progress: a progress line on stderr as it
-    trains. keep_prob: inverted dropout on the hidden layers, each unit kept with this probability (None: the
-    recipe's own, no dropout; models with hidden layers only). encoder: the face encoder (.onnx, or a facenet
-    checkpoint) whose embeddings the siamese recipe's head learns to compare.
+    running statistics). tiny: a seconds-long configuration (smoke tests). progress: a progress bar per epoch on
+    stderr (plain lines when it is not a terminal). keep_prob: inverted dropout on the hidden layers, each unit kept
+    with this probability (None: the recipe's own, no dropout; models with hidden layers only). encoder: the face
+    encoder (.onnx, or a facenet checkpoint) whose embeddings the siamese recipe's head learns to compare.
     """
 
     recipe: str
@@ -111,18 +132,22 @@ class TrainOptions:
 class EvalOptions:
     """What evaluate measures: model (a checkpoint .pt or an .onnx file) on one of SPLITS of its data.
 
-    data: where generated data sets live. conf: the detectors' score threshold for mAP. provider: auto, cuda or cpu
-    (ONNX files). out: a folder for metrics.json and the PR or ROC curve PNG (None: nothing written). encoder: the
-    face encoder a Siamese head compares the embeddings of (None: the one its checkpoint was trained with).
+    data: where generated data sets live. conf, iou: the detectors' score threshold and NMS IoU for mAP (None:
+    EVAL_CONF and EVAL_IOU; for a file with NMS in its graph, the graph's). provider: auto, cuda or cpu (ONNX
+    files). out: a folder for metrics.json and the PR or ROC curve PNG (None: nothing written). progress: a bar on
+    stderr. encoder: the face encoder a Siamese head compares the embeddings of (None: the one its checkpoint was
+    trained with).
     """
 
     model: Path
     split: str = "test"
     data: Path = DATA_DIR
-    conf: float = 0.001
+    conf: float | None = None
     provider: str = "cpu"
     out: Path | None = None
     encoder: Path | None = None
+    iou: float | None = None
+    progress: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "model", Path(self.model))

@@ -81,6 +81,13 @@ def check_unit(value: float, name: str) -> float:
     return v
 
 
+def check_max_det(max_det: int) -> int:
+    """Raise unless max_det is an int >= 1 (detections kept per image); return it as int."""
+    if isinstance(max_det, bool) or not isinstance(max_det, (int, np.integer)) or max_det < 1:
+        raise UserError(f"max_det must be an int >= 1, but got {max_det!r}")
+    return int(max_det)
+
+
 def _bad_rows(arr: np.ndarray) -> list[int]:
     bad = ~np.isfinite(arr)
     rows = np.flatnonzero(bad.reshape(len(arr), -1).any(axis=1)) if arr.ndim > 1 else np.flatnonzero(bad)

@@ -7,11 +7,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgepipe.postprocess._check import FLOAT_DTYPES, check_unit
+from edgepipe.postprocess._check import FLOAT_DTYPES, check_max_det, check_unit
 from edgepipe.postprocess.anchors import check_anchors, no_anchors
 from edgepipe.postprocess.boxes import Transform, boxes_to_original, points_to_original
 from edgepipe.postprocess.detections import Detections
 from edgepipe.postprocess.errors import UserError
+from edgepipe.postprocess.nms_output import NMS_HEAD, decode_nms
 from edgepipe.postprocess.suppression import select_indices
 
 # The course head's raw output in two layouts: the convolution's channels, or the course's S x S x A x (5 + C).
@@ -51,9 +52,7 @@ def _selection(
     """Check the settings every head shares, before any work."""
     conf = check_unit(conf_threshold, "conf_threshold")
     iou = check_unit(iou_threshold, "iou_threshold")
-    if isinstance(max_det, bool) or not isinstance(max_det, (int, np.integer)) or max_det < 1:
-        raise UserError(f"max_det must be an int >= 1, but got {max_det!r}")
-    return _Selection(conf, iou, int(max_det), tuple(str(c) for c in class_names), bool(class_agnostic))
+    return _Selection(conf, iou, check_max_det(max_det), tuple(str(c) for c in class_names), bool(class_agnostic))
 
 
 def _check_output(outputs: np.ndarray, ndim: int, layout: str) -> np.ndarray:
@@ -279,6 +278,7 @@ HEADS: dict[str, Callable[..., list[Detections]]] = {
     "windows": decode_windows,
     "yolo-course-pose": decode_course_pose,
     "yolov8-pose": decode_yolov8_pose,
+    NMS_HEAD: decode_nms,  # a graph with decode + NMS inside (export --nms): postprocess/nms_output.py
 }
 COURSE_HEADS = ("yolo-course", "yolo-course-pose")  # the heads with anchors and the course's two layouts
 # The keyword arguments only some heads take, from the model's metadata (runtime's ModelMeta.decode_options()).

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edgepipe.postprocess.errors import UserError
+from edgepipe.postprocess.quantized import INT8_MIN_ROWS, Int8Rows
 
 DISTANCES = ("squared_l2", "cosine")
 UNKNOWN = "unknown"
@@ -50,14 +51,17 @@ class Identification:
 class Gallery:
     """Enrolled embeddings for repeated 1:K search: validated once, copied read-only, squared norms precomputed.
 
-    embeddings: (G, D) float array (G may be 0). After construction: embeddings (G, D) float32 read-only,
-    sq_norms (G,) float32 ||g||^2, max_sq_norm their maximum (0 when G = 0). Build it once at enrolment and pass
-    it to identify instead of the array.
+    embeddings: (G, D) float array (G may be 0). quantize: keep an int8 copy for identify's first pass with the
+    squared L2 distance (None: from quantized.INT8_MIN_ROWS rows). After construction: embeddings (G, D) float32
+    read-only, sq_norms (G,) float32 ||g||^2, max_sq_norm their maximum (0 when G = 0), int8 the copy or None.
+    Build it once at enrolment and pass it to identify instead of the array.
     """
 
     embeddings: np.ndarray
+    quantize: bool | None = None
     sq_norms: np.ndarray = field(init=False, repr=False)
     max_sq_norm: float = field(init=False, repr=False)
+    int8: Int8Rows | None = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         arr = np.array(_as_embeddings(self.embeddings, "gallery", ndim=2), dtype=np.float32)  # always a copy
@@ -67,6 +71,8 @@ class Gallery:
         object.__setattr__(self, "embeddings", arr)
         object.__setattr__(self, "sq_norms", sq_norms)
         object.__setattr__(self, "max_sq_norm", float(sq_norms.max(initial=0.0)))
+        quantize = len(arr) >= INT8_MIN_ROWS if self.quantize is None else self.quantize
+        object.__setattr__(self, "int8", Int8Rows.of(arr) if quantize and len(arr) else None)
 
     def __len__(self) -> int:
         return len(self.embeddings)
@@ -285,7 +291,7 @@ def identify(
     """
     _check_metric(metric)
     t, k = _check_threshold(threshold), _check_k(k)
-    g = gallery if isinstance(gallery, Gallery) else Gallery(gallery)
+    g = gallery if isinstance(gallery, Gallery) else Gallery(gallery, quantize=False)  # one search: no int8 copy
     q = _as_embeddings(queries, "queries", ndim=2)
     _check_same_size(q, g.embeddings, "queries", "gallery")
     if len(labels) != len(g):
@@ -296,8 +302,12 @@ def identify(
     results = []
     for start in range(0, len(q), QUERY_CHUNK):
         block = slice(start, start + QUERY_CHUNK)
-        d = _fast_distances(q[block], q_sq[block], g.embeddings, g.sq_norms, metric)  # (chunk, G)
         margins = _fast_error_margin(q_sq[block], g, metric)
+        if g.int8 is not None and metric == "squared_l2":  # a quarter of the bytes to read: quantized.py
+            d, widen = g.int8.distances(q[block], q_sq[block], g.sq_norms)  # (chunk, G)
+            margins = margins + widen
+        else:
+            d = _fast_distances(q[block], q_sq[block], g.embeddings, g.sq_norms, metric)  # (chunk, G)
         results += [
             _nearest(qi, di, float(mi), g, labels, t, k, metric)
             for qi, di, mi in zip(q[block], d, margins, strict=True)

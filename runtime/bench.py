@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -10,6 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgepipe.postprocess.errors import UserError
+from edgepipe.runtime.progress import Progress
+from edgepipe.runtime.session import Model
 
 
 @dataclass(frozen=True)
@@ -43,16 +44,13 @@ def measure(
         for _ in range(warmup):
             fn()
     times: dict[str, list[float]] = {name: [] for name in fns}
-    for i in range(runs):
-        for name, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            times[name].append((time.perf_counter() - t0) * 1e3)
-        if progress and (i + 1) % max(1, runs // 20) == 0:
-            done = (i + 1) * 20 // runs
-            print(f"\r  [{'#' * done}{'.' * (20 - done)}] {i + 1}/{runs}", end="", file=sys.stderr, flush=True)
-    if progress:
-        print(file=sys.stderr)
+    with Progress(runs, "timing", progress) as bar:
+        for _ in range(runs):
+            for name, fn in fns.items():
+                t0 = time.perf_counter()
+                fn()
+                times[name].append((time.perf_counter() - t0) * 1e3)
+            bar.update()
     result = {}
     for name, t in times.items():
         p50, p90, p99 = np.percentile(t, [50, 90, 99])
@@ -63,3 +61,12 @@ def measure(
 def median_ms(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
     """Median milliseconds of each function over `repeats` interleaved rounds (the benchmark scripts' timer)."""
     return {name: lat.p50 for name, lat in measure(fns, 1, max(1, repeats), 0).items()}
+
+
+def random_inputs(model: Model, batch: int, rng: np.random.Generator,
+                  size: tuple[int, int] | None = None) -> list[np.ndarray]:
+    """One array per input of the model, its concrete shape at this batch (size: (H, W) for dynamic-size inputs):
+    uniform in [0, 1) for float inputs, whole pixel values 0..255 for uint8 frames."""
+    shapes = model.input_shapes(batch, size)
+    return [rng.integers(0, 256, s, dtype=np.uint8) if spec.dtype == np.uint8 else
+            rng.uniform(0, 1, s).astype(spec.dtype) for s, spec in zip(shapes, model.inputs, strict=True)]

@@ -37,8 +37,6 @@ class Binding:
         self._binding = model.session.io_binding()
         for spec, value in zip(model.inputs, self.values, strict=True):
             self._binding.bind_ortvalue_input(spec.name, value)
-        for spec in model.outputs:
-            self._binding.bind_output(spec.name, self.device, model.device_id)
         self._filled = self._ran = False
 
     def run(self, *batches: np.ndarray) -> Binding:
@@ -55,6 +53,7 @@ class Binding:
                                      "bind again with model.bind(batch, size) for this shape")
                 value.update_inplace(feed)
             self._filled = True
+        self._bind_outputs()
         self.model.session.run_with_iobinding(self._binding)
         self._ran = True
         return self
@@ -68,6 +67,13 @@ class Binding:
         """The last run's outputs where they are (on the GPU for CUDA), as onnxruntime OrtValues."""
         self._check_ran()
         return self._binding.get_outputs()
+
+    def _bind_outputs(self) -> None:
+        """Let onnxruntime allocate every output on the device for this run: an output whose size depends on the
+        data (detections after NMS in the graph) must not be handed the last run's buffer."""
+        self._binding.clear_binding_outputs()
+        for spec in self.model.outputs:
+            self._binding.bind_output(spec.name, self.device, self.model.device_id)
 
     def _check_ran(self) -> None:
         if not self._ran:

@@ -14,9 +14,10 @@ from edgepipe.postprocess.anchors import ANCHOR_UNITS
 from edgepipe.postprocess.decoders import HEAD_OPTIONS, HEADS
 from edgepipe.postprocess.embeddings import DISTANCES
 from edgepipe.postprocess.errors import UserError
+from edgepipe.postprocess.nms_output import NMS_HEAD, NMS_KEYS
 from edgepipe.runtime.preprocessing import PreprocessSpec
 
-SCHEMA = 1
+SCHEMA = 2  # 2: nms and evaluation (an older edgepipe says to upgrade instead of calling the file malformed)
 METADATA_KEY = "edgepipe"
 TASKS = ("classify", "detect", "embed", "verify")
 SOURCES = ("edgepipe", "ultralytics", "sidecar", "options")
@@ -37,7 +38,7 @@ def project_version() -> str:
 # Flat, friendly keys of a sidecar file or of command-line overrides.
 FLAT_KEYS = (
     "task", "imgsz", "names", "head", "anchors", "anchor_units", "mean", "std", "channel_order", "resize",
-    "pad_value", "stride", "auto_pad", "dtype", "embedding_size", "distance", "threshold", "model_name",
+    "pad_value", "stride", "auto_pad", "dtype", "embedding_size", "distance", "threshold", "model_name", "nms",
     "window", "window_stride", "encoder_sha256", "kpt_shape", "class_keypoints",
 )
 
@@ -47,10 +48,13 @@ class ModelMeta:
     """What the runtime needs to run a model: its task, its input, and how to read its output.
 
     task: "classify" | "detect" | "embed" | "verify". preprocess: the model's PreprocessSpec.
-    class_names: names by class id. head: the detector's decoder ("yolo-course" | "yolov5" | "yolov8").
+    class_names: names by class id. head: the detector's decoder, a key of postprocess.decoders.HEADS.
     anchors: ((w, h), ...) for "yolo-course", in anchor_units ("grid" cells or input "pixels").
     embedding_size, distance ("squared_l2" | "cosine"), threshold: for encoders (threshold 0.0: not calibrated).
-    metrics: training/evaluation numbers (e.g. {"map50": 0.93}). source: where this description came from.
+    metrics: training numbers (e.g. {"map50": 0.93}), copied from the checkpoint. nms: for head "yolo-nms", the
+    conf, iou and max_det the graph's NMS was built with. evaluation: what was measured on this very file when it
+    was written (export, quantize): the metric, its value, the data, the reference and the drop against it.
+    source: where this description came from.
     window: (height, width) of a sliding window in input pixels and window_stride: the pixels between neighbouring
     windows, for a window classifier and the "windows" head (its convolutional form), else () and 0.
     encoder_sha256: for a verify model taking embeddings (a Siamese head), the sha256 of the encoder file whose
@@ -69,6 +73,8 @@ class ModelMeta:
     distance: str = ""
     threshold: float = 0.0
     metrics: dict[str, float] = field(default_factory=dict)
+    nms: dict[str, float] = field(default_factory=dict)
+    evaluation: dict[str, Any] = field(default_factory=dict)
     model_name: str = ""
     version: str = ""
     exported_at: str = ""
@@ -98,6 +104,8 @@ class ModelMeta:
                 missing.append("names (the class names)")
             if self.head in ("yolo-course", "yolo-course-pose") and not self.anchors:
                 missing.append(f"anchors (the {self.head} head needs them)")
+            if self.head == NMS_HEAD and not all(k in self.nms for k in NMS_KEYS):
+                missing.append(f"nms {NMS_KEYS} (the {NMS_HEAD} head's thresholds)")
             if self.head in ("yolo-course-pose", "yolov8-pose") and not _kpt_shape_ok(self.kpt_shape):
                 missing.append(f"kpt_shape ([K >= 1, 2 or 3]: the {self.head} head needs it)")
             if self.class_keypoints and (len(self.class_keypoints) != len(self.class_names) or not all(
@@ -181,13 +189,16 @@ def _ultralytics(props: dict[str, str]) -> dict[str, Any]:
     return flat
 
 
+def sidecars(model_path: str | Path) -> list[Path]:
+    """The sidecar files next to a model that exist: MODEL.json, MODEL.yaml, MODEL.yml, in the order read."""
+    path = Path(model_path)
+    return [side for side in (path.with_suffix(s) for s in (".json", ".yaml", ".yml")) if side.is_file()]
+
+
 def read_sidecar(model_path: str | Path) -> dict[str, Any]:
     """Flat keys from MODEL.json (or MODEL.yaml / MODEL.yml) next to the model, or {} when there is none."""
-    path = Path(model_path)
-    for suffix in (".json", ".yaml", ".yml"):
-        side = path.with_suffix(suffix)
-        if not side.is_file():
-            continue
+    for side in sidecars(model_path):
+        suffix = side.suffix
         text = side.read_text()
         if suffix == ".json":
             try:
@@ -235,6 +246,7 @@ def from_flat(flat: dict[str, Any], source: str) -> ModelMeta:
         embedding_size=_parse(flat, "embedding_size", 0, _int, "an int > 0"),
         distance=flat.get("distance", ""),
         threshold=_parse(flat, "threshold", 0.0, _number, "a number"),
+        nms=_parse(flat, "nms", {}, _nms, f"a mapping of {NMS_KEYS} to numbers"),
         model_name=str(flat.get("model_name", "")),
         source=source,
         window=_parse(flat, "window", (), _window, "an int or [height, width] of ints >= 1"),
@@ -330,6 +342,13 @@ def _names(value: Any) -> tuple[str, ...]:
     return tuple(str(v) for v in value)
 
 
+def _nms(value: Any) -> dict[str, float]:
+    """{"conf": 0.25, "iou": 0.45, "max_det": 100} -> the same with float values; only NMS_KEYS."""
+    if not isinstance(value, dict) or set(value) - set(NMS_KEYS):
+        raise UserError(value)
+    return {k: _number(v) for k, v in value.items()}
+
+
 def _anchors(value: Any) -> tuple[tuple[float, float], ...]:
     """[[w, h], ...] -> ((w, h), ...), every size > 0."""
     pairs = tuple((_number(w), _number(h)) for w, h in value)
@@ -372,10 +391,11 @@ def _apply(meta: ModelMeta, flat: dict[str, Any], source: str) -> ModelMeta:
         "pad_value": meta.preprocess.pad_value, "stride": meta.preprocess.stride,
         "auto_pad": meta.preprocess.auto_pad, "dtype": meta.preprocess.dtype,
         "embedding_size": meta.embedding_size, "distance": meta.distance, "threshold": meta.threshold,
-        "model_name": meta.model_name, "window": list(meta.window), "window_stride": meta.window_stride,
-        "encoder_sha256": meta.encoder_sha256, "kpt_shape": list(meta.kpt_shape),
+        "model_name": meta.model_name, "nms": meta.nms, "window": list(meta.window),
+        "window_stride": meta.window_stride, "encoder_sha256": meta.encoder_sha256, "kpt_shape": list(meta.kpt_shape),
         "class_keypoints": list(meta.class_keypoints),
     }
     merged.update(flat)
     new = from_flat(merged, source)
-    return replace(new, metrics=meta.metrics, version=meta.version, exported_at=meta.exported_at)
+    return replace(new, metrics=meta.metrics, evaluation=meta.evaluation, version=meta.version,
+                   exported_at=meta.exported_at)

@@ -13,7 +13,7 @@ from edgepipe.postprocess.errors import UserError
 
 RESIZE_MODES = ("letterbox", "resize", "center_crop")
 CHANNEL_ORDERS = ("RGB", "BGR", "GRAY")
-DTYPES = ("float32", "float16")
+DTYPES = ("float32", "float16", "uint8")  # uint8: the graph takes the resized frames and normalizes them itself
 # One resized frame: (image (H', W'[, c]) uint8, the planes feeding the model's channels, its Transform).
 Shaped = tuple[np.ndarray, tuple[int, ...], Transform]
 
@@ -26,7 +26,9 @@ class PreprocessSpec:
     "resize" (stretch) or "center_crop" (resize the short side, crop the center). stride: with auto_pad, a
     letterbox pads only to the next multiple of stride (dynamic-size models). channel_order: what the model wants;
     frames arrive as OpenCV BGR uint8. mean, std: per channel, in [0, 1] units: x = (pixel / 255 - mean) / std;
-    one value is used for every channel (stored as one per channel).
+    one value is used for every channel (stored as one per channel). dtype: of the batch; "uint8" is a graph that
+    takes the resized frames as they are, (B, H, W, C) BGR (C = 1 for GRAY models), and does the channel order and
+    normalization inside (export --uint8-input): preprocess then only resizes and pads.
     """
 
     input_size: tuple[int, int]
@@ -78,7 +80,8 @@ class PreprocessSpec:
 
 @dataclass(frozen=True)
 class Preprocessed:
-    """batch: (B, C, H, W) float32 or float16, contiguous. transforms: one per image, for mapping boxes back."""
+    """batch: (B, C, H, W) float32 or float16, contiguous ((B, H, W, C) uint8 frames for uint8 models).
+    transforms: one per image, for mapping boxes back."""
 
     batch: np.ndarray
     transforms: list[Transform]
@@ -181,16 +184,16 @@ def _geometry(image: np.ndarray, spec: PreprocessSpec) -> tuple[np.ndarray, Tran
     return center_crop(image, spec.input_size)
 
 
-def _shape(images: np.ndarray | Sequence[np.ndarray], spec: PreprocessSpec) -> list[Shaped]:
-    """Check, color-select and resize every frame; all must reach one (H', W')."""
+def _shape(images: np.ndarray | Sequence[np.ndarray], spec: PreprocessSpec, order: str) -> list[Shaped]:
+    """Check, color-select (for the channel order given) and resize every frame; all must reach one (H', W')."""
     frames = [images] if isinstance(images, np.ndarray) else list(images)
     if not frames:
         raise UserError("images must hold at least one image, but got an empty list")
     shaped = []
     for i, f in enumerate(frames):
-        img, order = _planes(check_image(f, f"images[{i}]"), spec.channel_order)
+        img, planes = _planes(check_image(f, f"images[{i}]"), order)
         out, t = _geometry(img, spec)
-        shaped.append((out, order, t))
+        shaped.append((out, planes, t))
     h, w = shaped[0][0].shape[:2]
     if any(img.shape[:2] != (h, w) for img, _, _ in shaped):
         raise UserError("images must reach one size to be batched; auto_pad gave different sizes: batch them apart")
@@ -217,9 +220,17 @@ def preprocess(images: np.ndarray | Sequence[np.ndarray], spec: PreprocessSpec) 
     """Frames to the model's input batch, the same way for training checks, evaluation and the apps.
 
     images: one (H, W[, C]) uint8 BGR/gray/BGRA frame or a list of them (sizes may differ).
-    Returns: Preprocessed(batch (B, C, H', W') contiguous in spec.dtype, one Transform per image).
+    Returns: Preprocessed(batch (B, C, H', W') contiguous in spec.dtype, one Transform per image); for dtype
+    "uint8", the resized frames (B, H', W', C) uint8 BGR (gray for GRAY models), which the graph normalizes.
     """
-    shaped = _shape(images, spec)
+    if spec.dtype == "uint8":
+        shaped = _shape(images, spec, "GRAY" if spec.channel_order == "GRAY" else "BGR")
+        h, w = shaped[0][0].shape[:2]
+        batch = np.empty((len(shaped), h, w, spec.channels), dtype=np.uint8)
+        for dst, (img, planes, _) in zip(batch, shaped, strict=True):
+            dst[:] = img[:, :, None] if img.ndim == 2 else img[:, :, list(planes)]
+        return Preprocessed(batch, [t for _, _, t in shaped])
+    shaped = _shape(images, spec, spec.channel_order)
     h, w = shaped[0][0].shape[:2]
     batch = np.empty((len(shaped), spec.channels, h, w), dtype=spec.dtype)
     _write(batch, shaped, spec)

@@ -100,9 +100,10 @@ class Model:
 
     @property
     def spec(self) -> PreprocessSpec:
-        """The preprocessing spec, its dtype taken from the model's input (fp16 models get fp16 input)."""
+        """The preprocessing spec, its dtype taken from the model's input (fp16 models get fp16 input, uint8 models
+        the resized frames)."""
         spec = self.meta.preprocess
-        dtype = "float16" if self.inputs[0].dtype == np.float16 else "float32"
+        dtype = {np.dtype(np.float16): "float16", np.dtype(np.uint8): "uint8"}.get(self.inputs[0].dtype, "float32")
         return spec if spec.dtype == dtype else replace(spec, dtype=dtype)
 
     def check_inputs(self, batches: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -177,6 +178,8 @@ def _read_model(path_or_bytes: str | Path | bytes) -> tuple[bytes, str]:
     if isinstance(path_or_bytes, bytes):
         return path_or_bytes, "<bytes>"
     path = Path(path_or_bytes)
+    if path.is_dir():
+        raise UserError(f"model {path} is a folder, not an .onnx file: give the model file inside it")
     if not path.is_file():
         raise UserError(f"model file not found: {path} (expected an .onnx file)")
     data = path.read_bytes()

@@ -18,6 +18,8 @@ from tests.gallery_data import make_encoder
 from tests.onnx_graphs import conv_model, save
 from tests.runtime_models import META
 
+pytest_plugins = ["tests.servers"]  # the throwaway PostgreSQL and Mosquitto fixtures
+
 
 @pytest.fixture
 def conv_path(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -91,6 +92,19 @@ def identity_model(
     return _model(graph, props)
 
 
+def nonzero_model(shape: tuple[Dim, ...] = (1, 3, 8, 8)) -> onnx.ModelProto:
+    """x -> the indices of its positive entries, (4, K) int64: an output whose size depends on the data."""
+    zero = numpy_helper.from_array(np.zeros((), np.float32), "zero")
+    graph = helper.make_graph(
+        [helper.make_node("Greater", ["x", "zero"], ["positive"]), helper.make_node("NonZero", ["positive"], ["y"])],
+        "nonzero",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(shape))],
+        [helper.make_tensor_value_info("y", TensorProto.INT64, [len(shape), "K"])],
+        initializer=[zero],
+    )
+    return _model(graph, None)
+
+
 def conv_net_model(
     size: tuple[int, int] = (320, 320), widths: tuple[int, ...] = (16, 32, 64, 128), seed: int = 0,
     props: dict[str, str] | None = None,
@@ -154,3 +168,49 @@ def save(model: onnx.ModelProto, path: Path) -> Path:
     """Write model to path and return the path."""
     onnx.save(model, str(path))
     return path
+
+
+def course_as_yolov8(course: onnx.ModelProto, names: Sequence[str], size: int) -> onnx.ModelProto:
+    """A trained course YOLO (raw (B, A*(5+C), S, S) output, metadata anchors) rewritten as an Ultralytics YOLOv8
+    export: output0 (B, 4+C, N) = cx, cy, w, h in input pixels, then each class's score sigmoid(to) * softmax(c),
+    with Ultralytics' metadata keys only. Its detections are the course model's: a real detector in that format."""
+    meta = json.loads(next(p.value for p in course.metadata_props if p.key == "edgepipe"))
+    anchors = np.array(meta["anchors"], np.float32)
+    raw = course.graph.output[0]
+    a, c = len(anchors), len(names)
+    s = raw.type.tensor_type.shape.dim[2].dim_value
+    rows, cols = np.meshgrid(np.arange(s), np.arange(s), indexing="ij")
+    consts = {
+        "v8_shape": np.array([0, a, 5 + c, s * s], np.int64),
+        "v8_splits": np.array([2, 2, 1, c], np.int64),
+        "v8_cell": (np.stack([cols.ravel(), rows.ravel()])[None, None] * size / s).astype(np.float32),
+        "v8_scale": np.array(size / s, np.float32),
+        "v8_anchor": (anchors * size / s).reshape(1, a, 2, 1),
+        "v8_out": np.array([0, 4 + c, a * s * s], np.int64),
+    }
+    nodes = [
+        helper.make_node("Reshape", [raw.name, "v8_shape"], ["v8_p"]),  # (B, A, 5+C, S*S)
+        helper.make_node("Split", ["v8_p", "v8_splits"], ["v8_xy", "v8_wh", "v8_o", "v8_c"], axis=2),
+        helper.make_node("Sigmoid", ["v8_xy"], ["v8_sxy"]),
+        helper.make_node("Mul", ["v8_sxy", "v8_scale"], ["v8_oxy"]),
+        helper.make_node("Add", ["v8_oxy", "v8_cell"], ["v8_center"]),  # (B, A, 2, S*S) input pixels
+        helper.make_node("Exp", ["v8_wh"], ["v8_ewh"]),
+        helper.make_node("Mul", ["v8_ewh", "v8_anchor"], ["v8_size"]),
+        helper.make_node("Sigmoid", ["v8_o"], ["v8_pc"]),
+        helper.make_node("Softmax", ["v8_c"], ["v8_prob"], axis=2),
+        helper.make_node("Mul", ["v8_prob", "v8_pc"], ["v8_scores"]),
+        helper.make_node("Concat", ["v8_center", "v8_size", "v8_scores"], ["v8_all"], axis=2),  # (B, A, 4+C, S*S)
+        helper.make_node("Transpose", ["v8_all"], ["v8_t"], perm=[0, 2, 1, 3]),  # (B, 4+C, A, S*S)
+        helper.make_node("Reshape", ["v8_t", "v8_out"], ["output0"]),
+    ]
+    graph = onnx.GraphProto()
+    graph.CopyFrom(course.graph)
+    graph.node.extend(nodes)
+    graph.initializer.extend(numpy_helper.from_array(v, k) for k, v in consts.items())
+    del graph.output[:]
+    graph.output.append(helper.make_tensor_value_info("output0", TensorProto.FLOAT, ["batch", 4 + c, a * s * s]))
+    model = helper.make_model(graph, opset_imports=list(course.opset_import), ir_version=course.ir_version)
+    for key, value in {"author": "Ultralytics", "task": "detect", "stride": "32", "imgsz": f"[{size}, {size}]",
+                       "names": str(dict(enumerate(names)))}.items():
+        model.metadata_props.add(key=key, value=value)
+    return model

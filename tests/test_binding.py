@@ -7,7 +7,7 @@ from onnx import TensorProto
 
 from edgepipe import runtime
 from edgepipe.runtime.metadata import to_metadata_props
-from tests.onnx_graphs import conv_model, conv_reference, matmul_model, save
+from tests.onnx_graphs import conv_model, conv_reference, matmul_model, nonzero_model, save
 from tests.runtime_models import GPU, META
 
 
@@ -40,6 +40,15 @@ def test_io_binding_of_two_inputs_and_fp16(tmp_path, conv_path):
     out = h.bind().run(x).outputs()[0]  # float32 in: cast once, as model.run does
     assert out.dtype == np.float16
     np.testing.assert_allclose(out, conv_reference(x, w, b), atol=0.05, rtol=0.02)
+
+
+def test_io_binding_of_an_output_whose_size_follows_the_data():
+    """NMS in the graph gives a different number of detections per frame: each run gets outputs of its own size."""
+    binding = runtime.load(nonzero_model().SerializeToString(), providers="cpu").bind(1)
+    for count in (4, 5, 0, 2):
+        x = np.zeros((1, 3, 8, 8), np.float32)
+        x.reshape(-1)[:count] = 1.0
+        np.testing.assert_array_equal(binding.run(x).outputs()[0], np.stack(np.nonzero(x > 0)))
 
 
 @pytest.mark.parametrize(

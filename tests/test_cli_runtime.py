@@ -14,14 +14,16 @@ from edgepipe.apps.bench import Candidate, choose, metric_key
 from edgepipe.apps.cli import main
 from edgepipe.runtime.metadata import ModelMeta, to_metadata_props
 from edgepipe.runtime.preprocessing import PreprocessSpec
+from edgepipe.runtime.session import cuda_device_present
 from tests.onnx_graphs import conv_model, matmul_model, save
 
 META = ModelMeta(task="classify", preprocess=PreprocessSpec((32, 32), resize="resize"), class_names=("a", "b"))
 
 
-def described(metrics: dict[str, float], size: tuple[int, int] = (32, 32)) -> dict[str, str]:
-    """metadata_props of a classifier with these metrics and input size."""
-    return to_metadata_props(replace(META, preprocess=PreprocessSpec(size, resize="resize"), metrics=metrics))
+def described(measured: dict[str, float], size: tuple[int, int] = (32, 32)) -> dict[str, str]:
+    """metadata_props of a classifier with this evaluation (measured on the file) and input size."""
+    return to_metadata_props(replace(META, preprocess=PreprocessSpec(size, resize="resize"),
+                                     evaluation={**measured, "data": "digits test split"}))
 
 
 @pytest.fixture
@@ -42,10 +44,12 @@ def test_info_json(models, capsys):
     assert info["outputs"] == ["y: float32 (N, 4, 32, 32)"]
     assert info["opsets"] == {"ai.onnx": 17}
     assert info["ir_version"] == 9
-    assert info["providers_available"] == ort.get_available_providers()
+    assert info["providers_built_in"] == ort.get_available_providers()
+    assert "CPUExecutionProvider" in info["providers_usable"]  # the CPU always runs; CUDA only with a GPU
+    assert ("CUDAExecutionProvider" in info["providers_usable"]) == cuda_device_present()
     assert info["provider_chosen"] == "CPUExecutionProvider"
     assert info["metadata"]["class_names"] == ["a", "b"]
-    assert info["metadata"]["metrics"] == {"accuracy": 0.9}
+    assert info["metadata"]["evaluation"] == {"accuracy": 0.9, "data": "digits test split"}
     assert info["metadata"]["preprocess"]["input_size"] == [32, 32]
 
 
@@ -290,4 +294,4 @@ def test_select_errors(models, capsys, extra, message):
 def test_select_without_metrics_is_an_error(models, capsys):
     _, _, bare = models
     assert main(["select", str(bare), "--latency-ms", "1000", "--runs", "2", "--provider", "cpu"]) == 2
-    assert "with a metric ('map50', 'accuracy', 'auc') in its metadata" in capsys.readouterr().err
+    assert "with a metric ('map50', 'accuracy', 'auc') measured on it" in capsys.readouterr().err

@@ -6,6 +6,7 @@ import pytest
 
 from edgepipe.postprocess.decoders import HEADS, decode, decode_course
 from edgepipe.postprocess.errors import UserError
+from edgepipe.postprocess.nms_output import NMS_HEAD
 from edgepipe.runtime.metadata import ModelMeta
 from edgepipe.runtime.preprocessing import PreprocessSpec
 from tests.decode_refs import (
@@ -34,6 +35,11 @@ def outputs(head: str, rng: np.random.Generator) -> tuple[np.ndarray, list]:
         raw = rng.normal(0, 1.5, (2, len(GRID_ANCHORS), 8, 4, 4)).astype(np.float32)
         t = letterbox((200, 300), (128, 128))
         return raw.reshape(2, -1, 4, 4), [ref_course(image, GRID_ANCHORS, "grid", t) for image in raw]
+    if head == NMS_HEAD:  # the rows a graph with NMS inside gives: what it kept of yolov8 candidates
+        _, cands = outputs("yolov8", rng)
+        kept = [ref_select(c, 0.1, 0.5) for c in cands]
+        rows = [[b, *box, score, c] for b, k in enumerate(kept) for box, score, c in k]
+        return np.array(rows, np.float32).reshape(-1, 7), kept
     rows = np.stack([random_v5(rng, 120, 3) for _ in range(2)])  # (2, K, 5+C)
     if head == "yolov5":
         return rows, [ref_yolov5(image) for image in rows]
@@ -60,7 +66,8 @@ def test_decoded_heads_take_no_anchors(head, anchors, seed):
 @pytest.mark.parametrize("head", HEADS)
 def test_the_models_metadata_decodes_every_head(head):
     # The README's call: the anchors, units and names as the model's metadata holds them, whatever the head.
-    meta = ModelMeta("detect", PreprocessSpec((128, 128)), NAMES, head, GRID_ANCHORS if head == "yolo-course" else ())
+    meta = ModelMeta("detect", PreprocessSpec((128, 128)), NAMES, head, GRID_ANCHORS if head == "yolo-course" else (),
+                     nms={"conf": 0.1, "iou": 0.5, "max_det": 300} if head == NMS_HEAD else {})
     raw, cands = outputs(head, np.random.default_rng(7))
     ts = transforms(head)
     got = decode(meta.head, raw, ts, 0.1, 0.5, class_names=meta.class_names, anchors=meta.anchors,

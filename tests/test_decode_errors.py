@@ -16,7 +16,7 @@ ONE = [(1.0, 1.0)]
     ("call", "message"),
     [
         # unknown head name: the known ones are listed
-        (lambda: decode("ssd", np.zeros((1, 6, 4)), T1), r"head must be one of \('yolo-course', 'yolov5', 'yolov8', "),
+        (lambda: decode("ssd", np.zeros((1, 6, 4)), T1), r"head must be one of \('yolo-course', 'yolov5', 'yolov8'"),
         # course head without anchors
         (lambda: decode("yolo-course", Z8, T1), r"anchors must be given as an \(A, 2\) array"),
         # anchors for a head that has none

@@ -123,10 +123,11 @@ def test_http_stream_that_drops_reconnects_then_gives_up(tmp_path, capsys, caplo
     (["--iou", "-0.1"], "--iou must be in [0, 1], but got -0.1"),
     (["--max-det", "0"], "--max-det must be >= 1, but got 0"),
     (["--classes", "dog"], "--classes: unknown class 'dog'; the model's classes are circle, square, triangle"),
-    (["--line", "320,0,320"], "--line takes x1,y1,x2,y2 or NAME=x1,y1,x2,y2 in frame pixels, but got '320,0,320'"),
+    (["--line", "320,0,320"],
+     "--line takes x1,y1,x2,y2 or [SOURCE:][NAME=]x1,y1,x2,y2 in frame pixels, but got '320,0,320'"),
     (["--line", "a=1,1,1,1"], "--line needs two different end points, but got 'a=1,1,1,1'"),
     (["--zone", "=1,2,3,4"], "--zone needs a name before '=', but got '=1,2,3,4'"),
-    (["--line", "a=0,0,9,9", "--line", "a=1,1,5,5"], "--line names must differ, but got ['a', 'a']"),
+    (["--line", "a=0,0,9,9", "--line", "a=1,1,5,5"], "--line names must differ for each source, but got ['a', 'a']"),
 ])
 def test_bad_detection_options_are_one_line_errors(video, capsys, option, message):
     assert detect("--source", str(video), *option) == 2

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgepipe.apps.stream.sources import Capture, SourceError, SourceSpec, parse_source
+from edgepipe.apps.stream.sources import Capture, SourceError
+from edgepipe.apps.stream.specs import SourceSpec, parse_source
 from edgepipe.postprocess.errors import UserError
 
 

@@ -10,14 +10,13 @@ from edgepipe import runtime
 from edgepipe.apps.cli import main
 from edgepipe.export.onnx.export import export_onnx, load_source
 from edgepipe.export.onnx.nms_graph import E2E_OUTPUT, course_postprocess_graph
-from edgepipe.export.onnx.pipeline import export_model
-from edgepipe.export.onnx.variants import head_nodes, max_relative_diff, stem_nodes, to_fp16, to_int8
-from edgepipe.export.options import ExportOptions
 from edgepipe.export.train.loop import fit
 from edgepipe.export.train.recipes import make_recipe
 from edgepipe.postprocess.boxes import Transform
 from edgepipe.postprocess.decoders import decode_course
+from edgepipe.postprocess.nms_output import NMS_HEAD
 from edgepipe.runtime.preprocessing import preprocess
+from edgepipe.runtime.variants import fp16_model, head_nodes, int8_model, output_difference, save_model, stem_nodes
 
 
 @pytest.fixture(scope="module")
@@ -56,9 +55,8 @@ def test_fp16_parity_and_size(tmp_path):
     torch.manual_seed(0)
     source = load_source("yolo-small", samples=4)
     fp32 = export_onnx(source, tmp_path / "y.onnx").path
-    half = to_fp16(fp32, tmp_path / "y.fp16.onnx")
-    batch = preprocess(source.frames, source.meta.preprocess).batch
-    assert max_relative_diff(fp32, half, batch) < 1e-2
+    half = save_model(fp16_model(onnx.load(str(fp32))), tmp_path / "y.fp16.onnx")
+    assert output_difference(fp32, half, source.frames)[1] < 1e-2
     assert 0.4 < half.stat().st_size / fp32.stat().st_size < 0.6
     assert runtime.load(half, providers="cpu").spec.dtype == "float16"
 
@@ -70,7 +68,7 @@ def test_int8_keeps_the_head_in_fp32_and_runs(tmp_path):
     head = head_nodes(onnx.load(str(fp32)))
     assert head and onnx.load(str(fp32)).graph.node[-1].name in head
     calib = preprocess(source.frames, source.meta.preprocess).batch
-    q = onnx.load(str(to_int8(fp32, tmp_path / "y.int8.onnx", calib)))
+    q = onnx.load(str(save_model(int8_model(fp32, calib, progress=False), tmp_path / "y.int8.onnx")))
     ops = {n.op_type for n in q.graph.node}
     assert "QuantizeLinear" in ops and "DequantizeLinear" in ops
     consumers = {i: n for n in q.graph.node for i in n.input}
@@ -124,7 +122,8 @@ def test_end_to_end_model_is_the_detector_then_the_nms_graph(tmp_path):
     plain = export_onnx(source, tmp_path / "p.onnx").path
     e2e = export_onnx(source, tmp_path / "e.onnx", nms=True, conf=0.001, iou=0.45, max_det=300).path
     assert [o.name for o in onnx.load(str(e2e)).graph.output] == [E2E_OUTPUT]
-    assert runtime.load(e2e, providers="cpu").meta.head == "yolo-course"
+    meta = runtime.load(e2e, providers="cpu").meta
+    assert (meta.head, meta.anchors, meta.nms) == (NMS_HEAD, (), {"conf": 0.001, "iou": 0.45, "max_det": 300})
     batch = preprocess(source.frames, source.meta.preprocess).batch
     raw = ort.InferenceSession(str(plain)).run(None, {"images": batch})[0]
     m = source.model
@@ -133,40 +132,6 @@ def test_end_to_end_model_is_the_detector_then_the_nms_graph(tmp_path):
     got = ort.InferenceSession(str(e2e)).run(None, {"images": batch})[0]
     assert len(got) > 0
     np.testing.assert_allclose(got, expected, atol=1e-4)
-
-
-def test_export_model_writes_each_variant_and_reports_what_it_measured(tmp_path):
-    torch.manual_seed(0)
-    report = export_model(ExportOptions("yolo-small", tmp_path / "y.onnx", fp16=True, int8=True, nms=True, calib=4))
-    assert [(f.kind, f.path.name) for f in report.files] == [
-        ("fp32", "y.onnx"), ("fp16", "y.fp16.onnx"), ("int8", "y.int8.onnx"), ("nms", "y.nms.onnx")]
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f.path.name for f in report.files)  # nothing else
-    assert all(f.size_bytes == f.path.stat().st_size for f in report.files)
-    assert report.name == "yolo-small" and report.opset == ExportOptions.opset and report.model is report.files[0]
-    torch.manual_seed(0)
-    source = load_source("yolo-small")  # the same weights, the same samples
-    batch = preprocess(source.frames, source.meta.preprocess).batch
-    fp32, fp16, int8, nms = (ort.InferenceSession(str(f.path)) for f in report.files)
-    got = fp32.run(None, {"images": batch})[0]
-    with torch.no_grad():
-        expected = source.model(torch.from_numpy(batch)).numpy()
-    assert report.files[0].parity == pytest.approx(np.abs(got - expected).max(), rel=1e-3, abs=1e-9)
-    half = fp16.run(None, {"images": batch.astype(np.float16)})[0].astype(np.float32)
-    assert report.files[1].parity == pytest.approx(np.abs(half - got).max() / np.abs(got).max(), rel=1e-3)
-    assert report.files[2].parity is None and int8.run(None, {"images": batch})[0].shape == got.shape
-    assert "QuantizeLinear" in {n.op_type for n in onnx.load(str(report.files[2].path)).graph.node}
-    assert [o.name for o in nms.get_outputs()] == [E2E_OUTPUT]
-
-
-def test_export_command_prints_one_line_per_file(tmp_path, capsys):
-    assert main(["export", "lenet5", "--out", str(tmp_path / "l.onnx"), "--fp16", "--int8", "--calib", "4"]) == 0
-    lines = capsys.readouterr().out.splitlines()
-    files = [tmp_path / n for n in ("l.onnx", "l.fp16.onnx", "l.int8.onnx")]
-    assert [line.split(": ")[0] for line in lines] == [str(f) for f in files]
-    sizes = [f.stat().st_size for f in files]
-    assert f"{sizes[0] / 2**20:.2f} MB, opset {ExportOptions.opset}" in lines[0]
-    assert f"({sizes[1] / sizes[0]:.2f}x)" in lines[1]
-    assert f"edgepipe bench {files[0]} --compare {files[2]}" in lines[2]
 
 
 @pytest.mark.parametrize(

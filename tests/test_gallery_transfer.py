@@ -51,7 +51,7 @@ def test_import_clash_replace_and_atomicity(tmp_path: Path, encoder: EncoderId, 
     with FaceDB.open(tmp_path / "other.db", encoder) as other:
         other.enroll("Zed", vectors_for("Zed", 1))
         other.enroll("Bob", vectors_for("other Bob", 4))
-        with pytest.raises(ValueError, match=r"already in gallery .*\['Bob'\]; pass replace=True"):
+        with pytest.raises(ValueError, match=r"already in gallery .*\['Bob'\]; import with --replace"):
             other.import_json(out)
         assert [(p.name, p.n_embeddings) for p in other.people()] == [("Zed", 1), ("Bob", 4)]  # nothing imported
         other.import_json(out, replace=True)

@@ -8,7 +8,14 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from edgepipe.runtime.metadata import ModelMeta, from_flat, from_metadata_props, read_metadata, to_metadata_props
+from edgepipe.runtime.metadata import (
+    SCHEMA,
+    ModelMeta,
+    from_flat,
+    from_metadata_props,
+    read_metadata,
+    to_metadata_props,
+)
 from edgepipe.runtime.preprocessing import PreprocessSpec
 
 DETECTOR = ModelMeta(
@@ -68,7 +75,7 @@ def load_props(path):
 @pytest.mark.parametrize("meta", [DETECTOR, ENCODER, CLASSIFIER])
 def test_round_trip_through_onnx_file(tmp_path, meta):
     props = to_metadata_props(meta)
-    assert list(props) == ["edgepipe"] and json.loads(props["edgepipe"])["schema"] == 1
+    assert list(props) == ["edgepipe"] and json.loads(props["edgepipe"])["schema"] == SCHEMA == 2
     save_onnx(tmp_path / "m.onnx", props)
     loaded = load_props(tmp_path / "m.onnx")
     assert from_metadata_props(loaded) == meta

@@ -60,7 +60,7 @@ def test_cli_help_and_edge_commands_without_torch():
             assert exc.code == 0
         # train, export, eval and gradcheck need torch to run, not to parse: their defaults come from
         # edgepipe.export.options
-        for name in ("detect", "kiosk", "face", "info", "bench", "train", "export", "eval", "gradcheck"):
+        for name in ("detect", "kiosk", "face", "info", "bench", "quantize", "train", "export", "eval", "gradcheck"):
             if name in COMMANDS:
                 try:
                     main([name, "--help"])
@@ -131,3 +131,29 @@ def test_face_enroll_and_identify_run_without_torch(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
+
+
+def test_quantize_runs_without_torch(tmp_path):
+    import cv2
+    import numpy as np
+    import onnx
+
+    from edgepipe.export.data.detection import render_scene
+    from tests.onnx_graphs import course_as_yolov8, save
+
+    model = save(course_as_yolov8(onnx.load("tests/assets/yolo-small.onnx"), ["circle", "square", "triangle"], 160),
+                 tmp_path / "v8.onnx")  # made here, with torch allowed: the edge box only runs the command
+    rng = np.random.default_rng(3)
+    for i in range(12):
+        cv2.imwrite(str(tmp_path / f"{i:02d}.png"), render_scene(rng).image)
+    result = run_without_torch(
+        f"""
+        from edgepipe.apps.cli import main
+        code = main(["quantize", "{model}", "--calib", "{tmp_path}/*.png", "--holdout", "4", "--min-agreement", "0",
+                     "--bench-runs", "2", "--quiet"])
+        assert code == 0 and "torch" not in sys.modules
+        print("ok")
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith("ok") and (tmp_path / "v8.int8.onnx").is_file()

@@ -33,9 +33,12 @@ def test_every_option_given_on_the_command_line_reaches_its_field():
         freeze_backbone=True, tiny=True, keep_prob=0.8)
     args = build_parser().parse_args(
         ["export", "yolo-small", "--out", "y.onnx", "--opset", "18", "--imgsz", "96", "128", "--simplify", "--fp16",
-         "--int8", "--calib", "8", "--nms", "--conf", "0.5", "--iou", "0.6", "--tolerance", "0.001"])
+         "--int8", "--calib", "8", "--nms", "--conf", "0.5", "--iou", "0.6", "--tolerance", "0.001", "--uint8-input",
+         "--fp16-tolerance", "0.02", "--uint8-tolerance", "1e-4", "--max-drop", "0.05", "--keep-failed", "--split",
+         "dev", "--data", "d", "--bench-runs", "7", "--quiet"])
     assert options_from_args(ExportOptions, args) == ExportOptions(
-        "yolo-small", Path("y.onnx"), 18, (96, 128), True, True, True, 8, True, 0.5, 0.6, 0.001)
+        "yolo-small", Path("y.onnx"), 18, (96, 128), True, True, True, 8, True, 0.5, 0.6, 0.001, True, 0.02, 1e-4,
+        0.05, True, "dev", Path("d"), 7, False)
 
 
 def test_train_options_default_folder():

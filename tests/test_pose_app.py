@@ -49,11 +49,11 @@ def test_detect_writes_keypoints_in_frame_pixels_and_draws_the_present_ones(tmp_
     expected = (points - [0, 8]) / 0.5  # input pixels back to the frame: minus the band, divided by the scale
     np.testing.assert_allclose(person["keypoints"], expected, atol=0.01)
     np.testing.assert_allclose(person["keypoint_scores"], visible, atol=1e-4)
-    drawn = cv2.imread(str(tmp_path / "out" / "frame.png"))
+    drawn = cv2.imread(str(tmp_path / "out" / "frame.png")).astype(int)
     color = np.array(class_color(0))
     for (x, y), v in zip(expected, visible, strict=True):
-        pixel = drawn[round(y), round(x)].astype(int)
-        assert (np.abs(pixel - color).max() < 40) == (v >= KEYPOINT_MIN_SCORE)  # present: a dot; hidden: none
+        if v >= KEYPOINT_MIN_SCORE:  # a dot (the hidden ones are left out: test_overlay_draws_keypoints_but_not_...)
+            assert np.abs(drawn[round(y), round(x)] - color).max() < 40
 
 
 def test_overlay_draws_keypoints_but_not_absent_slots():
@@ -80,8 +80,8 @@ def test_the_browser_view_shows_the_keypoints(tmp_path, pose_file, monkeypatch):
     seen = {}
     publish = LiveView.publish
 
-    def grab(view, frame, stats):  # what the page's stream gets, read back over HTTP as a browser would
-        publish(view, frame, stats)
+    def grab(view, frame, stats, source=""):  # what the page's stream gets, read back over HTTP as a browser would
+        publish(view, frame, stats, source)
         with urllib.request.urlopen(view.url + "frame.jpg", timeout=10) as response:
             seen["jpeg"] = response.read()
 

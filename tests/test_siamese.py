@@ -63,7 +63,7 @@ def test_the_two_image_network_exports_with_parity(tmp_path):
     report = export_model(ExportOptions("siamese", tmp_path / "siamese.onnx"))
     model = load(report.model.path, providers="cpu")
     assert [i.name for i in model.inputs] == ["images1", "images2"] and report.model.parity < 1e-4
-    with pytest.raises(ValueError, match="--fp16 and --int8 take models of one image input"):
+    with pytest.raises(ValueError, match="--fp16, --int8 and --uint8-input take models of one image input"):
         export_model(ExportOptions("siamese-head", tmp_path / "head.onnx", fp16=True))
 
 

@@ -148,12 +148,12 @@ def test_page_has_the_elements_and_no_external_resources():
         status, content_type, body = get(v, "/")
     page = body.decode()
     assert (status, content_type) == (200, "text/html; charset=utf-8")
-    assert '<img id="stream" src="/stream.mjpg"' in page
+    assert '<img id="stream" src="stream.mjpg"' in page
     for element_id in ("fps", "latency", "counts", "verdict"):
         assert f'id="{element_id}"' in page
     assert "<h1>cam &lt;1&gt; &amp; co</h1>" in page  # the title is escaped
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)  # nothing loaded from elsewhere
-    assert "fetch(\"/stats.json\"" in page and "setTimeout(poll, 500)" in page
+    assert "fetch(\"stats.json\"" in page and "setTimeout(poll, 500)" in page
 
 
 def test_frame_jpg(view):

@@ -4,17 +4,35 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import sqlite3
+import sys
+from collections.abc import Callable
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
+from edgepipe.apps.face.gallery.sqlite import explain
 from edgepipe.apps.face.service import DEFAULT_GALLERY, FaceModels
 from edgepipe.apps.options import ModelOptions
+from edgepipe.apps.stream.events import PublishOptions
 from edgepipe.apps.stream.loop import StreamOptions
 from edgepipe.postprocess.errors import UserError
 from edgepipe.runtime.metadata import FLAT_KEYS
+from edgepipe.runtime.variant_report import VariantReport
 
 T = TypeVar("T")
+
+
+def finite(text: str) -> float:
+    """argparse type of every number option: a finite float (nan and inf are refused with a one-line error)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, but got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, but got {text!r}")
+    return value
 
 
 def options_from_args(cls: type[T], args: argparse.Namespace) -> T:
@@ -69,7 +87,7 @@ def add_stream_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--retries", type=int, default=StreamOptions.retries,
                    help="reconnect attempts for a lost camera or stream (default %(default)s)")
     p.add_argument("--max-frames", type=int, default=StreamOptions.max_frames,
-                   help="stop after this many frames (0: no limit)")
+                   help="stop (each source) after this many frames (0: no limit)")
     p.add_argument("--loop", action="store_true", help="play a video file again and again (demos, soak runs)")
     p.add_argument("--serve", metavar="HOST:PORT", default=StreamOptions.serve,
                    help="live view in the browser, e.g. 127.0.0.1:8080")
@@ -77,9 +95,31 @@ def add_stream_args(p: argparse.ArgumentParser) -> None:
                    help="show a window (default: when a display is present)")
 
 
-def stream_options(args: argparse.Namespace) -> StreamOptions:
-    """The StreamOptions of the options add_stream_args added, with the command's --source."""
-    return StreamOptions(str(args.source), args.retries, args.max_frames, args.loop, args.serve, args.show)
+def stream_options(args: argparse.Namespace, sources: str | list[str]) -> StreamOptions:
+    """The StreamOptions of the options add_stream_args added, for the command's source(s)."""
+    return StreamOptions(sources, args.retries, args.max_frames, args.loop, args.serve, args.show)
+
+
+def add_publish_args(p: argparse.ArgumentParser) -> None:
+    """--publish mqtt://HOST:PORT/PREFIX and how: --camera, --publish-interval, --publish-frames, --publish-queue."""
+    p.add_argument("--publish", metavar="URL",
+                   help="send events (JSON, QoS 1) to an MQTT broker, mqtt://[USER[:PASSWORD]@]HOST[:PORT][/PREFIX] "
+                   "(docs/events.md has the topics)")
+    p.add_argument("--camera", default=PublishOptions.camera,
+                   help="the camera's name in the messages and topics (default: from --source)")
+    p.add_argument("--publish-interval", type=finite, default=PublishOptions.interval, metavar="S",
+                   help="seconds of video between count messages (default %(default)s)")
+    p.add_argument("--publish-frames", action="store_true", help="also publish every frame's detections")
+    p.add_argument("--publish-queue", type=int, default=PublishOptions.queue, metavar="N",
+                   help="messages kept while the broker is away; the oldest are dropped, counted (default "
+                   "%(default)s)")
+
+
+def publish_options(args: argparse.Namespace) -> PublishOptions | None:
+    """The PublishOptions of the options add_publish_args added; None without --publish."""
+    if not args.publish:
+        return None
+    return PublishOptions(args.publish, args.camera, args.publish_interval, args.publish_frames, args.publish_queue)
 
 
 def emit(result: Any, as_json: bool) -> None:
@@ -87,15 +127,23 @@ def emit(result: Any, as_json: bool) -> None:
     print(json.dumps(asdict(result)) if as_json else "\n".join(result.lines()))
 
 
+def refusals(report: VariantReport, command: str, keep_failed: bool) -> int:
+    """One line on stderr per variant over its budget; 1 when any was over it and keep_failed is off, else 0."""
+    for f in report.refused:
+        what = "kept over budget" if f.written else "not written"
+        print(f"edgepipe {command}: {f.kind} {what}: {f.note}", file=sys.stderr)
+    return 1 if report.refused and not keep_failed else 0
+
+
 def add_face_model_args(p: argparse.ArgumentParser) -> None:
     """--detector, --encoder and how faces are taken (--conf, --margin, --min-face), with both models' options."""
     p.add_argument("--detector", type=Path, required=True, help="the face detector .onnx (task detect)")
     p.add_argument("--encoder", type=Path, required=True, help="the face encoder .onnx (task embed)")
-    p.add_argument("--conf", type=float, default=FaceModels.conf,
+    p.add_argument("--conf", type=finite, default=FaceModels.conf,
                    help="detector score threshold (default %(default)s)")
-    p.add_argument("--margin", type=float, default=FaceModels.margin,
+    p.add_argument("--margin", type=finite, default=FaceModels.margin,
                    help="share of the face box's longer side added around the crop (default %(default)s)")
-    p.add_argument("--min-face", type=float, default=FaceModels.min_face,
+    p.add_argument("--min-face", type=finite, default=FaceModels.min_face,
                    help="faces whose shorter side is below this many px are too far away: refused, or 'Step closer' "
                    "at the kiosk (default %(default)s)")
     add_model_args(p, "detector")
@@ -110,12 +158,25 @@ def face_models(args: argparse.Namespace) -> FaceModels:
 
 def add_gallery_args(p: argparse.ArgumentParser, reencode: bool = True, threshold: bool = False) -> None:
     """--gallery; --reencode for the commands that embed faces; --threshold for those that decide."""
-    p.add_argument("--gallery", type=Path, default=DEFAULT_GALLERY,
-                   help="the gallery, an SQLite file (default: %(default)s)")
+    p.add_argument("--gallery", default=str(DEFAULT_GALLERY), metavar="FILE|URL",
+                   help="the gallery: an SQLite file (default: %(default)s), or a PostgreSQL server shared by many "
+                   "kiosks, postgresql://USER@HOST:PORT/DATABASE (the password from PGPASSWORD or ~/.pgpass)")
     if reencode:
         p.add_argument("--reencode", action="store_true",
                        help="the gallery was enrolled with another encoder: re-embed its stored crops with --encoder")
     if threshold:
-        p.add_argument("--threshold", type=float,
+        p.add_argument("--threshold", type=finite,
                        help="accept when distance <= this (default: the gallery's calibrated threshold, else the "
                        "encoder's metadata threshold)")
+
+
+def gallery_errors(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """func with SQLite's own errors told as they are (read-only, damaged, locked, disk full): one line."""
+
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return func(args)
+        except sqlite3.Error as exc:
+            raise explain(exc, str(args.gallery)) from exc
+
+    return run

@@ -3,22 +3,28 @@
 from __future__ import annotations
 
 import argparse
-import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from edgepipe.apps.commands.common import add_face_model_args, add_gallery_args, emit, face_models
+from edgepipe.apps.commands.common import (
+    add_face_model_args,
+    add_gallery_args,
+    emit,
+    face_models,
+    finite,
+    gallery_errors,
+)
 from edgepipe.apps.face import service
 from edgepipe.apps.face.calibration import FAR, calibrate_gallery
 from edgepipe.apps.face.siamese import MIN_PROBABILITY
 from edgepipe.apps.options import ModelOptions
-from edgepipe.postprocess.errors import UserError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("face", help="the face gallery: enroll, verify, identify, list, remove, export, import, "
-                       "calibrate", description="Enroll people in a face gallery (an SQLite file), verify (1:1) or "
+                       "calibrate", description="Enroll people in a face gallery (an SQLite file or a PostgreSQL "
+                       "database), verify (1:1) or "
                        "identify (1:K) a face, manage the gallery, and calibrate its decision threshold.")
     face = p.add_subparsers(dest="face_command", metavar="SUBCOMMAND", required=True)
     q = command(face, "enroll", "enroll a person from photos with exactly one face each, or from a camera",
@@ -53,9 +59,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     what.add_argument("--pairs", type=Path, metavar="FILE",
                       help="lines 'IMAGE_A IMAGE_B same|different' (paths relative to the file's folder)")
     what.add_argument("--dataset", type=Path, metavar="DIR", help="one sub-folder of images per person")
-    q.add_argument("--far", type=float, default=FAR,
+    q.add_argument("--far", type=finite, default=FAR,
                    help="target false-accept rate (default %(default)s)")
     q.add_argument("--roc", type=Path, metavar="PNG", help="write the ROC curve to this .png")
+    q.add_argument("--quiet", dest="progress", action="store_false", help="no progress bar")
 
 
 def command(face: argparse._SubParsersAction, name: str, text: str, func: Callable[[argparse.Namespace], int],
@@ -69,19 +76,6 @@ def command(face: argparse._SubParsersAction, name: str, text: str, func: Callab
     if models:
         add_face_model_args(q)
     return q
-
-
-def gallery_errors(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """func with SQLite's own errors (a damaged gallery, one locked too long) raised as UserError: one line, exit 2."""
-
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return func(args)
-        except sqlite3.Error as exc:
-            raise UserError(f"gallery {args.gallery}: {exc} (SQLite): the file is damaged or another process holds "
-                            "it; retry, or restore the gallery from a copy or an export") from exc
-
-    return run
 
 
 def run_enroll(args: argparse.Namespace) -> int:
@@ -127,5 +121,5 @@ def run_import(args: argparse.Namespace) -> int:
 
 def run_calibrate(args: argparse.Namespace) -> int:
     emit(calibrate_gallery(face_models(args), args.gallery, args.pairs, args.dataset, args.far, args.roc,
-                           args.reencode), args.json)
+                           args.reencode, args.progress), args.json)
     return 0

@@ -10,8 +10,12 @@ from pathlib import Path
 from edgepipe.apps.commands.common import (
     add_face_model_args,
     add_gallery_args,
+    add_publish_args,
     add_stream_args,
     face_models,
+    finite,
+    gallery_errors,
+    publish_options,
     stream_options,
 )
 from edgepipe.apps.face.kiosk import CAMERA, KioskOptions, kiosk
@@ -27,18 +31,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_face_model_args(p)
     p.add_argument("--confirm", type=int, default=KioskOptions.confirm,
                    help="frames the same identity must win in a row (default %(default)s)")
-    p.add_argument("--cooldown", type=float, default=KioskOptions.cooldown,
+    p.add_argument("--cooldown", type=finite, default=KioskOptions.cooldown,
                    help="seconds without a face that end a visit (default %(default)s): one decision per visit")
     p.add_argument("--save", type=Path, help="write the annotated video (.mp4, .avi, .mkv)")
     add_stream_args(p)
+    add_publish_args(p)
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
-    p.set_defaults(func=run)
+    p.set_defaults(func=gallery_errors(run))
 
 
 def options(args: argparse.Namespace) -> KioskOptions:
     """The KioskOptions of the parsed command line."""
-    return KioskOptions(face_models(args), stream_options(args), args.gallery, args.threshold, args.reencode,
-                        args.confirm, args.cooldown, args.save)
+    return KioskOptions(face_models(args), stream_options(args, args.source), args.gallery, args.threshold,
+                        args.reencode, args.confirm, args.cooldown, args.save, publish_options(args))
 
 
 def run(args: argparse.Namespace) -> int:

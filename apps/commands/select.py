@@ -12,13 +12,14 @@ from dataclasses import asdict
 from pathlib import Path
 
 from edgepipe.apps.bench import ACCURACY_KEYS, Selection, SelectOptions, select_model
+from edgepipe.apps.commands.common import finite
 from edgepipe.postprocess.errors import UserError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("select", help="pick the most accurate model meeting a latency bound on this device")
     p.add_argument("models", type=Path, nargs="+", help=".onnx files (variants of one model: fp32, fp16, int8, sizes)")
-    p.add_argument("--latency-ms", type=float, required=True, help="satisficing bound on p50 latency, batch 1")
+    p.add_argument("--latency-ms", type=finite, required=True, help="satisficing bound on p50 latency, batch 1")
     p.add_argument("--runs", type=int, default=SelectOptions.runs,
                    help="timed runs per model (default: %(default)s)")
     p.add_argument("--warmup", type=int, default=SelectOptions.warmup,
@@ -33,11 +34,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 def print_table(selection: Selection) -> None:
     key = selection.metric
     print(f"satisficing: p50 latency <= {selection.latency_ms} ms (batch 1, {selection.provider}); optimizing: "
-          f"{key or 'no metric'} from the models' metadata")
+          f"{key or 'no metric'} measured on each file (its metadata's evaluation)")
     print(f"  {'model':<40}{'p50 ms':>9}{key or 'metric':>10}  meets bound")
     for c in selection.candidates:
         acc = "-" if c.accuracy is None else f"{c.accuracy:.4f}"
-        print(f"  {c.model:<40}{c.p50_ms:>9.3f}{acc:>10}  {'yes' if c.meets_latency else 'no'}")
+        data = f"  ({c.data})" if c.data else ""
+        print(f"  {c.model:<40}{c.p50_ms:>9.3f}{acc:>10}  {'yes' if c.meets_latency else 'no':<11}{data}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -50,8 +52,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         print_table(selection)
     if not selection.chosen:
-        raise UserError(f"no model meets p50 <= {args.latency_ms} ms with a metric {ACCURACY_KEYS} in its metadata: "
-                        "relax the bound, or export a smaller or quantized variant")
+        raise UserError(f"no model meets p50 <= {args.latency_ms} ms with a metric {ACCURACY_KEYS} measured on it "
+                        "(written by `edgepipe export`): relax the bound, or export a smaller or quantized variant")
     if not args.json:
         chosen = next(c for c in selection.candidates if c.model == selection.chosen)
         print(f"chosen: {chosen.model} ({selection.metric} {chosen.accuracy:.4f}, p50 {chosen.p50_ms} ms)")

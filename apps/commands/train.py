@@ -37,6 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--encoder", type=Path, help="siamese: the face encoder (.onnx or a facenet checkpoint) whose "
                    "embeddings the head learns to compare")
     p.add_argument("--tiny", action="store_true", help="a seconds-long configuration (smoke test)")
+    p.add_argument("--quiet", dest="progress", action="store_false", help="no progress bars")
     p.set_defaults(func=run)
 
 

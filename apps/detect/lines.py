@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edgepipe.apps.detect.zones import parse_named
+from edgepipe.apps.detect.zones import parse_named, track_centers
 from edgepipe.postprocess.detections import Detections
 from edgepipe.postprocess.errors import UserError
 
@@ -23,6 +23,7 @@ class Line:
 
     name: str
     xyxy: tuple[float, float, float, float]
+    source: str = ""  # the one source it belongs to in a run with several ("" for every source)
 
     @property
     def directions(self) -> tuple[str, str]:
@@ -53,10 +54,22 @@ class Line:
 
 def parse_line(text: str, index: int) -> Line:
     """--line text (see zones.parse_named): a segment between two different points."""
-    name, (x1, y1, x2, y2) = parse_named(text, "--line", index)
+    named = parse_named(text, "--line", index)
+    x1, y1, x2, y2 = named.xyxy
     if (x1, y1) == (x2, y2):
         raise UserError(f"--line needs two different end points, but got {text!r}")
-    return Line(name, (x1, y1, x2, y2))
+    return Line(named.name, named.xyxy, named.source)
+
+
+@dataclass(frozen=True)
+class Crossing:
+    """One crossing: the line, the direction, the track and its class, and the track's box (xyxy, pixels) then."""
+
+    line: str
+    direction: str
+    track_id: int
+    label: str
+    box: tuple[float, float, float, float]
 
 
 @dataclass
@@ -80,15 +93,16 @@ class LineCounter:
         self._last: list[dict[int, tuple[int, np.ndarray]]] = [{} for _ in self.lines]  # id -> (side, center)
         self._seen: dict[int, int] = {}  # id -> frame number last seen
         self._frame = 0
+        self.crossed: list[Crossing] = []  # the crossings of the last update
 
     def update(self, det: Detections, ids: np.ndarray, classes: np.ndarray) -> dict[str, dict[str, int]]:
         """det: one frame's detections by descending score; ids: (N,) their track ids (a track may have two boxes:
         its best one counts); classes: (N,) the class to count each under (the track's, IouTracker.classes).
-        Returns each line's totals per direction."""
+        Returns each line's totals per direction; the frame's crossings are in crossed."""
         self._frame += 1
+        self.crossed = []
         self._seen.update((int(i), self._frame) for i in ids)
-        first = np.unique(ids, return_index=True)[1]  # one detection per track: its best (det is by score)
-        centers = (det.xyxy[first, :2] + det.xyxy[first, 2:]) / 2  # (K, 2)
+        first, centers = track_centers(det, ids)  # one detection per track: its best (det is by score)
         ids, classes = ids[first], classes[first]
         for line, last in zip(self.lines, self._last, strict=True):
             sides = line.sides(centers)
@@ -99,7 +113,8 @@ class LineCounter:
                 if before is None or before[0] == sides[i]:
                     continue
                 if line.spans(before[1][None], centers[i][None])[0]:
-                    self._count(line, int(sides[i]), det.class_name(int(classes[i])))
+                    box = tuple(round(float(v), 2) for v in det.xyxy[first[i]])
+                    self._count(line, int(sides[i]), det.class_name(int(classes[i])), key, box)
         self._forget()
         return self.totals()
 
@@ -119,8 +134,9 @@ class LineCounter:
         return {name: {**ways, "by_class": {d: dict(c) for d, c in self.counts[name].by_class.items()}}
                 for name, ways in self.totals().items()}
 
-    def _count(self, line: Line, side: int, class_name: str) -> None:
+    def _count(self, line: Line, side: int, class_name: str, track_id: int, box: tuple) -> None:
         direction = line.directions[0] if side > 0 else line.directions[1]
+        self.crossed.append(Crossing(line.name, direction, track_id, class_name, box))
         counts = self.counts[line.name]
         counts.directions[direction] += 1
         counts.by_class.setdefault(direction, Counter())[class_name] += 1

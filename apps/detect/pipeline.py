@@ -9,10 +9,13 @@ from pathlib import Path
 
 import numpy as np
 
+from edgepipe.postprocess import decoders
 from edgepipe.postprocess._check import check_unit
-from edgepipe.postprocess.decoders import HEADS, decode
+from edgepipe.postprocess.boxes import Transform
 from edgepipe.postprocess.detections import Detections
 from edgepipe.postprocess.errors import UserError
+from edgepipe.postprocess.nms_output import NMS_HEAD, check_nms_settings
+from edgepipe.runtime.binding import Binding
 from edgepipe.runtime.preprocessing import Preprocessed, preprocess
 from edgepipe.runtime.session import Model
 
@@ -44,13 +47,13 @@ class Detector:
             raise UserError(f"{name} is not a detector (its metadata says task {meta.task!r}): give a detection model "
                              f"(task 'detect'), or describe it in a sidecar {name}.json or with the command's --meta "
                              "(--detector-meta) options: task=detect head=yolov8 ...")
-        if meta.head not in HEADS:
+        if meta.head not in decoders.HEADS:
             raise UserError(f"{name} names no detection head in its metadata (head {meta.head!r}); expected one of "
-                             f"{tuple(HEADS)}: describe it in a sidecar {name}.json or with --meta (--detector-meta) "
-                             "head=yolov8")
+                            f"{tuple(decoders.HEADS)}: describe it in a sidecar {name}.json or with --meta "
+                            "(--detector-meta) head=yolov8")
         if len(model.inputs) != 1 or len(model.outputs) != 1:
             raise UserError(f"{name} has {len(model.inputs)} inputs and {len(model.outputs)} outputs; a detector "
-                             "takes one image batch and gives one raw head output (export without --nms)")
+                             "takes one image batch and gives one output")
         _check_input_size(model)
         n = len(meta.class_names)
         bad = [c for c in classes if c < 0 or (n and c >= n)]
@@ -65,20 +68,42 @@ class Detector:
         self.settings = {"conf_threshold": check_unit(conf, "--conf"), "iou_threshold": check_unit(iou, "--iou"),
                          "max_det": int(max_det), "class_names": meta.class_names,
                          "class_agnostic": bool(agnostic), **meta.decode_options()}
+        if meta.head == NMS_HEAD:
+            check_nms_settings(meta.nms, conf, iou, agnostic)
         self.classes = tuple(int(c) for c in classes)
+        self._bindings: dict[tuple[int, ...], Binding] = {}
 
     def prepare(self, image: np.ndarray) -> Preprocessed:
         """image: (H, W, 3) uint8 BGR -> the network input (1, C, h, w) and its Transform."""
         return preprocess(image, self.spec)
+
+    @property
+    def fixed_batch(self) -> int:
+        """The batch size the model's input declares (0: a dynamic batch axis, any batch runs)."""
+        dim = self.model.inputs[0].shape[0]
+        return dim if isinstance(dim, int) else 0
+
+    def forward(self, batch: np.ndarray) -> np.ndarray:
+        """batch: (B, C, h, w) prepared frames of one size -> the model's raw output for them. Runs through an IO
+        binding per input shape (the input buffer on the model's device, filled in place; on the CPU the same)."""
+        key = batch.shape
+        binding = self._bindings.get(key)
+        if binding is None:
+            binding = self._bindings[key] = self.model.bind(batch.shape[0], batch.shape[2:])
+        (raw,) = binding.run(batch).outputs()
+        return raw
+
+    def decode(self, raw: np.ndarray, transforms: Sequence[Transform]) -> list[Detections]:
+        """The raw output of a batch -> one Detections per frame (frame pixels), --classes applied."""
+        dets = decoders.decode(self.meta.head, raw, transforms, **self.settings)
+        return [d.filter(classes=self.classes) for d in dets] if self.classes else dets
 
     def infer(self, prepared: Preprocessed) -> list[Result]:
         """Run one prepared batch and decode it: one Result per frame."""
         t0 = time.perf_counter()
         (raw,) = self.model.run(prepared.batch)
         t1 = time.perf_counter()
-        dets = decode(self.meta.head, raw, prepared.transforms, **self.settings)
-        if self.classes:
-            dets = [d.filter(classes=self.classes) for d in dets]
+        dets = self.decode(raw, prepared.transforms)
         t2 = time.perf_counter()
         n = len(dets)
         return [Result(d, (t1 - t0) * 1e3 / n, (t2 - t1) * 1e3 / n) for d in dets]
@@ -105,7 +130,8 @@ def parse_classes(items: Sequence[str], names: Sequence[str]) -> list[int]:
 
 def _check_input_size(model: Model) -> None:
     """A fixed-size model whose metadata (or --imgsz) names another size: a clear error instead of a bad feed."""
-    fixed = tuple(model.inputs[0].shape[2:])
+    shape = model.inputs[0].shape
+    fixed = tuple(shape[1:3] if model.spec.dtype == "uint8" else shape[2:])  # uint8 frames are (B, H, W, C)
     size = model.meta.preprocess.input_size
     if len(fixed) == 2 and all(isinstance(d, int) for d in fixed) and fixed != tuple(size):
         raise UserError(f"{Path(model.name).name} has a fixed input size {fixed[0]}x{fixed[1]}, but --imgsz or its "

@@ -9,14 +9,16 @@ from pathlib import Path
 
 import numpy as np
 
+from edgepipe.apps.face.gallery.location import Location
 from edgepipe.apps.face.pipeline import FaceAnalyzer
 from edgepipe.apps.face.results import CalibrationReport, Pair
 from edgepipe.apps.face.roc import save_roc
-from edgepipe.apps.face.service import DEFAULT_GALLERY, FaceModels, face_in_file, open_gallery
-from edgepipe.apps.stream.sources import IMAGE_SUFFIXES
+from edgepipe.apps.face.service import DEFAULT_GALLERY, FaceModels, face_in_file, open_for_encoder
+from edgepipe.apps.stream.specs import IMAGE_SUFFIXES
 from edgepipe.postprocess.calibration import calibrate, roc_curve
 from edgepipe.postprocess.embeddings import distance
 from edgepipe.postprocess.errors import UserError
+from edgepipe.runtime.progress import track
 
 log = logging.getLogger("edgepipe.face")
 
@@ -25,20 +27,20 @@ MIN_PAIRS = 10  # calibration needs at least this many same-person and this many
 
 
 def calibrate_gallery(
-    models: FaceModels, gallery: Path = DEFAULT_GALLERY, pairs: Path | None = None, dataset: Path | None = None,
-    far: float = FAR, roc: Path | None = None, reencode: bool = False,
+    models: FaceModels, gallery: Location = DEFAULT_GALLERY, pairs: Path | None = None, dataset: Path | None = None,
+    far: float = FAR, roc: Path | None = None, reencode: bool = False, progress: bool = True,
 ) -> CalibrationReport:
     """Embed labeled images (a pairs file, or a dataset folder with one sub-folder per person), then ROC, EER and
     the threshold for the target false-accept rate far, saved as the gallery's threshold; the ROC curve drawn to
-    roc (a .png) when given."""
+    roc (a .png) when given. progress: a bar on stderr over the images embedded."""
     if not 0 < far < 1:
         raise UserError(f"--far must be a rate in (0, 1), e.g. 1e-2, but got {far}")
     if (pairs is None) == (dataset is None):
         raise UserError("calibration takes labeled images from one of --pairs FILE and --dataset DIR")
     labeled = read_pairs(pairs) if pairs is not None else dataset_pairs(dataset)
     analyzer = models.analyzer()
-    with open_gallery(gallery, analyzer.encoder, models.encoder.path, True, reencode) as db:
-        genuine, impostor, skipped = pair_distances(analyzer, labeled)
+    with open_for_encoder(gallery, analyzer.encoder, models.encoder.path, True, reencode) as db:
+        genuine, impostor, skipped = pair_distances(analyzer, labeled, progress)
         if len(genuine) < MIN_PAIRS or len(impostor) < MIN_PAIRS:
             raise UserError(f"calibration needs at least {MIN_PAIRS} same-person and {MIN_PAIRS} different-person "
                              f"pairs, but got {len(genuine)} and {len(impostor)} ({len(skipped)} image(s) skipped): "
@@ -53,7 +55,7 @@ def calibrate_gallery(
         if roc:
             save_roc(roc, roc_curve(genuine, impostor), cal)
         db.set_threshold(cal.threshold, far=cal.far, eer=cal.eer)
-    return CalibrationReport(str(gallery), len(genuine), len(impostor), skipped, cal, str(roc or ""))
+    return CalibrationReport(db.where, len(genuine), len(impostor), skipped, cal, str(roc or ""))
 
 
 def read_pairs(path: Path) -> list[Pair]:
@@ -89,11 +91,13 @@ def dataset_pairs(folder: Path) -> list[Pair]:
     return [Pair(a, b, na == nb) for (a, na), (b, nb) in itertools.combinations(files, 2)]
 
 
-def pair_distances(analyzer: FaceAnalyzer, pairs: list[Pair]) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
-    """Embed each image once (images without one usable face are skipped, with their pairs). Returns the genuine
-    (P,) and impostor (N,) float64 distances and the reasons for the skipped images."""
+def pair_distances(analyzer: FaceAnalyzer, pairs: list[Pair], progress: bool = False
+                   ) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """Embed each image once (images without one usable face are skipped, with their pairs), counted on a progress
+    bar. Returns the genuine (P,) and impostor (N,) float64 distances and the reasons for the skipped images."""
     shots, skipped = {}, []
-    for path in dict.fromkeys(p for pair in pairs for p in (pair.a, pair.b)):
+    images = list(dict.fromkeys(p for pair in pairs for p in (pair.a, pair.b)))
+    for path in track(images, len(images), "embedding faces", progress):
         try:
             shots[path] = face_in_file(analyzer, path)
         except UserError as exc:

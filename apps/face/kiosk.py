@@ -6,20 +6,24 @@ import logging
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from edgepipe.apps.face.gallery import Enrolled, FaceDB
+from edgepipe.apps.face.gallery import Enrolled, GalleryStatus, LiveGallery
+from edgepipe.apps.face.gallery.location import Location, file_inputs
 from edgepipe.apps.face.pipeline import FaceAnalyzer, Faces
-from edgepipe.apps.face.service import DEFAULT_GALLERY, FaceModels, decision_threshold, open_gallery
+from edgepipe.apps.face.service import DEFAULT_GALLERY, FaceModels, decision_threshold, open_for_encoder
+from edgepipe.apps.stream.events import EventSink, PublishOptions
 from edgepipe.apps.stream.loop import FpsMeter, StreamOptions, drive, stop_on_sigterm
-from edgepipe.apps.stream.sinks import Item, Sink, SinkWorker, VideoSink, check_writable, screen_sinks
+from edgepipe.apps.stream.mqtt import PublishStats
+from edgepipe.apps.stream.sinks import Event, Item, Sink, SinkWorker, VideoSink, close_sinks, screen_sinks
 from edgepipe.apps.stream.sources import Capture, Frame
 from edgepipe.postprocess.detections import Detections
 from edgepipe.postprocess.embeddings import UNKNOWN, identify
 from edgepipe.postprocess.errors import UserError
+from edgepipe.runtime.files import Output, check_outputs
 
 log = logging.getLogger("edgepipe.kiosk")
 
@@ -102,7 +106,8 @@ class Decider:
 
 @dataclass(frozen=True)
 class KioskSummary:
-    """A kiosk run: frames, events, per-frame latency medians (ms) of detection, embedding + identification."""
+    """A kiosk run: frames, events, per-frame latency medians (ms) of detection, embedding + identification, and the
+    gallery at the end."""
 
     frames: int
     seconds: float
@@ -111,12 +116,17 @@ class KioskSummary:
     recognize_ms: float
     frame_ms: float
     stopped: str
+    gallery: GalleryStatus
+    published: PublishStats | None = None
 
     def lines(self) -> list[str]:
         counts = Counter(e.kind for e in self.events)
         out = [f"{self.frames} frames in {self.seconds:.1f} s; per frame (medians): detect {self.detect_ms:.2f} ms, "
                f"embed + identify {self.recognize_ms:.2f} ms, total {self.frame_ms:.2f} ms; {self.stopped}",
-               f"{counts['welcome']} welcome(s), {counts['unknown']} unknown person event(s)"]
+               f"{counts['welcome']} welcome(s), {counts['unknown']} unknown person event(s)",
+               f"gallery: {self.gallery.people} people, {self.gallery.embeddings} embeddings at the end "
+               f"(generation {self.gallery.generation}){'' if self.gallery.online else '; ' + self.gallery.note}"]
+        out += self.published.lines() if self.published else []
         out += [f"  frame {e.frame:>6} t={e.time:7.2f}s  {e.kind:<8} {e.name} (distance {e.distance:.3f})"
                 for e in self.events]
         return out
@@ -137,7 +147,7 @@ def observe(faces: Faces, enrolled: Enrolled, threshold: float, metric: str) -> 
 def run(
     capture: Capture,
     analyzer: FaceAnalyzer,
-    db: FaceDB,
+    db: LiveGallery,
     threshold: float,
     decider: Decider,
     worker: SinkWorker,
@@ -145,7 +155,8 @@ def run(
     source: str = "kiosk",
     max_frames: int = 0,
 ) -> KioskSummary:
-    """The kiosk loop until the source ends, stop is set or max_frames. Each decision goes to the audit log."""
+    """The kiosk loop until the source ends, stop is set or max_frames. Each decision goes to the audit log. db: the
+    gallery as store.follow() gives it (its matrix() and log() never wait on a network)."""
     detector, metric = analyzer.detector, analyzer.encoder.distance
     events: list[Decision] = []
     det_ms, rec_ms, frame_ms = [], [], []
@@ -159,22 +170,26 @@ def run(
         obs = observe(faces, db.matrix(), threshold, metric)
         t3 = time.perf_counter()
         event = decider.update(obs, frame.index, frame.time)
+        told: tuple[Event, ...] = ()
         if event is not None:
             events.append(event)
             db.log(source, event.kind, event.distance, event.name)
             log.info("%s: %s (distance %.3f)", event.kind, event.name or "unknown person", event.distance)
+            told = (Event("decision", {"kind": event.kind, "name": event.name, "distance": event.distance}),)
         det_ms.append((t2 - t1) * 1e3)
         rec_ms.append((t3 - t2) * 1e3)
         frame_ms.append((time.perf_counter() - t1) * 1e3)
         fps = meter.tick()
         kind = decider.verdict if decider.verdict != "closer" else "info"
+        gallery = db.status()
         return Item(frame, _labeled(faces, obs), f"{decider.text}  {fps:.1f} FPS".strip(), fps, frame_ms[-1],
-                    {"faces": len(faces)}, verdict=decider.text, verdict_kind=kind)
+                    {"faces": len(faces)}, verdict=decider.text, verdict_kind=kind, notice=gallery.note,
+                    state={"gallery": asdict(gallery)}, events=told)
 
     t0 = time.perf_counter()
     frames, stopped = drive(capture, worker, stop, max_frames, step)
     return KioskSummary(frames, time.perf_counter() - t0, events, _median(det_ms), _median(rec_ms),
-                        _median(frame_ms), stopped)
+                        _median(frame_ms), stopped, db.status())
 
 
 def _labeled(faces: Faces, obs: Observation) -> Detections:
@@ -193,20 +208,23 @@ def _median(values: list[float]) -> float:
 @dataclass(frozen=True)
 class KioskOptions:
     """A kiosk run. models: the face detector and encoder. stream: the camera, stream or video, and the views.
-    gallery: the enrolled people. threshold: accept when distance <= this (None: the gallery's calibrated one, else
-    the encoder's). reencode: re-embed a gallery enrolled with another encoder first. confirm: frames the same
-    identity must win in a row. cooldown: seconds without a face that end a visit. save: an annotated video.
+    gallery: the enrolled people (an SQLite file, or a postgresql:// URL: followed live). threshold: accept when
+    distance <= this (None: the gallery's calibrated one, else the encoder's). reencode: re-embed a gallery
+    enrolled with another encoder first. confirm: frames the same identity must win in a row. cooldown: seconds
+    without a face that end a visit. save: an annotated video. publish: each decision, and the faces seen, to an
+    MQTT broker.
 
     The command line's source is CAMERA unless --source names another."""
 
     models: FaceModels
     stream: StreamOptions
-    gallery: Path = DEFAULT_GALLERY
+    gallery: Location = DEFAULT_GALLERY
     threshold: float | None = None
     reencode: bool = False
     confirm: int = Decider.confirm
     cooldown: float = Decider.cooldown
     save: Path | None = None
+    publish: PublishOptions | None = None
 
 
 def kiosk(options: KioskOptions, stop: threading.Event | None = None) -> KioskSummary:
@@ -217,25 +235,36 @@ def kiosk(options: KioskOptions, stop: threading.Event | None = None) -> KioskSu
                         "`edgepipe face identify --image FILE` for photos")
     analyzer = options.models.analyzer()
     decider = Decider(options.confirm, options.cooldown)
-    db = open_gallery(options.gallery, analyzer.encoder, options.models.encoder.path, False, options.reencode)
+    db = open_for_encoder(options.gallery, analyzer.encoder, options.models.encoder.path, False, options.reencode)
+    live: LiveGallery = db
     try:
         threshold, where = decision_threshold(options.threshold, db, analyzer.encoder)
         log.info("decision threshold %.4f (%s)", threshold, where)
         if not db.people():
-            log.warning("gallery %s is empty: everyone will be 'Unknown person'", options.gallery)
-        if options.save:
-            check_writable(options.save, "--save")
+            log.warning("gallery %s is empty: everyone will be 'Unknown person'", db.where)
+        live = db.follow()
+        inputs = [*options.models.detector.inputs("--detector"), *options.models.encoder.inputs("--encoder"),
+                  *spec.inputs("--source"), *file_inputs(options.gallery)]
+        check_outputs([Output("--save", options.save)], inputs)
         stream = options.stream
-        capture = Capture(spec, prepare=analyzer.detector.prepare, retries=stream.retries, loop=stream.loop).open()
+        sinks: list[Sink] = [EventSink(options.publish, dict(stream.named()))] if options.publish else []
         stop = stop or threading.Event()
         try:
-            sinks: list[Sink] = [VideoSink(options.save, capture.fps)] if options.save else []
-            sinks += screen_sinks(stream.serve, stream.show, "edgepipe kiosk", stop)
+            capture = Capture(spec, prepare=analyzer.detector.prepare, retries=stream.retries, loop=stream.loop)
+            capture.open()
+            try:
+                sinks += [VideoSink(options.save, capture.fps)] if options.save else []
+                sinks += screen_sinks(stream.serve, stream.show, "edgepipe kiosk", stop)
+            except BaseException:
+                capture.close()
+                raise
         except BaseException:
-            capture.close()
+            close_sinks(sinks)
             raise
         with stop_on_sigterm(stop):
-            return run(capture, analyzer, db, threshold, decider, SinkWorker(sinks), stop, stream.source,
-                       stream.max_frames)
+            summary = run(capture, analyzer, live, threshold, decider, SinkWorker(sinks), stop, stream.sources[0],
+                          stream.max_frames)
+        published = [s.stats for s in sinks if isinstance(s, EventSink)]
+        return replace(summary, published=published[0]) if published else summary
     finally:
-        db.close()
+        live.close()

@@ -97,7 +97,8 @@ class Listing:
 
     def lines(self) -> list[str]:
         t = self.threshold
-        calibrated = "not calibrated" if t is None else f"{t.value:.4f} (FAR {t.far}, EER {t.eer}, set {when(t.when)})"
+        calibrated = "not calibrated" if t is None else (f"{t.value:.4f} (FAR {_rate(t.far)}, EER {_rate(t.eer)}, "
+                                                         f"set {when(t.when)})")
         out = [f"gallery {self.gallery}: {len(self.people)} people, encoder {self.encoder.describe()}, "
                f"threshold {calibrated}"]
         return out + [f"  {p.name}: {p.n_embeddings} embedding(s), enrolled {when(p.created)}" for p in self.people]
@@ -157,3 +158,8 @@ class Pair:
     a: Path
     b: Path
     same: bool
+
+
+def _rate(value: float | None) -> str:
+    """A rate as people read it: 4 significant digits ("0.009580"), or "not measured"."""
+    return "not measured" if value is None else f"{value:.4g}"

@@ -11,12 +11,24 @@ from pathlib import Path
 import numpy as np
 
 from edgepipe.apps.detect.pipeline import Detector
-from edgepipe.apps.face.gallery import DecisionThreshold, EncoderId, FaceDB, check_name, export_encoder
+from edgepipe.apps.face.gallery import (
+    DecisionThreshold,
+    EncoderId,
+    GalleryStore,
+    check_name,
+    describe,
+    discard_new_gallery,
+    export_encoder,
+    gallery_exists,
+    open_gallery,
+)
+from edgepipe.apps.face.gallery.location import Location, writable
 from edgepipe.apps.face.pipeline import MIN_FACE_PX, Encoder, FaceAnalyzer
 from edgepipe.apps.face.results import Change, Enrollment, Identity, Listing, Shot, Verdict
 from edgepipe.apps.face.siamese import MIN_PROBABILITY, PairHead
 from edgepipe.apps.options import ModelOptions
-from edgepipe.apps.stream.sources import Capture, parse_source, read_image
+from edgepipe.apps.stream.sources import Capture
+from edgepipe.apps.stream.specs import parse_source, read_image
 from edgepipe.postprocess.embeddings import UNKNOWN, identify, verify
 from edgepipe.postprocess.errors import UserError
 
@@ -69,34 +81,47 @@ def face_in_file(analyzer: FaceAnalyzer, path: Path) -> Shot:
     return one_face(analyzer, read_image(path), str(path))
 
 
-def require_gallery(path: Path) -> None:
-    if not path.exists():
-        raise UserError(f"no face gallery at {path}: pass --gallery, or enroll people first with "
-                        f"`edgepipe face enroll --gallery {path} --name NAME --images ...`")
+def missing_gallery(location: Location) -> UserError:
+    where = describe(location)
+    return UserError(f"no face gallery at {where}: pass --gallery, or enroll people first with "
+                     f"`edgepipe face enroll --gallery {where} --name NAME --images ...`")
 
 
-def open_gallery(path: Path, encoder: Encoder, encoder_file: Path, create: bool, reencode: bool = False) -> FaceDB:
-    """The gallery at path for encoder (loaded from encoder_file, whose bytes identify it); with reencode, a
-    gallery enrolled with another encoder is re-embedded first (its stored crops through encoder)."""
+def existing_gallery(location: Location, readonly: bool = False) -> GalleryStore:
+    """The gallery at location with its stored encoder (list, remove, export; readonly for the commands that only
+    read it); UserError when there is none."""
+    if not gallery_exists(location):
+        raise missing_gallery(location)
+    return open_gallery(location, create=False, readonly=readonly)
+
+
+def open_for_encoder(
+    location: Location, encoder: Encoder, encoder_file: Path, create: bool, reencode: bool = False,
+    readonly: bool = False,
+) -> GalleryStore:
+    """The gallery at location (a file or a postgresql:// URL) for encoder (loaded from encoder_file, whose bytes
+    identify it); with reencode, a gallery enrolled with another encoder is re-embedded first (its stored crops
+    through encoder); readonly: opened for reading only."""
     model = EncoderId.of_file(encoder_file, encoder.embedding_size)
-    if not create:
-        require_gallery(path)
-    if not (reencode and path.exists()):
-        return FaceDB.open(path, model, create=create)
-    db = FaceDB.open(path, create=False)
+    exists = gallery_exists(location)
+    if not (create or exists):
+        raise missing_gallery(location)
+    if not (reencode and exists):
+        return open_gallery(location, model, create=create, readonly=readonly)
+    db = open_gallery(location, create=False)
     try:
         if (db.encoder.sha256, db.encoder.embedding_size) != (model.sha256, model.embedding_size):
             old = db.encoder.describe()
             n = db.reencode(encoder, model)
             log.warning("re-encoded %d embeddings of %s with %s (enrolled with %s): recalibrate the threshold with "
-                        "`edgepipe face calibrate`", n, path, model.describe(), old)
+                        "`edgepipe face calibrate`", n, db.where, model.describe(), old)
     except BaseException:
         db.close()
         raise
     return db
 
 
-def decision_threshold(threshold: float | None, db: FaceDB, encoder: Encoder) -> tuple[float, str]:
+def decision_threshold(threshold: float | None, db: GalleryStore, encoder: Encoder) -> tuple[float, str]:
     """(threshold, where it came from): the given one, else the gallery's calibrated one, else the encoder's
     metadata threshold when > 0; UserError saying how to get one otherwise."""
     if threshold is not None:
@@ -104,25 +129,26 @@ def decision_threshold(threshold: float | None, db: FaceDB, encoder: Encoder) ->
             raise UserError(f"--threshold must be a finite distance >= 0, but got {threshold}")
         return threshold, "--threshold"
     try:
-        return db.threshold, f"gallery {db.path}"
+        return db.threshold, f"gallery {db.where}"
     except ValueError:  # not calibrated yet
         pass
     name = Path(encoder.model.name).name
     if encoder.model.meta.threshold > 0:
         return encoder.model.meta.threshold, f"encoder {name} metadata"
-    raise UserError(f"gallery {db.path} has no calibrated threshold and encoder {name} has none in its metadata: "
+    raise UserError(f"gallery {db.where} has no calibrated threshold and encoder {name} has none in its metadata: "
                     "run `edgepipe face calibrate --dataset DIR` (or --pairs FILE) first, or pass --threshold")
 
 
 def enroll(
-    name: str, models: FaceModels, gallery: Path = DEFAULT_GALLERY, images: Sequence[Path] = (), source: str = "",
+    name: str, models: FaceModels, gallery: Location = DEFAULT_GALLERY, images: Sequence[Path] = (), source: str = "",
     count: int = SHOTS, reencode: bool = False,
 ) -> Enrollment:
     """Enroll name from images (one face each; the others refused, with the reason) or count frames of source.
     The faces are saved in one transaction; the gallery is created only when a face is saved."""
     name = check_name(name)
     analyzer = models.analyzer()
-    db = open_gallery(gallery, analyzer.encoder, models.encoder.path, False, reencode) if gallery.exists() else None
+    exists = gallery_exists(gallery)
+    db = open_for_encoder(gallery, analyzer.encoder, models.encoder.path, False, reencode) if exists else None
     try:
         if images:
             shots, where, refused = shots_from_files(analyzer, images)
@@ -130,7 +156,7 @@ def enroll(
             (shots, where), refused = shots_from_source(analyzer, source, count), ()
         if not shots:
             return Enrollment(name, (), refused, 0)
-        db = db or open_gallery(gallery, analyzer.encoder, models.encoder.path, True)
+        db = db or open_for_encoder(gallery, analyzer.encoder, models.encoder.path, True)
         how = "edgepipe face enroll " + ("--images" if images else f"--source {source}")
         person = db.enroll(name, np.stack([s.embedding for s in shots]), [s.crop for s in shots], how)
         return Enrollment(name, where, refused, person.n_embeddings)
@@ -184,7 +210,7 @@ def shots_from_source(analyzer: FaceAnalyzer, source: str, count: int) -> tuple[
 
 
 def verify_face(
-    name: str, image: Path, models: FaceModels, gallery: Path = DEFAULT_GALLERY, threshold: float | None = None,
+    name: str, image: Path, models: FaceModels, gallery: Location = DEFAULT_GALLERY, threshold: float | None = None,
     reencode: bool = False, siamese: ModelOptions | None = None, min_probability: float = MIN_PROBABILITY,
 ) -> Verdict:
     """1:1: compare the image's face with the named person's embeddings (the closest one decides); logged.
@@ -201,7 +227,8 @@ def verify_face(
     analyzer = models.analyzer()
     head = PairHead(siamese.load(), analyzer.encoder.embedding_size) if siamese is not None else None
     metric = analyzer.encoder.distance
-    with open_gallery(gallery, analyzer.encoder, models.encoder.path, False, reencode) as db:
+    with open_for_encoder(gallery, analyzer.encoder, models.encoder.path, False, reencode,
+                          not writable(gallery)) as db:
         stored = db.embeddings_of(name)  # (K, D); an unknown name lists close ones
         if head is not None:
             head.check_encoder(db.encoder)
@@ -215,72 +242,78 @@ def verify_face(
         limit, origin = decision_threshold(threshold, db, analyzer.encoder)
         shot = face_in_file(analyzer, image)
         best = min((verify(shot.embedding, e, limit, metric) for e in stored), key=lambda v: v.distance)
-        db.log(str(image), "match" if best.match else "no match", best.distance, name)
+        audit(db, str(image), "match" if best.match else "no match", best.distance, name)
     return Verdict(name, str(image), best.match, best.distance, limit, origin, metric)
 
 
 def identify_face(
-    image: Path, models: FaceModels, gallery: Path = DEFAULT_GALLERY, threshold: float | None = None,
+    image: Path, models: FaceModels, gallery: Location = DEFAULT_GALLERY, threshold: float | None = None,
     reencode: bool = False,
 ) -> Identity:
     """1:K: the enrolled person nearest to the image's face, or unknown beyond the threshold; logged."""
     analyzer = models.analyzer()
     metric = analyzer.encoder.distance
-    with open_gallery(gallery, analyzer.encoder, models.encoder.path, False, reencode) as db:
+    with open_for_encoder(gallery, analyzer.encoder, models.encoder.path, False, reencode,
+                          not writable(gallery)) as db:
         enrolled = db.matrix()
         if len(enrolled.gallery) == 0:
-            raise UserError(f"gallery {db.path} is empty: nobody to identify against; enroll people first with "
+            raise UserError(f"gallery {db.where} is empty: nobody to identify against; enroll people first with "
                             "`edgepipe face enroll --name NAME --images ...`")
         limit, origin = decision_threshold(threshold, db, analyzer.encoder)
         shot = face_in_file(analyzer, image)
         (found,) = identify(shot.embedding[None], enrolled.gallery, enrolled.labels, limit, metric=metric)
         known = found.label != UNKNOWN
-        db.log(str(image), "identified" if known else "unknown", found.distance, found.label if known else "")
+        audit(db, str(image), "identified" if known else "unknown", found.distance, found.label if known else "")
     return Identity(str(image), found.label, found.labels[0], found.distance, limit, origin, metric)
 
 
-def list_gallery(gallery: Path = DEFAULT_GALLERY) -> Listing:
+def audit(db: GalleryStore, source: str, decision: str, distance: float, name: str) -> None:
+    """Log a decision to the gallery's audit log; a read-only gallery is read as it is, its log left unwritten."""
+    if db.readonly:
+        log.warning("gallery %s is read-only: this decision is not in its audit log", db.where)
+        return
+    db.log(source, decision, distance, name)
+
+
+def list_gallery(gallery: Location = DEFAULT_GALLERY) -> Listing:
     """The gallery's encoder, threshold (None when not calibrated) and people."""
-    require_gallery(gallery)
-    with FaceDB.open(gallery, create=False) as db:
+    with existing_gallery(gallery, readonly=True) as db:
         try:
             threshold: DecisionThreshold | None = db.decision_threshold
         except ValueError:  # not calibrated yet
             threshold = None
-        return Listing(str(gallery), db.encoder, threshold, tuple(db.people()))
+        return Listing(db.where, db.encoder, threshold, tuple(db.people()))
 
 
-def remove_person(name: str, gallery: Path = DEFAULT_GALLERY) -> Change:
+def remove_person(name: str, gallery: Location = DEFAULT_GALLERY) -> Change:
     """Remove a person and their embeddings (logged)."""
-    require_gallery(gallery)
-    with FaceDB.open(gallery, create=False) as db:
+    with existing_gallery(gallery) as db:
         n = db.remove(name, source="edgepipe face remove")
-    return Change("removed", str(gallery), (check_name(name),), n, "")
+    return Change("removed", db.where, (check_name(name),), n, "")
 
 
-def export_gallery(file: Path, gallery: Path = DEFAULT_GALLERY) -> Change:
+def export_gallery(file: Path, gallery: Location = DEFAULT_GALLERY) -> Change:
     """Write the gallery to a JSON export file (no audit log)."""
-    require_gallery(gallery)
-    with FaceDB.open(gallery, create=False) as db:
+    with existing_gallery(gallery, readonly=True) as db:
         db.export_json(file)
         people = db.people()
-    return Change("exported", str(gallery), tuple(p.name for p in people), sum(p.n_embeddings for p in people),
+    return Change("exported", db.where, tuple(p.name for p in people), sum(p.n_embeddings for p in people),
                   str(file))
 
 
-def import_gallery(file: Path, gallery: Path = DEFAULT_GALLERY, replace: bool = False) -> Change:
+def import_gallery(file: Path, gallery: Location = DEFAULT_GALLERY, replace: bool = False) -> Change:
     """Import an export file into the gallery; a missing gallery is created for the file's encoder (and removed
     again when the import fails, so a later import is not refused for a wrong encoder)."""
-    created = not gallery.exists()
-    db = FaceDB.open(gallery, export_encoder(file) if created else None, create=created)
+    created = not gallery_exists(gallery)
+    db = open_gallery(gallery, export_encoder(file) if created else None, create=created)
     try:
         people = db.import_json(file, replace=replace)
     except BaseException:
-        db.close()
         if created:
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{gallery}{suffix}").unlink(missing_ok=True)
+            discard_new_gallery(db)
+        else:
+            db.close()
         raise
     db.close()
-    return Change("imported", str(gallery), tuple(p.name for p in people), sum(p.n_embeddings for p in people),
+    return Change("imported", db.where, tuple(p.name for p in people), sum(p.n_embeddings for p in people),
                   str(file))

@@ -6,12 +6,14 @@ import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from edgepipe.apps.stream.sinks import Item, SinkWorker
-from edgepipe.apps.stream.sources import RETRIES, Capture, Frame, SourceSpec, parse_source
+from edgepipe.apps.stream.sources import RETRIES, Capture, Frame
+from edgepipe.apps.stream.specs import SOURCE_NAME, SourceSpec, parse_source
 from edgepipe.postprocess.errors import UserError
 
 
@@ -19,13 +21,13 @@ from edgepipe.postprocess.errors import UserError
 class StreamOptions:
     """Where a camera app's frames come from and where its live view goes.
 
-    source: as on the command line (a camera index, /dev/videoN, a video file, an image, a folder, a glob or a
-    stream URL). retries: reconnect attempts for a lost camera or stream. max_frames: stop after this many (0: no
-    limit). loop: play a video file again and again. serve: "HOST:PORT" of the browser view ("" for none). show: a
-    window (None: when a display is present).
+    sources: one source or several, each as on the command line (a camera index, /dev/videoN, a video file, an
+    image, a folder, a glob or a stream URL), optionally named: NAME=SOURCE. retries: reconnect attempts for a lost
+    camera or stream. max_frames: stop each source after this many (0: no limit). loop: play video files again and
+    again. serve: "HOST:PORT" of the browser view ("" for none). show: a window (None: when a display is present).
     """
 
-    source: str
+    sources: str | Sequence[str]
     retries: int = RETRIES
     max_frames: int = 0
     loop: bool = False
@@ -33,12 +35,38 @@ class StreamOptions:
     show: bool | None = None
 
     def __post_init__(self) -> None:
+        sources = (self.sources,) if isinstance(self.sources, str) else tuple(str(s) for s in self.sources)
+        if not sources:
+            raise UserError("no source given: pass --source (or --sources FILE)")
+        object.__setattr__(self, "sources", sources)
         if self.max_frames < 0 or self.retries < 0:
             raise UserError(f"--max-frames and --retries must be >= 0, but got {self.max_frames} and {self.retries}")
+        names = [name for name, _ in self.named()]
+        if len(set(names)) != len(names):
+            raise UserError(f"source names must differ, but got {names}: name them NAME=SOURCE")
+
+    def named(self) -> list[tuple[str, str]]:
+        """(name, source text) of each source. An unnamed source is "" when it is the only one, else sourceK by its
+        position (K from 1)."""
+        out = []
+        for k, text in enumerate(self.sources, 1):
+            name, source = split_name(text)
+            out.append((name or ("" if len(self.sources) == 1 else f"source{k}"), source))
+        return out
 
     def spec(self) -> SourceSpec:
-        """What source names (files and folders must exist)."""
-        return parse_source(self.source)
+        """What the only source names (files and folders must exist)."""
+        if len(self.sources) != 1:
+            raise UserError(f"this app reads one source, but got {len(self.sources)}: {', '.join(self.sources)}")
+        return parse_source(self.named()[0][1])
+
+
+def split_name(text: str) -> tuple[str, str]:
+    """"NAME=SOURCE" -> (NAME, SOURCE); anything else (a URL, a path that exists) -> ("", text)."""
+    name, sep, source = text.partition("=")
+    if sep and SOURCE_NAME.fullmatch(name) and not Path(text).exists():
+        return name, source
+    return "", text
 
 
 class FpsMeter:

@@ -3,93 +3,34 @@
 from __future__ import annotations
 
 import contextlib
-import glob
 import logging
+import os
 import queue
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import cv2
 import numpy as np
 
+from edgepipe.apps.stream.specs import STREAM_SCHEMES, SourceSpec
 from edgepipe.postprocess.errors import UserError
 
 log = logging.getLogger("edgepipe.source")
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm")
-STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
 RETRIES = 5  # reconnect attempts for a lost camera or stream, by default
-SOURCE_HELP = "a camera index (0), /dev/videoN, a video file, an image, a folder or glob of images, or a stream URL"
-
-
-def read_image(path: str | Path) -> np.ndarray:
-    """An image file as (H, W, 3) uint8 BGR; a clear error for a missing or unreadable file."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"image {path} not found")
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise UserError(f"{path} is not an image OpenCV can read (corrupt, or not jpg/png/bmp/...)")
-    return image
+STREAM_TIMEOUT_MS = 10_000  # a stream that does not answer opening, or a frame, within this is lost
+CLOSE_WAIT_S = 0.5  # close() waits this long for the capture thread (one blocked in OpenCV is left to end alone)
+T = TypeVar("T")
 
 
 class SourceError(UserError):
     """A source that cannot be opened, or a live source lost for good (after its reconnect attempts)."""
-
-
-@dataclass(frozen=True)
-class SourceSpec:
-    """What a SOURCE argument names. kind: "camera" | "stream" | "video" | "images".
-
-    target: the camera index (int), device path, URL or video path; paths: the image files for "images".
-    live: cameras and streams (keep only the newest frame, reconnect when lost); files are read in full, in order.
-    """
-
-    kind: str
-    target: int | str
-    paths: tuple[str, ...] = ()
-
-    @property
-    def live(self) -> bool:
-        return self.kind in ("camera", "stream")
-
-    def describe(self) -> str:
-        if self.kind == "images":
-            return f"{len(self.paths)} image(s) from {self.target}"
-        return f"{self.kind} {self.target}"
-
-
-def parse_source(text: str | int) -> SourceSpec:
-    """Name a source from its command-line text; files and folders must exist (FileNotFoundError otherwise)."""
-    text = str(text).strip()
-    if not text:
-        raise UserError(f"source is empty: expected {SOURCE_HELP}")
-    if text.isdigit():
-        return SourceSpec("camera", int(text))
-    if text.startswith("/dev/video"):
-        return SourceSpec("camera", text)
-    if text.lower().startswith(STREAM_SCHEMES):
-        return SourceSpec("stream", text)
-    path = Path(text)
-    if path.is_dir():
-        files = sorted(str(p) for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        if not files:
-            raise UserError(f"folder {path} holds no images (expected files ending in {', '.join(IMAGE_SUFFIXES)})")
-        return SourceSpec("images", text, tuple(files))
-    if any(c in text for c in "*?["):
-        files = sorted(p for p in glob.glob(text, recursive=True) if Path(p).suffix.lower() in IMAGE_SUFFIXES)
-        if not files:
-            raise UserError(f"glob {text!r} matches no images (expected files ending in {', '.join(IMAGE_SUFFIXES)})")
-        return SourceSpec("images", text, tuple(files))
-    if not path.is_file():
-        raise UserError(f"source {text!r} not found: expected {SOURCE_HELP}")
-    if path.suffix.lower() in IMAGE_SUFFIXES:
-        return SourceSpec("images", text, (text,))
-    return SourceSpec("video", text)
 
 
 @dataclass(frozen=True)
@@ -111,12 +52,14 @@ class Frame:
 @dataclass
 class CaptureStats:
     """Counts kept by the capture thread: frames read, dropped (live sources, the consumer too slow), skipped
-    images (unreadable, with the reason), and reconnects."""
+    images (unreadable, with the reason), reconnects, and a video's frames that could not be decoded (its index
+    counts more frames than the decoder gave: the file is damaged or cut)."""
 
     read: int = 0
     dropped: int = 0
     reconnects: int = 0
     skipped: list[str] = field(default_factory=list)
+    undecoded: int = 0
 
 
 Opener = Callable[[int | str], Any]  # returns an object with isOpened(), read() -> (ok, image), get(prop), release()
@@ -124,13 +67,57 @@ Opener = Callable[[int | str], Any]  # returns an object with isOpened(), read()
 
 def open_video(target: int | str) -> cv2.VideoCapture:
     """OpenCV's capture for a camera index, device path, URL or video file (OpenCV's own warnings silenced: the
-    capture reports what failed)."""
+    capture reports what failed). A stream gives up opening, or reading one frame, after STREAM_TIMEOUT_MS."""
     level = cv2.utils.logging.getLogLevel()
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    cv2.utils.logging.setLogLevel(min(level, cv2.utils.logging.LOG_LEVEL_ERROR))
     try:
+        if isinstance(target, str) and target.lower().startswith(STREAM_SCHEMES):
+            timeouts = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, STREAM_TIMEOUT_MS, cv2.CAP_PROP_READ_TIMEOUT_MSEC,
+                        STREAM_TIMEOUT_MS]
+            return cv2.VideoCapture(target, cv2.CAP_FFMPEG, timeouts)
         return cv2.VideoCapture(target)
     finally:
         cv2.utils.logging.setLogLevel(level)
+
+
+@contextmanager
+def native_stderr_quiet() -> Iterator[None]:
+    """While OpenCV's log level is silent (the command line without --verbose), standard error goes to /dev/null:
+    some of OpenCV's file readers print their complaints straight to it, past its log level. Used around opening a
+    source only, before the app's other threads write anything."""
+    if cv2.utils.logging.getLogLevel() != cv2.utils.logging.LOG_LEVEL_SILENT:
+        yield
+        return
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def interruptible(fn: Callable[[], T]) -> T:
+    """fn() in a helper thread, waited on in short steps: Ctrl-C (delivered to the main thread between them) stops
+    the wait at once, however long fn blocks in native code (opening a stream that does not answer); the helper is
+    left to end on its own."""
+    result: dict[str, Any] = {}
+
+    def call() -> None:
+        try:
+            result["value"] = fn()
+        except BaseException as exc:
+            result["error"] = exc
+
+    helper = threading.Thread(target=call, name="open", daemon=True)
+    helper.start()
+    while helper.is_alive():
+        helper.join(0.1)
+    if "error" in result:
+        raise result["error"]
+    return result["value"]
 
 
 class Capture:
@@ -141,7 +128,8 @@ class Capture:
     then give up with a SourceError. Files are read in full, in order, through a bounded queue; the end of the file
     ends the iteration, or starts the file over with loop (frame numbers and times go on). Unreadable images are
     skipped and listed in stats.skipped. prepare(image) runs in the capture thread (e.g. preprocessing), so it
-    overlaps the consumer's work.
+    overlaps the consumer's work. ready, when set to an event, is set whenever a frame (or the end) is handed over:
+    a consumer of several captures waits on one event and polls each (poll()).
     """
 
     def __init__(
@@ -171,11 +159,14 @@ class Capture:
         self._thread = threading.Thread(target=self._run, name="capture", daemon=True)
         self._cap: Any = None
         self._t0 = time.perf_counter()
+        self.ready: threading.Event | None = None
+        self._ended = False
 
     def open(self) -> Capture:
         """Open the source now (a file or camera that cannot be opened raises here, before any work) and start."""
         if self.spec.kind != "images":
-            self._cap = self._open_video()
+            with native_stderr_quiet():
+                self._cap = interruptible(self._open_video)
             fps = float(self._cap.get(cv2.CAP_PROP_FPS) or 0.0)
             self.fps = fps if 0 < fps < 1000 else 30.0
         self._t0 = time.perf_counter()
@@ -197,7 +188,7 @@ class Capture:
             except queue.Empty:
                 break
         if self._thread.is_alive():
-            self._thread.join(timeout=5)
+            self._thread.join(timeout=CLOSE_WAIT_S)
         if self._cap is not None:
             self._cap.release()
             self._cap = None
@@ -215,6 +206,26 @@ class Capture:
             yield frame
         if self._error is not None:
             raise self._error
+
+    def poll(self) -> Frame | None:
+        """The next frame if one is ready, else None, without waiting. At the end of the source `ended` turns true;
+        a source lost for good, or a failing prepare, raises once the frames read before it are taken."""
+        if self._ended:
+            return None
+        try:
+            frame = self._queue.get_nowait()
+        except queue.Empty:
+            return None
+        if frame is None:
+            self._ended = True
+            if self._error is not None:
+                raise self._error
+        return frame
+
+    @property
+    def ended(self) -> bool:
+        """Whether poll() has handed over the source's last frame."""
+        return self._ended
 
     # The capture thread.
 
@@ -238,18 +249,25 @@ class Capture:
             except queue.Empty:
                 pass
             self._queue.put(frame)
+            self._signal()
             return
         while not self._stop.is_set():
             try:
                 self._queue.put(frame, timeout=0.1)
+                self._signal()
                 return
             except queue.Full:
                 continue
+
+    def _signal(self) -> None:
+        if self.ready is not None:
+            self.ready.set()
 
     def _put_end(self) -> None:
         while True:
             try:
                 self._queue.put(None, timeout=0.1)
+                self._signal()
                 return
             except queue.Full:
                 with contextlib.suppress(queue.Empty):
@@ -273,23 +291,36 @@ class Capture:
             self._put(self._frame(index, image, time.perf_counter() - self._t0, Path(path).name))
 
     def _read_video(self) -> None:
-        index = 0
+        index = passed = 0  # frames so far, and at the start of this pass through a file
         while not self._stop.is_set():
             ok, image = self._cap.read()
             if not ok or image is None:
-                if self.loop and index > 0:
-                    self._cap.release()
-                    self._cap = self._open_video()  # play the file again, frame numbers going on
+                if self.spec.live:
+                    self._reconnect()
                     continue
-                if not self.spec.live:
+                if index == passed:
+                    raise SourceError(f"video {self.spec.target} opened but gave no frame: it is empty, cut before "
+                                      "its first frame, or in a codec OpenCV cannot decode; give another source")
+                self._count_undecoded(index - passed)
+                if not self.loop:
                     return  # the end of the file
-                self._reconnect()
+                self._cap.release()
+                self._cap = self._open_video()  # play the file again, frame numbers going on
+                passed = index
                 continue
             image = _as_bgr(image)
             t = index / self.fps if not self.spec.live else time.perf_counter() - self._t0
             self.stats.read += 1
             self._put(self._frame(index, image, t))
             index += 1
+
+    def _count_undecoded(self, decoded: int) -> None:
+        """At the end of a file: the frames its index counts that the decoder did not give (logged, counted)."""
+        expected = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        if expected > decoded:
+            self.stats.undecoded += expected - decoded
+            log.warning("video %s: %d of its %d frames could not be decoded (the file is damaged or cut); %d were "
+                        "processed", self.spec.target, expected - decoded, expected, decoded)
 
     def _open_video(self) -> Any:
         cap = self.opener(self.spec.target)

@@ -1,9 +1,8 @@
-"""The live browser view shared by the camera apps: an MJPEG stream, the latest frame and stats, and one HTML page."""
+"""The live browser view shared by the camera apps: per source an MJPEG stream, the latest frame and stats, a page."""
 
 from __future__ import annotations
 
 import errno
-import html
 import ipaddress
 import json
 import logging
@@ -11,6 +10,9 @@ import math
 import socketserver
 import sys
 import threading
+import urllib.parse
+from collections.abc import Sequence
+from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -18,85 +20,13 @@ from typing import Any
 import cv2
 import numpy as np
 
+from edgepipe.apps.stream.pages import grid_page, source_page
 from edgepipe.postprocess.errors import UserError
 
 log = logging.getLogger("edgepipe.web")
 
 BOUNDARY = "frame"
 CLIENT_GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError)
-
-PAGE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title}</title>
-<style>
-  body {{ margin: 0; padding: 12px; background: #111; color: #eee; font: 16px system-ui, sans-serif; }}
-  h1 {{ margin: 0 0 10px; font-size: 20px; font-weight: 600; }}
-  main {{ display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; }}
-  #stream {{ display: block; max-width: 100%; background: #222; }}
-  aside {{ min-width: 220px; }}
-  dt {{ color: #999; font-size: 13px; }}
-  dd {{ margin: 0 0 10px; font-size: 22px; font-variant-numeric: tabular-nums; }}
-  #counts {{ margin: 0; padding-left: 18px; font-size: 18px; }}
-  #verdict {{ margin-top: 12px; padding: 10px 14px; border-radius: 6px; font-size: 34px; font-weight: 700; }}
-  #verdict:empty {{ display: none; }}
-  #verdict.welcome {{ background: #1b7a2f; }}
-  #verdict.unknown {{ background: #a42020; }}
-  #verdict.info {{ background: #555; }}
-  #connection {{ color: #e66; font-size: 13px; }}
-</style>
-</head>
-<body>
-<h1>{title}</h1>
-<main>
-  <img id="stream" src="/stream.mjpg" alt="live stream">
-  <aside>
-    <dl>
-      <dt>FPS</dt><dd id="fps">-</dd>
-      <dt>model latency</dt><dd id="latency">-</dd>
-      <dt>counts</dt><dd><ul id="counts"></ul></dd>
-    </dl>
-    <div id="verdict" class="info"></div>
-    <div id="connection"></div>
-  </aside>
-</main>
-<script>
-const KINDS = ["welcome", "unknown", "info"];
-const byId = (id) => document.getElementById(id);
-const number = (value, digits, unit) => (typeof value === "number" ? value.toFixed(digits) + unit : "-");
-
-function show(stats) {{
-  byId("fps").textContent = number(stats.fps, 1, "");
-  byId("latency").textContent = number(stats.latency_ms, 1, " ms");
-  const counts = byId("counts");
-  counts.replaceChildren(...Object.entries(stats.counts || {{}}).map(([name, n]) => {{
-    const item = document.createElement("li");
-    item.textContent = name + ": " + n;
-    return item;
-  }}));
-  const verdict = byId("verdict");
-  verdict.textContent = stats.verdict || "";
-  verdict.className = KINDS.includes(stats.verdict_kind) ? stats.verdict_kind : "info";
-}}
-
-async function poll() {{
-  try {{
-    const response = await fetch("/stats.json", {{cache: "no-store"}});
-    show(await response.json());
-    byId("connection").textContent = "";
-  }} catch (error) {{
-    byId("connection").textContent = "disconnected: retrying";
-  }}
-  setTimeout(poll, 500);
-}}
-poll();
-</script>
-</body>
-</html>
-"""
-
 
 def parse_address(text: str) -> tuple[str, int]:
     """(host, port) from "HOST:PORT"; ":PORT" means 127.0.0.1, port 0 means any free port."""
@@ -144,27 +74,34 @@ class _Server(ThreadingHTTPServer):
 
 
 class _Handler(BaseHTTPRequestHandler):
-    """GET /, /stream.mjpg, /frame.jpg and /stats.json; anything else is 404."""
+    """GET / (the page: one source's, or the grid of several), and per source its page, stream.mjpg, frame.jpg and
+    stats.json: at the top for the only, unnamed source, under /source/NAME/ for a named one; anything else is 404."""
 
     server: _Server
     timeout = 10.0  # seconds a client may stall one write before its stream is dropped
 
     def do_GET(self) -> None:
         view = self.server.view
-        path = self.path.split("?", 1)[0]
+        path = urllib.parse.unquote(self.path.split("?", 1)[0])
+        source, sep, leaf = path.removeprefix("/source/").rpartition("/") if path.startswith("/source/") else (
+            "", "/", path.removeprefix("/"))
         try:
             if path == "/":
                 self._send(HTTPStatus.OK, "text/html; charset=utf-8", view.page)
-            elif path == "/stream.mjpg":
-                self._stream(view)
-            elif path == "/frame.jpg":
-                jpeg = view.latest_jpeg()
+            elif not sep or not view.has_source(source):
+                self._send(HTTPStatus.NOT_FOUND, "text/plain", b"not found: try / for the live view\n")
+            elif leaf == "":
+                self._send(HTTPStatus.OK, "text/html; charset=utf-8", view.source_page(source))
+            elif leaf == "stream.mjpg":
+                self._stream(view, source)
+            elif leaf == "frame.jpg":
+                jpeg = view.latest_jpeg(source)
                 if jpeg is None:
                     self._send(HTTPStatus.SERVICE_UNAVAILABLE, "text/plain", b"no frame published yet\n")
                 else:
                     self._send(HTTPStatus.OK, "image/jpeg", jpeg)
-            elif path == "/stats.json":
-                self._send(HTTPStatus.OK, "application/json", view.latest_stats_json())
+            elif leaf == "stats.json":
+                self._send(HTTPStatus.OK, "application/json", view.latest_stats_json(source))
             else:
                 self._send(HTTPStatus.NOT_FOUND, "text/plain", b"not found: try / for the live view\n")
         except CLIENT_GONE as exc:
@@ -178,7 +115,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def _stream(self, view: LiveView) -> None:
+    def _stream(self, view: LiveView, source: str) -> None:
         """multipart/x-mixed-replace: each part is the newest JPEG; frames published meanwhile are skipped."""
         self.send_response(HTTPStatus.OK)
         self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
@@ -186,7 +123,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         seq = 0
         while True:
-            jpeg, seq = view.wait_newer(seq)
+            jpeg, seq = view.wait_newer(seq, source)
             if jpeg is None:  # the view closed
                 return
             head = f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n".encode()
@@ -196,28 +133,45 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("%s %s", self.address_string(), format % args)
 
 
-class LiveView:
-    """The browser view of a running app: publish(frame, stats) per frame; clients see the newest one.
+@dataclass
+class _Channel:
+    """One source's newest frame (JPEG), its stats (JSON) and the frame's number."""
 
-    publish() encodes the JPEG once and never waits on clients: each streaming client runs in its own thread and
-    sends the newest frame when it is ready for one, so a slow client skips frames instead of queueing them.
+    jpeg: bytes | None = None
+    stats_json: bytes = b"{}"
+    seq: int = 0
+
+
+class LiveView:
+    """The browser view of a running app: publish(frame, stats, source) per frame; clients see the newest one.
+
+    sources: the names of the run's sources: ("",) for the only, unnamed one (its page at /), or several names (a
+    grid at /, each source's page at /source/NAME/). publish() encodes the JPEG once and never waits on clients:
+    each streaming client runs in its own thread and sends the newest frame when it is ready for one, so a slow
+    client skips frames instead of queueing them.
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 8080, title: str = "edgepipe", jpeg_quality: int = 80):
+    def __init__(self, host: str = "127.0.0.1", port: int = 8080, title: str = "edgepipe", jpeg_quality: int = 80,
+                 sources: Sequence[str] = ("",)) -> None:
         if not 0 <= int(port) <= 65535:
             raise UserError(f"port must be in 0..65535 (0 = any free port), got {port}")
         if not 1 <= int(jpeg_quality) <= 100:
             raise UserError(f"jpeg_quality must be in 1..100, got {jpeg_quality}")
         self.host, self.port, self.title, self.jpeg_quality = host, int(port), title, int(jpeg_quality)
-        self.page = PAGE.format(title=html.escape(title)).encode()
+        self._channels = {name: _Channel() for name in sources}
+        self.page = source_page(title) if tuple(sources) == ("",) else grid_page(title, list(sources))
         self._cond = threading.Condition()
-        self._jpeg: bytes | None = None
-        self._stats_json = b"{}"
-        self._seq = 0
         self._closed = False
         self._server: _Server | None = None
         self._url = ""
         self._thread: threading.Thread | None = None
+
+    def has_source(self, name: str) -> bool:
+        return name in self._channels
+
+    def source_page(self, name: str) -> bytes:
+        """The page of one source (the title names it in a run with several)."""
+        return source_page(f"{self.title}: {name}" if name else self.title)
 
     def start(self) -> LiveView:
         """Bind host:port and serve in a daemon thread. Raises UserError when the address cannot be bound."""
@@ -249,13 +203,15 @@ class LiveView:
             raise RuntimeError("LiveView.url: not started; call start() first")
         return self._url
 
-    def publish(self, frame: np.ndarray, stats: dict[str, Any]) -> None:
-        """Show frame (H, W, 3) uint8 BGR and stats (JSON-able; numpy scalars allowed) to every client."""
+    def publish(self, frame: np.ndarray, stats: dict[str, Any], source: str = "") -> None:
+        """Show frame (H, W, 3) uint8 BGR and stats (JSON-able; numpy scalars allowed) as source's to every client."""
         if not isinstance(frame, np.ndarray) or frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
             got = f"shape {frame.shape} {frame.dtype}" if isinstance(frame, np.ndarray) else type(frame).__name__
             raise UserError(f"frame must be a (H, W, 3) uint8 BGR array, got {got}")
         if not isinstance(stats, dict):
             raise UserError(f"stats must be a dict, got {type(stats).__name__}")
+        if source not in self._channels:
+            raise UserError(f"source {source!r} is not one of this view's: {', '.join(map(repr, self._channels))}")
         try:
             stats_json = json.dumps(to_jsonable(stats)).encode()
         except TypeError as exc:
@@ -264,25 +220,28 @@ class LiveView:
         if not ok:
             raise UserError(f"cannot encode a JPEG from a frame of shape {frame.shape}")
         with self._cond:
-            self._jpeg, self._stats_json = buf.tobytes(), stats_json
-            self._seq += 1
+            channel = self._channels[source]
+            channel.jpeg, channel.stats_json = buf.tobytes(), stats_json
+            channel.seq += 1
             self._cond.notify_all()
 
-    def latest_jpeg(self) -> bytes | None:
-        """The newest published frame as JPEG bytes, None before the first publish."""
+    def latest_jpeg(self, source: str = "") -> bytes | None:
+        """The newest published frame of source as JPEG bytes, None before its first publish."""
         with self._cond:
-            return self._jpeg
+            return self._channels[source].jpeg
 
-    def latest_stats_json(self) -> bytes:
-        """The newest published stats as JSON (b"{}" before the first publish)."""
+    def latest_stats_json(self, source: str = "") -> bytes:
+        """The newest published stats of source as JSON (b"{}" before its first publish)."""
         with self._cond:
-            return self._stats_json
+            return self._channels[source].stats_json
 
-    def wait_newer(self, seq: int) -> tuple[bytes | None, int]:
-        """Block until a frame newer than number seq is published: (jpeg, its number); (None, seq) once closed."""
+    def wait_newer(self, seq: int, source: str = "") -> tuple[bytes | None, int]:
+        """Block until a frame of source newer than number seq is published: (jpeg, its number); (None, seq) once
+        closed."""
+        channel = self._channels[source]
         with self._cond:
-            self._cond.wait_for(lambda: self._closed or self._seq > seq)
-            return (None, seq) if self._closed else (self._jpeg, self._seq)
+            self._cond.wait_for(lambda: self._closed or channel.seq > seq)
+            return (None, seq) if self._closed else (channel.jpeg, channel.seq)
 
     def close(self) -> None:
         """Stop serving and end every open stream; safe to call more than once."""

@@ -22,14 +22,17 @@ from edgepipe.export.options import ExportOptions
 from edgepipe.export.predict import meta_from_flat
 from edgepipe.export.train.loop import load_checkpoint, model_from_checkpoint
 from edgepipe.postprocess.errors import UserError
-from edgepipe.runtime.metadata import ModelMeta, to_metadata_props
+from edgepipe.postprocess.nms_output import NMS_HEAD
+from edgepipe.runtime.metadata import ModelMeta
 from edgepipe.runtime.preprocessing import preprocess
+from edgepipe.runtime.variants import check, save_model, with_meta
 
 log = logging.getLogger("edgepipe.export")
 
 MIN_OPSET, MAX_OPSET = 13, 21
 IR_VERSION = 8  # readable by onnxruntime >= 1.10
 DENSE = ("logistic", "shallow", "deep", "softmax")
+MAX_DET = 100  # detections the in-graph NMS keeps per class and image (the Python path keeps them per image)
 
 
 @dataclass(frozen=True)
@@ -117,15 +120,26 @@ def default_meta(name: str, model: nn.Module, imgsz: tuple[int, int] | None) -> 
     return flat
 
 
-def export_onnx(
-    source: Source, out: str | Path, opset: int = ExportOptions.opset, simplify: bool = False, nms: bool = False,
-    conf: float = ExportOptions.conf, iou: float = ExportOptions.iou, max_det: int = 100,
+@dataclass(frozen=True)
+class Built:
+    """An exported graph before it is written: the checked proto with its metadata, its parity against PyTorch
+    (max |onnxruntime - PyTorch| on real samples; with nms, of the graph before its NMS) and the export time."""
+
+    proto: onnx.ModelProto
+    max_abs_diff: float
+    seconds: float
+    opset: int
+
+
+def build_onnx(
+    source: Source, opset: int = ExportOptions.opset, simplify: bool = False, nms: bool = False,
+    conf: float = ExportOptions.conf, iou: float = ExportOptions.iou, max_det: int = MAX_DET,
     tolerance: float = ExportOptions.tolerance,
-) -> ExportResult:
-    """Write source's model as ONNX at out: dynamic batch axis, metadata, checker and shape inference, parity
-    (max |onnxruntime - PyTorch| on real samples <= tolerance x max(1, max |output|), else UserError and nothing
-    written).
-    nms: append the course head's decode + NonMaxSuppression (detectors only)."""
+) -> Built:
+    """source's model as a checked ONNX graph: dynamic batch axis, metadata, checker and shape inference, parity
+    (max |onnxruntime - PyTorch| on real samples <= tolerance x max(1, max |output|), else UserError).
+    nms: append the course head's decode + NonMaxSuppression (detectors only); the metadata then names the
+    "yolo-nms" head and the graph's conf, iou and max_det."""
     if not MIN_OPSET <= opset <= MAX_OPSET:
         raise UserError(f"opset must be in [{MIN_OPSET}, {MAX_OPSET}], but got {opset}")
     if nms:
@@ -138,9 +152,7 @@ def export_onnx(
 
         proto = onnxslim.slim(proto)
     meta = replace(source.meta, exported_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
-    del proto.metadata_props[:]
-    for key, value in to_metadata_props(meta).items():
-        proto.metadata_props.add(key=key, value=value)
+    with_meta(proto, meta)
     diff, scale = parity(source.model, proto, inputs)
     if diff > tolerance * max(1.0, scale):
         raise UserError(f"parity check failed: max |onnxruntime - PyTorch| = {diff:.3g} > {tolerance:g} x "
@@ -149,13 +161,24 @@ def export_onnx(
         model = source.model
         post = course_postprocess_graph(np.array(model.anchors), model.num_classes, model.grid_size,
                                         model.input_size, conf, iou, max_det, opset)
-        proto = with_nms(proto, post)
+        proto = with_meta(with_nms(proto, post),
+                          replace(meta, head=NMS_HEAD, anchors=(), nms={"conf": conf, "iou": iou, "max_det": max_det}))
     check(proto)
-    path = write_atomic(proto, out)
-    seconds = time.perf_counter() - t0
+    return Built(proto, diff, time.perf_counter() - t0, opset)
+
+
+def export_onnx(
+    source: Source, out: str | Path, opset: int = ExportOptions.opset, simplify: bool = False, nms: bool = False,
+    conf: float = ExportOptions.conf, iou: float = ExportOptions.iou, max_det: int = MAX_DET,
+    tolerance: float = ExportOptions.tolerance,
+) -> ExportResult:
+    """build_onnx, then the graph written to out (nothing written when a check fails)."""
+    built = build_onnx(source, opset, simplify, nms, conf, iou, max_det, tolerance)
+    path = save_model(built.proto, out)
     size = path.stat().st_size / 2**20
-    log.info("exported %s to %s (%.2f MB) in %.1f s, parity %.2g", source.name, path, size, seconds, diff)
-    return ExportResult(path, size, seconds, diff, opset)
+    log.info("exported %s to %s (%.2f MB) in %.1f s, parity %.2g", source.name, path, size, built.seconds,
+             built.max_abs_diff)
+    return ExportResult(path, size, built.seconds, built.max_abs_diff, opset)
 
 
 def check_nms(source: Source) -> None:
@@ -203,26 +226,3 @@ def parity(model: nn.Module, proto: onnx.ModelProto, inputs: tuple[np.ndarray, .
     with torch.no_grad():
         expected = model(*(torch.from_numpy(x) for x in feeds)).numpy()
     return float(np.abs(got.astype(np.float32) - expected).max()), float(np.abs(expected).max())
-
-
-def check(proto: onnx.ModelProto) -> None:
-    """onnx.checker (full) and shape inference must pass."""
-    onnx.checker.check_model(proto, full_check=True)
-    onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=True)
-
-
-def write_atomic(proto: onnx.ModelProto, out: str | Path) -> Path:
-    """Write to a temporary file in the same folder, then rename: no half-written model is ever left."""
-    out = Path(out)
-    if out.suffix != ".onnx":
-        raise UserError(f"output must be an .onnx path, but got {out}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".onnx.tmp", dir=out.parent)
-    os.close(fd)
-    try:
-        onnx.save(proto, tmp)
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return out

@@ -1,4 +1,4 @@
-"""The mini-batch training loop: optimizer and decay by name, progress bar, checkpoints, curves, report."""
+"""The mini-batch training loop: optimizer and decay by name, progress bar per epoch, checkpoints, curves, report."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from torch import nn
 from edgepipe.export.train.optim import decayed_rate, make_optimizer, set_rate
 from edgepipe.export.train.report import bias_variance_report
 from edgepipe.postprocess.errors import UserError
+from edgepipe.runtime.progress import Progress
 
 log = logging.getLogger("edgepipe.train")
 
@@ -133,16 +134,17 @@ def fit(recipe: Recipe, out_dir: str | Path, seed: int = 0, model: nn.Module | N
     for epoch in range(recipe.epochs):
         set_rate(opt, decayed_rate(recipe.learning_rate, epoch, recipe.decay, recipe.decay_rate, recipe.epochs))
         train_mode(model)
-        losses = []
-        for step, batch in enumerate(recipe.train_batches()):
-            loss, _parts = recipe.loss(model, batch)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            losses.append(loss.item())
-            if progress and step % 5 == 0:
-                print(f"\r{recipe.name} epoch {epoch + 1}/{recipe.epochs} step {step} loss {np.mean(losses):.4f}",
-                      end="", file=sys.stderr, flush=True)
+        losses: list[float] = []
+        batches = recipe.train_batches()
+        steps = len(batches) if hasattr(batches, "__len__") else 0
+        with Progress(steps, f"{recipe.name} epoch {epoch + 1}/{recipe.epochs}", progress) as bar:
+            for batch in batches:
+                loss, _parts = recipe.loss(model, batch)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                losses.append(loss.item())
+                bar.update(loss=sum(losses) / len(losses))
         model.eval()
         metrics = {"epoch": epoch + 1, "train_loss": float(np.mean(losses))}
         if (epoch + 1) % recipe.eval_every == 0 or epoch + 1 == recipe.epochs:
@@ -151,7 +153,7 @@ def fit(recipe: Recipe, out_dir: str | Path, seed: int = 0, model: nn.Module | N
         history.append(metrics)
         if progress:
             shown = " ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float))
-            print(f"\r{recipe.name} epoch {epoch + 1}/{recipe.epochs} {shown}", file=sys.stderr, flush=True)
+            print(f"{recipe.name} epoch {epoch + 1}/{recipe.epochs} {shown}", file=sys.stderr, flush=True)
         save_checkpoint(out / "last.pt", recipe, model, epoch + 1, metrics)
         if recipe.key_metric in metrics and (not best or metrics[recipe.key_metric] >= best[recipe.key_metric]):
             best = metrics

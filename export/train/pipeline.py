@@ -8,15 +8,24 @@ from edgepipe.export.options import TrainOptions
 from edgepipe.export.train.loop import TrainResult, fit
 from edgepipe.export.train.recipes import make_recipe, set_keep_prob
 from edgepipe.export.train.transfer import start_model
+from edgepipe.runtime.files import Input, Output, check_outputs
 
 # TrainOptions fields that replace the Recipe field of the same name when they are not None.
 RECIPE_OVERRIDES = ("epochs", "optimizer", "learning_rate", "decay", "decay_rate", "weight_decay")
 
 
+TRAINING_FILES = ("last.pt", "best.pt", "curves.png", "report.json", "report.md")  # what fit writes in --out
+
+
 def train(options: TrainOptions) -> TrainResult:
     """Train options.recipe into options.out_dir ({last.pt, best.pt, curves.png, report.json, report.md}) and
     return that folder, the best evaluation's metrics and the training time. Sets torch's CPU threads when
-    options.threads is not 0 (for the whole process)."""
+    options.threads is not 0 (for the whole process). Refuses, before any work, an --out whose files would replace
+    the --resume or --finetune checkpoint."""
+    out = options.out_dir
+    written = [Output(f"--out {out}", out / name) for name in TRAINING_FILES]
+    check_outputs(written, [Input(what, path) for what, path in (("--resume", options.resume),
+                                                                 ("--finetune", options.finetune)) if path])
     if options.threads:
         torch.set_num_threads(options.threads)
     workers = 0 if options.tiny else options.workers

@@ -1,30 +1,18 @@
-"""The gallery's SQLite schema and the statements FaceDB runs inside its transactions."""
+"""The gallery's SQLite schema, the statements FaceDB runs, and opening and creating the file."""
 
 
 from __future__ import annotations
 
+import os
 import sqlite3
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from edgepipe.apps.face.gallery.transfer import ExportedPerson
-from edgepipe.apps.face.gallery.values import (
-    SCHEMA_VERSION,
-    DecisionThreshold,
-    EncoderId,
-    Person,
-)
+from edgepipe.apps.face.gallery.store import Statements, first_meta
+from edgepipe.apps.face.gallery.values import EncoderId
 from edgepipe.postprocess.errors import UserError
-
-# A writer waits this long for another process's write transaction before SQLite reports "database is locked"
-# (sqlite3.connect's timeout sets sqlite3_busy_timeout, i.e. PRAGMA busy_timeout = 10000).
-BUSY_TIMEOUT_S = 10.0
-
 
 # A writer waits this long for another process's write transaction before SQLite reports "database is locked"
 # (sqlite3.connect's timeout sets sqlite3_busy_timeout, i.e. PRAGMA busy_timeout = 10000).
@@ -48,12 +36,31 @@ SCHEMA = (
 )
 
 
-THRESHOLD_KEYS = ("threshold", "threshold_far", "threshold_eer", "threshold_when")
-
-
-def vector_blob(v: np.ndarray) -> bytes:
-    """v: (D,) float32. Returns its 4 * D bytes, little-endian."""
-    return np.ascontiguousarray(v, dtype="<f4").tobytes()
+SQLITE = Statements(
+    person_add="INSERT OR IGNORE INTO people (name, created) VALUES (?, ?)",
+    person_id="SELECT id FROM people WHERE name = ?",
+    names="SELECT name FROM people ORDER BY id",
+    person=("SELECT p.name, COUNT(e.id), p.created FROM people p"
+            " LEFT JOIN embeddings e ON e.person_id = p.id WHERE p.id = ? GROUP BY p.id"),
+    people=("SELECT p.name, COUNT(e.id), p.created FROM people p"
+            " LEFT JOIN embeddings e ON e.person_id = p.id GROUP BY p.id ORDER BY p.id"),
+    person_delete="DELETE FROM people WHERE id = ?",
+    person_delete_name="DELETE FROM people WHERE name = ?",
+    embedding_add="INSERT INTO embeddings (person_id, vector, crop, source, created) VALUES (?, ?, ?, ?, ?)",
+    vectors_of="SELECT vector FROM embeddings WHERE person_id = ? ORDER BY id",
+    matrix_people="SELECT id, name FROM people ORDER BY id",
+    matrix_rows="SELECT person_id, vector FROM embeddings ORDER BY person_id, id",
+    export_people="SELECT id, name, created FROM people ORDER BY id",
+    export_rows="SELECT person_id, vector, crop, source, created FROM embeddings ORDER BY person_id, id",
+    crops="SELECT e.id, p.name, e.crop FROM embeddings e JOIN people p ON p.id = e.person_id ORDER BY p.id, e.id",
+    vector_set="UPDATE embeddings SET vector = ? WHERE id = ?",
+    event_add="INSERT INTO events (time, source, decision, distance, name) VALUES (?, ?, ?, ?, ?)",
+    events="SELECT time, source, decision, distance, name FROM events ORDER BY id DESC LIMIT ?",
+    meta="SELECT key, value FROM meta",
+    meta_put="INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+    threshold_clear="DELETE FROM meta WHERE key LIKE 'threshold%'",
+    generation="SELECT value FROM meta WHERE key = 'generation'",
+)
 
 
 @contextmanager
@@ -89,8 +96,12 @@ def check_gallery_path(path: Path, may_create: bool) -> None:
 
 
 def connect(path: Path, readonly: bool) -> sqlite3.Connection:
-    """A connection in autocommit mode (transactions are explicit), foreign keys on, busy timeout set."""
-    uri = f"{path.resolve().as_uri()}?mode={'ro' if readonly else 'rwc'}"
+    """A connection in autocommit mode (transactions are explicit), foreign keys on, busy timeout set. Read-only
+    in a folder this process cannot write (a read-only disk), the file is opened as immutable: SQLite then needs
+    no lock files beside it, and nobody can be writing it there."""
+    mode = "ro" if readonly else "rwc"
+    immutable = "&immutable=1" if readonly and not os.access(path.parent, os.W_OK) else ""
+    uri = f"{path.resolve().as_uri()}?mode={mode}{immutable}"
     conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=BUSY_TIMEOUT_S)
     conn.execute("PRAGMA foreign_keys = ON")
     return conn
@@ -107,99 +118,22 @@ def read_meta(conn: sqlite3.Connection, path: Path) -> dict[str, Any]:
                     "check the path"
                 )
             return {}
-        return dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        return dict(conn.execute(SQLITE.meta).fetchall())
 
 
 def create_schema(conn: sqlite3.Connection, path: Path, encoder: EncoderId | None) -> dict[str, Any]:
     """Create the schema in an empty database (unless another process just did). Returns the meta table."""
-    if encoder is None:
-        raise UserError(
-            f"creating gallery {path} needs the encoder: pass encoder=EncoderId.of_file(model, embedding_size)"
-        )
+    meta = first_meta(str(path), encoder)
     if conn.execute("PRAGMA journal_mode = WAL").fetchone()[0] != "wal":
         raise UserError(f"gallery {path} could not be switched to WAL mode: put it on a local file system")
     with transaction(conn, "BEGIN IMMEDIATE"):
         if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone() is None:
             for statement in SCHEMA:
                 conn.execute(statement)
-            meta = {"schema_version": SCHEMA_VERSION, "generation": 0, "created": time.time()}
-            conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", list(meta.items()))
-            write_encoder(conn, encoder)
+            conn.executemany(SQLITE.meta_put, list(meta.items()))
     return read_meta(conn, path)
-
-
-def write_encoder(conn: sqlite3.Connection, encoder: EncoderId) -> None:
-    values = {"encoder_sha256": encoder.sha256, "encoder_size": encoder.embedding_size, "encoder_name": encoder.name}
-    conn.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", list(values.items()))
-
-
-def stored_encoder(meta: dict[str, Any], path: Path) -> EncoderId:
-    """The encoder recorded in a gallery's meta table (schema version already checked)."""
-    try:
-        return EncoderId(meta["encoder_sha256"], int(meta["encoder_size"]), meta["encoder_name"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise UserError(f"gallery {path} is damaged: its meta table lacks a valid encoder ({exc})") from exc
-
-
-def read_generation(conn: sqlite3.Connection) -> int:
-    return int(conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0])
 
 
 def bump_generation(conn: sqlite3.Connection) -> None:
     """Mark the embeddings as changed: every FaceDB's cached matrix() is rebuilt on its next call."""
     conn.execute("UPDATE meta SET value = value + 1 WHERE key = 'generation'")
-
-
-def insert_event(
-    conn: sqlite3.Connection, source: str, decision: str, distance: float | None, name: str, when: float
-) -> None:
-    conn.execute(
-        "INSERT INTO events (time, source, decision, distance, name) VALUES (?, ?, ?, ?, ?)",
-        (when, source, decision, distance, name),
-    )
-
-
-def insert_embeddings(
-    conn: sqlite3.Connection, person_id: int, vectors: np.ndarray, extras: Sequence[tuple[bytes | None, str, float]]
-) -> None:
-    """vectors: (K, D) float32; extras: K (crop as PNG bytes or None, source, created)."""
-    conn.executemany(
-        "INSERT INTO embeddings (person_id, vector, crop, source, created) VALUES (?, ?, ?, ?, ?)",
-        [(person_id, vector_blob(v), *extra) for v, extra in zip(vectors, extras, strict=True)],
-    )
-
-
-def read_person(conn: sqlite3.Connection, person_id: int) -> Person:
-    name, n, created = conn.execute(
-        "SELECT p.name, COUNT(e.id), p.created FROM people p LEFT JOIN embeddings e ON e.person_id = p.id"
-        " WHERE p.id = ? GROUP BY p.id",
-        (person_id,),
-    ).fetchone()
-    return Person(name, n, created)
-
-
-def read_threshold(conn: sqlite3.Connection) -> DecisionThreshold | None:
-    """The stored threshold, or None when none was set."""
-    meta = dict(conn.execute("SELECT key, value FROM meta WHERE key IN (?, ?, ?, ?)", THRESHOLD_KEYS).fetchall())
-    if "threshold" not in meta:
-        return None
-    return DecisionThreshold(
-        meta["threshold"], meta.get("threshold_far"), meta.get("threshold_eer"), meta["threshold_when"]
-    )
-
-
-def write_threshold(conn: sqlite3.Connection, t: DecisionThreshold) -> None:
-    conn.execute("DELETE FROM meta WHERE key IN (?, ?, ?, ?)", THRESHOLD_KEYS)
-    values = zip(THRESHOLD_KEYS, (t.value, t.far, t.eer, t.when), strict=True)
-    conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", [(k, v) for k, v in values if v is not None])
-
-
-def import_person(conn: sqlite3.Connection, person: ExportedPerson, source: str) -> Person:
-    """Insert one exported person (replacing one of the same name) inside the caller's transaction."""
-    conn.execute("DELETE FROM people WHERE name = ?", (person.name,))  # their embeddings: ON DELETE CASCADE
-    person_id = conn.execute(
-        "INSERT INTO people (name, created) VALUES (?, ?)", (person.name, person.created)
-    ).lastrowid
-    insert_embeddings(conn, person_id, person.vectors, person.extras)
-    insert_event(conn, source, "import", None, person.name, time.time())
-    return read_person(conn, person_id)

@@ -6,7 +6,6 @@ import base64
 import json
 import math
 import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from edgepipe.apps.face.gallery.values import (
     encoder_mismatch,
 )
 from edgepipe.postprocess.errors import UserError
+from edgepipe.runtime.files import write_atomic
 
 EXPORT_FORMAT = "edgepipe-face-gallery"
 
@@ -119,22 +119,6 @@ def parse_person(entry: Any, size: int, where: str) -> ExportedPerson:
     ]
     created = _as_time(entry.get("created"), f"{where}.created")
     return ExportedPerson(name, created, as_vectors(vectors, size, f"{where}.embeddings"), extras)
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write data to path through a temporary file in the same folder, fsynced, then renamed over path."""
-    if not path.parent.is_dir():
-        raise UserError(f"cannot write {path}: folder {path.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def export_encoder(path: str | os.PathLike) -> EncoderId:

@@ -1,7 +1,9 @@
-"""The face gallery's values: the encoder identity, people, audit entries, thresholds, and their checks."""
+"""The face gallery's values: the encoder identity, people, audit entries, thresholds, what a kiosk shows of its
+gallery, and their checks."""
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import os
 import unicodedata
@@ -238,3 +240,54 @@ def check_distance(value: Any, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not value >= 0:
         raise UserError(f"{name} must be a number >= 0 (inf allowed), but got {value!r}")
     return float(value)
+
+
+def vector_blob(v: np.ndarray) -> bytes:
+    """v: (D,) float32. Returns its 4 * D bytes, little-endian."""
+    return np.ascontiguousarray(v, dtype="<f4").tobytes()
+
+
+def close_names(name: str, names: Sequence[str]) -> str:
+    close = difflib.get_close_matches(name, names, n=3)
+    if close:
+        return "close names: " + ", ".join(repr(n) for n in close)
+    return f"no close name among the {len(names)} enrolled (`edgepipe face list` names them)"
+
+
+def check_meta(meta: dict[str, Any], where: str, encoder: EncoderId | None) -> EncoderId:
+    """A gallery's meta values checked: its schema version, the encoder stored in it and (when given) the model's
+    match with it. Returns the stored encoder."""
+    check_version(meta.get("schema_version"), where)
+    try:
+        stored = EncoderId(meta["encoder_sha256"], int(meta["encoder_size"]), meta["encoder_name"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UserError(f"{where} is damaged: its meta table lacks a valid encoder ({exc})") from exc
+    if encoder is not None and (encoder.sha256, encoder.embedding_size) != (stored.sha256, stored.embedding_size):
+        raise encoder_mismatch(where, stored, encoder, "re-enroll, or run with --reencode")
+    return stored
+
+
+@dataclass(frozen=True)
+class GalleryStatus:
+    """What a kiosk shows about its gallery: the people and embeddings it identifies against, their generation, and
+    whether they are current (online; False while the server is unreachable, note then says since when)."""
+
+    people: int
+    embeddings: int
+    generation: int
+    online: bool = True
+    note: str = ""
+
+
+def enrolled_from(people: Sequence[tuple[int, str]], person_ids: np.ndarray, vectors: np.ndarray) -> Enrolled:
+    """The matrix for identify. people: (id, name) by ascending id; person_ids: (N,) int64, each row's person id;
+    vectors: (N, D) float32."""
+    ids = np.array([person_id for person_id, _ in people], dtype=np.int64)
+    return Enrolled(vectors, np.searchsorted(ids, person_ids), tuple(name for _, name in people))
+
+
+def check_entry(source: str, decision: str, distance: float, name: str, when: float) -> AuditEntry:
+    """An audit entry with its fields checked: source and name strings, decision non-empty, distance >= 0."""
+    return AuditEntry(when, check_text(source, "source", allow_empty=True),
+                      check_text(decision, "decision", allow_empty=False), check_distance(distance, "distance"),
+                      check_text(name, "name", allow_empty=True))

@@ -1,0 +1,166 @@
+"""Benchmark against Ultralytics on the same YOLOv8n ONNX file: bare session.run, Ultralytics' predictor and
+`edgepipe detect`, interleaved in one run, at 320 (conf 0.25) and 640 (conf 0.001).
+
+Run from the project root: python -m benchmarks.ultralytics [--quick] [--rounds 3] [--weights yolov8n.pt]
+Ultralytics is never a dependency of edgepipe: the benchmark builds its own virtual environment in
+runs/ultralytics-venv the first time (`pip install torch==2.14.1 torchvision==0.29.1 ultralytics onnx onnxruntime`,
+from this machine's disk and PyPI, a few minutes) and runs Ultralytics there, in a process of its own. YOLOv8n is
+built from Ultralytics' own yolov8n.yaml with fresh weights, its batch norm recalibrated on the video's frames so
+that its activations have realistic scales (or loaded from --weights), and exported by Ultralytics to ONNX at each
+size. On a generated 640x480 video it prints, per case, FPS after warm-up and CPU milliseconds per frame (all
+threads) of each contender, and the ratios edgepipe / bare and edgepipe / Ultralytics (medians over the rounds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edgepipe.apps.detect.service import DetectOptions, detect
+from edgepipe.apps.options import ModelOptions
+from edgepipe.apps.stream.loop import StreamOptions
+from edgepipe.export.data.detection import make_video
+from edgepipe.runtime import load, preprocess
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV = ROOT / "runs" / "ultralytics-venv"
+PACKAGES = ("torch==2.14.1", "torchvision==0.29.1", "ultralytics", "onnx", "onnxruntime")
+CASES = ((320, 0.25), (640, 0.001))
+WARMUP = 10  # frames each contender runs before its clock starts
+
+# Runs in the Ultralytics venv: `export` writes the ONNX files, `predict` times the predictor on the video.
+HELPER = textwrap.dedent('''
+    import json, os, resource, sys, time
+    os.environ["YOLO_OFFLINE"] = "1"
+    from ultralytics import YOLO
+    job = json.loads(sys.argv[1])
+    if job["do"] == "export":
+        import cv2, torch
+        model = YOLO(job["weights"] or "yolov8n.yaml")
+        if not job["weights"]:  # fresh weights: recalibrate batch norm on real frames
+            net = model.model.train()
+            cap, frames = cv2.VideoCapture(job["video"]), []
+            while len(frames) < 64 and (got := cap.read())[0]:
+                frames.append(torch.from_numpy(cv2.resize(got[1], (640, 640))[:, :, ::-1].copy()))
+            with torch.no_grad():
+                for k in range(0, len(frames), 8):
+                    net(torch.stack(frames[k:k + 8]).permute(0, 3, 1, 2).float() / 255)
+            net.eval()
+        for size in job["sizes"]:
+            path = model.export(format="onnx", imgsz=size, simplify=False, dynamic=False, opset=17)
+            os.replace(path, job["out"].format(size=size))
+    else:
+        model = YOLO(job["model"], task="detect")
+        frames, start, cpu = 0, 0.0, 0.0
+        for _ in model.predict(job["video"], stream=True, conf=job["conf"], imgsz=job["size"], verbose=False):
+            frames += 1
+            if frames == job["warmup"]:
+                start, cpu = time.perf_counter(), time.process_time()
+        seconds, used = time.perf_counter() - start, time.process_time() - cpu
+        print(json.dumps({"fps": (frames - job["warmup"]) / seconds, "cpu_ms": used * 1e3 / (frames - job["warmup"])}))
+''')
+
+
+def venv_python() -> Path:
+    """The Ultralytics venv's python, made the first time (logged with its time)."""
+    python = VENV / "bin" / "python"
+    if not python.exists():
+        print(f"building {VENV} (pip install {' '.join(PACKAGES)}) ...", flush=True)
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", *PACKAGES], check=True)
+        print(f"  built in {time.perf_counter() - t0:.0f} s", flush=True)
+    return python
+
+
+def helper(job: dict) -> str:
+    result = subprocess.run([str(venv_python()), "-c", HELPER, json.dumps(job)], capture_output=True, text=True,
+                            cwd=VENV.parent)
+    if result.returncode != 0:
+        raise SystemExit(f"the Ultralytics helper failed:\n{result.stderr[-3000:]}")
+    return result.stdout
+
+
+def cpu_ms_per_frame(t0: float, frames: int) -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return (usage.ru_utime + usage.ru_stime - t0) * 1e3 / max(frames, 1)
+
+
+def process_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def bare(model_path: Path, frames: list[np.ndarray]) -> dict:
+    """session.run on frames decoded and preprocessed beforehand: the ceiling."""
+    model = load(model_path, providers="cpu", warmup=0)
+    ready = [preprocess(f, model.spec).batch for f in frames]
+    name = model.inputs[0].name
+    for x in ready[:WARMUP]:
+        model.session.run(None, {name: x})
+    t0, cpu = time.perf_counter(), process_cpu()
+    for x in ready[WARMUP:]:
+        model.session.run(None, {name: x})
+    n = len(ready) - WARMUP
+    return {"fps": n / (time.perf_counter() - t0), "cpu_ms": cpu_ms_per_frame(cpu, n)}
+
+
+def edgepipe(model_path: Path, video: Path, conf: float, out: Path) -> dict:
+    """`edgepipe detect --model M --source VIDEO --jsonl OUT --conf C` in this process (its FPS over the run)."""
+    cpu = process_cpu()
+    summary = detect(DetectOptions(ModelOptions(model_path, "cpu"), StreamOptions(str(video), show=False),
+                                   conf=conf, jsonl=out)).one()
+    return {"fps": summary.fps, "cpu_ms": cpu_ms_per_frame(cpu, summary.frames)}
+
+
+def ultralytics(model_path: Path, video: Path, conf: float, size: int) -> dict:
+    job = {"do": "predict", "model": str(model_path), "video": str(video), "conf": conf, "size": size,
+           "warmup": WARMUP}
+    return json.loads(helper(job).strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="100 frames, one round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--frames", type=int, default=300)
+    parser.add_argument("--weights", help="a YOLOv8n checkpoint of your own (default: fresh weights)")
+    args = parser.parse_args()
+    frames_n, rounds = (100, 1) if args.quick else (args.frames, args.rounds)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        video = out / "bench.mp4"
+        make_video(video, n_frames=frames_n, size=(480, 640), seed=0)
+        cap, frames = cv2.VideoCapture(str(video)), []
+        while (got := cap.read())[0]:
+            frames.append(got[1])
+        pattern = str(out / "yolov8n-{size}.onnx")
+        helper({"do": "export", "weights": args.weights or "", "video": str(video), "sizes": [s for s, _ in CASES],
+                "out": pattern})
+        print(f"YOLOv8n ({'fresh weights, batch norm recalibrated' if not args.weights else args.weights}), "
+              f"{frames_n}-frame 640x480 video, CPU, medians of {rounds} interleaved round(s):", flush=True)
+        for size, conf in CASES:
+            model = Path(pattern.format(size=size))
+            runs: dict[str, list[dict]] = {"bare": [], "ultralytics": [], "edgepipe": []}
+            for _ in range(rounds):
+                runs["bare"].append(bare(model, frames))
+                runs["ultralytics"].append(ultralytics(model, video, conf, size))
+                runs["edgepipe"].append(edgepipe(model, video, conf, out / "bench.jsonl"))
+            med = {k: {m: float(np.median([r[m] for r in v])) for m in ("fps", "cpu_ms")} for k, v in runs.items()}
+            cells = ", ".join(f"{k} {v['fps']:.1f} FPS ({v['cpu_ms']:.1f} CPU ms)" for k, v in med.items())
+            print(f"  {size}, conf {conf}: {cells}; edgepipe / bare {med['edgepipe']['fps'] / med['bare']['fps']:.2f}, "
+                  f"edgepipe / Ultralytics {med['edgepipe']['fps'] / med['ultralytics']['fps']:.2f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
