@@ -17,6 +17,7 @@ from edgepipe.apps.commands.common import (
 )
 from edgepipe.apps.face import service
 from edgepipe.apps.face.calibration import FAR, calibrate_gallery
+from edgepipe.postprocess.embeddings import UNKNOWN
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,11 +34,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     what.add_argument("--source", help="a camera index (0), video, folder or glob: take --count shots from it")
     q.add_argument("--count", type=int, default=service.SHOTS, help="shots to take from --source (default %(default)s)")
     q = command(face, "verify", "1:1: is the face in the image this enrolled person?", run_verify, models=True,
-                threshold=True)
+                threshold=True, epilog="exit codes: 0 a match, 1 no match, 2 bad input (no face or several in the "
+                "image, an unknown name, a missing file, a bad option)")
     q.add_argument("--name", required=True, help="the person the face claims to be")
     q.add_argument("--image", type=Path, required=True, help="a photo with one face")
     q = command(face, "identify", "1:K: who, among the enrolled, is the face in the image?", run_identify,
-                models=True, threshold=True)
+                models=True, threshold=True, epilog="exit codes: 0 an enrolled person (named on the output), 1 "
+                "unknown (nobody within the threshold), 2 bad input (no face or several in the image, an empty "
+                "gallery, a missing file, a bad option)")
     q.add_argument("--image", type=Path, required=True, help="a photo with one face")
     command(face, "list", "list the enrolled people, the encoder and the threshold", run_list)
     q = command(face, "remove", "remove a person and their embeddings", run_remove)
@@ -60,10 +64,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def command(face: argparse._SubParsersAction, name: str, text: str, func: Callable[[argparse.Namespace], int],
-            models: bool = False, threshold: bool = False) -> argparse.ArgumentParser:
-    """A face subcommand with the common options (and the models' options when it runs them)."""
+            models: bool = False, threshold: bool = False, epilog: str | None = None) -> argparse.ArgumentParser:
+    """A face subcommand with the common options (and the models' options when it runs them); epilog: its exit
+    codes where they answer a question."""
     description = text[0].upper() + text[1:] + ("" if text.endswith("?") else ".")
-    q = face.add_parser(name, help=text, description=description)
+    q = face.add_parser(name, help=text, description=description, epilog=epilog)
     add_gallery_args(q, reencode=models, threshold=threshold)
     q.add_argument("--json", action="store_true", help="print the result as JSON")
     q.set_defaults(func=gallery_errors(func))
@@ -82,14 +87,16 @@ def run_enroll(args: argparse.Namespace) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    emit(service.verify_face(args.name, args.image, face_models(args), args.gallery, args.threshold, args.reencode),
-         args.json)
-    return 0
+    verdict = service.verify_face(args.name, args.image, face_models(args), args.gallery, args.threshold,
+                                  args.reencode)
+    emit(verdict, args.json)
+    return 0 if verdict.match else 1
 
 
 def run_identify(args: argparse.Namespace) -> int:
-    emit(service.identify_face(args.image, face_models(args), args.gallery, args.threshold, args.reencode), args.json)
-    return 0
+    identity = service.identify_face(args.image, face_models(args), args.gallery, args.threshold, args.reencode)
+    emit(identity, args.json)
+    return 1 if identity.name == UNKNOWN else 0
 
 
 def run_list(args: argparse.Namespace) -> int:
