@@ -21,9 +21,11 @@ LINE = Line("middle", (LINE_X, 0.0, LINE_X, 480.0))
 
 @dataclass(frozen=True)
 class DemoOptions:
-    """out: where the demo's files go. checkpoint: reused when it exists, else trained there. data: where the
-    generated data sets live. epochs: override the recipe's when training (None: the recipe's). frames: frames in
-    the demo video. seed: the demo video's seed. provider: auto, cuda or cpu for detection."""
+    """out: where the demo's files go. checkpoint: reused when its run finished, resumed when it was interrupted, else
+    trained there. data: where the generated data sets live. epochs: of a new training (None: the recipe's).
+    frames: frames in the demo video. seed: the demo video's seed. provider: auto, cuda or cpu for detection.
+    retrain: train anew even when a checkpoint is there. tiny: the seconds-long training configuration (smoke runs,
+    tests)."""
 
     out: Path = Path("runs/demo")
     checkpoint: Path = Path("runs/yolo-small/best.pt")
@@ -32,6 +34,8 @@ class DemoOptions:
     frames: int = 300
     seed: int = 0
     provider: str = "auto"
+    retrain: bool = False
+    tiny: bool = False
 
     def __post_init__(self) -> None:
         if self.frames < 1:
@@ -77,13 +81,13 @@ class DemoResult:
 
 
 def run_demo(options: DemoOptions) -> DemoResult:
-    """Train or reuse the checkpoint, export it, write the demo video and test images, detect in both, score."""
+    """Train, resume or reuse the checkpoint, export it, write the demo video and test images, detect in both, score."""
     from edgepipe.export.data.detection import make_video
     from edgepipe.export.demo import export_if_stale, train_or_reuse
 
     out = options.out
     out.mkdir(parents=True, exist_ok=True)
-    ckpt = train_or_reuse(options.checkpoint, options.data, options.epochs)
+    ckpt = train_or_reuse(options.checkpoint, options.data, options.epochs, options.retrain, options.tiny)
     model = ModelOptions(export_if_stale(ckpt, out / "yolo-small.onnx"), options.provider)
     video = out / "shapes.mp4"
     truth = make_video(video, n_frames=options.frames, seed=options.seed)

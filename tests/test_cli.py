@@ -21,7 +21,7 @@ def test_version_and_help(capsys):
 def test_demo_end_to_end_reuses_a_checkpoint(tmp_path, capsys):
     fit(make_recipe("yolo-small", tmp_path / "data", tiny=True), tmp_path / "yolo", progress=False)
     args = ["demo", "--json", "--out", str(tmp_path / "demo"), "--checkpoint", str(tmp_path / "yolo" / "best.pt"),
-            "--data", str(tmp_path / "data"), "--frames", "20", "--provider", "cpu"]
+            "--data", str(tmp_path / "data"), "--frames", "20", "--provider", "cpu", "--tiny"]
     assert main(args) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     for key in ("model", "video", "annotated_video", "detections"):

@@ -39,12 +39,15 @@ def make_recipe(name: str, data_dir: str | Path = DATA_DIR, tiny: bool = False, 
     if name not in RECIPES:
         raise UserError(f"recipe must be one of {RECIPES}, but got {name!r}")
     if name == "lenet5":
-        return lenet5_recipe(tiny)
-    if name in ("softmax", "shallow", "deep", "logistic"):
-        return dense_recipe(name, tiny)
-    if name == "facenet":
-        return facenet_recipe(tiny)
-    return detector_recipe(name, Path(data_dir), tiny, workers)
+        recipe = lenet5_recipe(tiny)
+    elif name in ("softmax", "shallow", "deep", "logistic"):
+        recipe = dense_recipe(name, tiny)
+    elif name == "facenet":
+        recipe = facenet_recipe(tiny)
+    else:
+        recipe = detector_recipe(name, Path(data_dir), tiny, workers)
+    recipe.tiny = tiny
+    return recipe
 
 
 def lenet5_recipe(tiny: bool) -> Recipe:
