@@ -17,6 +17,7 @@ from edgepipe.postprocess.errors import UserError
 # The demo video is 640x480 (make_video's default): its objects are counted crossing the vertical middle line.
 LINE_X = 320.0
 LINE = Line("middle", (LINE_X, 0.0, LINE_X, 480.0))
+OBJECTS = 12  # in the demo video, each crossing the whole frame: every class several times each way
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,7 @@ class DemoOptions:
     checkpoint: Path = Path("runs/yolo-small/best.pt")
     data: Path = Path("runs/data")
     epochs: int | None = None
-    frames: int = 300
+    frames: int = 600
     seed: int = 0
     provider: str = "auto"
     retrain: bool = False
@@ -90,7 +91,7 @@ def run_demo(options: DemoOptions) -> DemoResult:
     ckpt = train_or_reuse(options.checkpoint, options.data, options.epochs, options.retrain, options.tiny)
     model = ModelOptions(export_if_stale(ckpt, out / "yolo-small.onnx"), options.provider)
     video = out / "shapes.mp4"
-    truth = make_video(video, n_frames=options.frames, seed=options.seed)
+    truth = make_video(video, n_frames=options.frames, seed=options.seed, n_objects=OBJECTS, crossing=True)
     summary = detect(DetectOptions(model, StreamOptions(str(video), show=False), save=out / "annotated.mp4",
                                    jsonl=out / "detections.jsonl", lines=(LINE,))).one()
     score = match(read_jsonl(out / "detections.jsonl"), read_jsonl(truth), iou=0.5)
