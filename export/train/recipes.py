@@ -21,7 +21,7 @@ from edgepipe.export.data.digits import CLASS_NAMES as DIGITS
 from edgepipe.export.data.digits import load_digits_splits
 from edgepipe.export.data.faces import identity_splits, kiosk_face_views, make_face_scene
 from edgepipe.export.metrics import classification_metrics, detection_metrics, embedding_metrics
-from edgepipe.export.options import DATA_DIR, RECIPES
+from edgepipe.export.options import DATA_DIR, RECIPE_EPOCHS, RECIPES
 from edgepipe.export.predict import TorchPredictor, classify, detect, embed, meta_from_flat
 from edgepipe.export.train.datasets import Detection, ImageClassification, Vectors, detection_collate
 from edgepipe.export.train.loop import Recipe
@@ -71,7 +71,8 @@ def lenet5_recipe(tiny: bool) -> Recipe:
 
     return Recipe("lenet5", "lenet5", {"num_classes": 10, "activation": "relu"}, meta,
                   lambda: DataLoader(train, batch_size=64, shuffle=True), _cross_entropy, evaluate, "accuracy",
-                  *DIGITS_BASELINE, epochs=1 if tiny else 40, learning_rate=2e-3, weight_decay=1e-4)
+                  *DIGITS_BASELINE, epochs=1 if tiny else RECIPE_EPOCHS["lenet5"], learning_rate=2e-3,
+                  weight_decay=1e-4)
 
 
 def _cross_entropy(model, batch):
@@ -109,7 +110,7 @@ def dense_recipe(name: str, tiny: bool) -> Recipe:
         return out
 
     return Recipe(name, name, kwargs, meta, lambda: DataLoader(train, batch_size=64, shuffle=True), loss, evaluate,
-                  "accuracy", *DIGITS_BASELINE, epochs=1 if tiny else 60, learning_rate=3e-3)
+                  "accuracy", *DIGITS_BASELINE, epochs=1 if tiny else RECIPE_EPOCHS[name], learning_rate=3e-3)
 
 
 def detector_recipe(name: str, data_dir: Path, tiny: bool, workers: int) -> Recipe:
@@ -154,7 +155,8 @@ def detector_recipe(name: str, data_dir: Path, tiny: bool, workers: int) -> Reci
                         persistent_workers=workers > 0)
     return Recipe(name, "yolo-small", {"num_classes": len(names), "anchors": anchors, "input_size": list(size)}, meta,
                   lambda: loader, loss, evaluate, "map50", 0.01, "a person finds about 99% of these objects",
-                  epochs=1 if tiny else 40, learning_rate=3e-3, weight_decay=5e-4, eval_every=10)
+                  epochs=1 if tiny else RECIPE_EPOCHS[name], learning_rate=3e-3, weight_decay=5e-4,
+                  eval_every=10)
 
 
 def _subset_coco(coco: dict, k: int) -> dict:
@@ -244,7 +246,7 @@ def facenet_recipe(tiny: bool) -> Recipe:
 
     return Recipe("facenet", "facenet", {"embedding_size": 128}, meta, batches, loss, evaluate, "auc",
                   0.0, "a person tells these faces apart almost always (AUC about 1.0)",
-                  epochs=1 if tiny else 15, learning_rate=2e-3, eval_every=5)
+                  epochs=1 if tiny else RECIPE_EPOCHS["facenet"], learning_rate=2e-3, eval_every=5)
 
 
 def _eval_views(faces: np.ndarray, n: int, size: int, kiosk_p: float) -> tuple[list[np.ndarray], np.ndarray]:
