@@ -32,6 +32,19 @@ def test_demo_end_to_end_reuses_a_checkpoint(tmp_path, capsys):
     assert set(result["crossings"]) == set(result["crossings_truth"]) == {"left_to_right", "right_to_left"}
 
 
+@pytest.mark.parametrize(
+    ("argv", "command"),
+    [(["models"], "models"), (["-v", "face", "list"], "face"), (["--version"], ""), (["modelz"], ""),
+     (["--verbose", "demo", "--tiny"], "demo"), ([], "")],
+)
+def test_a_command_loads_only_its_own_parser(argv, command):
+    from edgepipe.apps.cli import COMMANDS, build_parser, command_named
+
+    assert command_named(argv) == command
+    sub = next(a for a in build_parser(command)._actions if a.dest == "command")
+    assert list(sub.choices) == ([command] if command else list(COMMANDS))
+
+
 def test_bad_option_is_one_line_error(capsys):
     assert main(["demo", "--frames", "0", "--checkpoint", "missing.pt"]) == 2
     err = capsys.readouterr().err
