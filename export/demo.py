@@ -17,23 +17,24 @@ RECIPE = "yolo-small"
 def train_or_reuse(ckpt: Path, data: Path, epochs: int | None, retrain: bool = False, tiny: bool = False) -> Path:
     """The small YOLO's checkpoint, saying which: with retrain, or when ckpt's folder holds no run, trained anew
     into ckpt's folder (epochs: None for the recipe's); a run stopped before its last epoch (its last.pt) resumed
-    where it stopped; a finished one reused (epoch E of N and its dev mAP printed). tiny: the seconds-long
-    configuration; a run of the other configuration is refused, not reused."""
+    where it stopped; a finished one reused (its epoch, the run's epochs and its dev mAP printed). tiny: the
+    seconds-long configuration; a run of the other configuration is refused, not reused."""
     if epochs is not None and epochs < 1:
         raise UserError(f"--epochs must be >= 1, but got {epochs}")
-    last = ckpt.parent / "last.pt"
-    if not retrain and last.is_file():
-        state = load_checkpoint(last)
-        same_run(state, last, tiny)
-        if unfinished(state):
+    last_path = ckpt.parent / "last.pt"
+    last = load_checkpoint(last_path) if last_path.is_file() and not retrain else None
+    if last is not None:
+        same_run(last, last_path, tiny)
+        if unfinished(last):
             recipe = make_recipe(RECIPE, data, tiny=tiny)
-            recipe.epochs = int(state["epochs"])
-            print(f"resuming the interrupted training in {ckpt.parent}: {done(state)} (--retrain to start over)")
-            return trained(fit(recipe, ckpt.parent, resume=state))
+            recipe.epochs = int(last["epochs"])
+            print(f"resuming the interrupted training in {ckpt.parent} after epoch {last['epoch']} of "
+                  f"{last['epochs']} (best so far: {best_of(last['best'])}; --retrain to start over)")
+            return trained(fit(recipe, ckpt.parent, resume=last))
     if not retrain and ckpt.is_file():
-        reused = load_checkpoint(ckpt)
-        same_run(reused, ckpt, tiny)
-        print(f"reusing {ckpt}: {done(reused)} (--retrain to train again)")
+        best = load_checkpoint(ckpt)
+        same_run(best, ckpt, tiny)
+        print(f"reusing {ckpt}: {reused(best, last)} (--retrain to train again)")
         return ckpt
     recipe = make_recipe(RECIPE, data, tiny=tiny)
     if epochs is not None:
@@ -54,18 +55,25 @@ def same_run(state: dict, path: Path, tiny: bool) -> None:
                         f"{'--tiny' if state.get('tiny') else 'no --tiny'} to use it, or --retrain to train over it")
 
 
-def done(state: dict) -> str:
-    """What a checkpoint holds: "epoch E of N, dev mAP@0.5 M" (N, the run's epochs, where it was recorded)."""
-    total = f" of {state['epochs']}" if "epochs" in state else ""
-    best = state.get("best") or state["metrics"]
-    metric = f", dev mAP@0.5 {best['map50']:.3f} (epoch {best['epoch']})" if "map50" in best else \
-        ", not evaluated yet"
-    return f"epoch {state['epoch']}{total}{metric}"
+def best_of(metrics: dict) -> str:
+    """"dev mAP@0.5 M at epoch E" of a checkpoint's best evaluation, or "not evaluated yet"."""
+    if "map50" not in metrics:
+        return "not evaluated yet"
+    return f"dev mAP@0.5 {metrics['map50']:.3f} at epoch {metrics['epoch']}"
+
+
+def reused(best: dict, last: dict | None) -> str:
+    """What a reused best.pt is: its epoch, of how many epochs its finished training ran (from its last.pt, where
+    that is recorded), and its dev mAP."""
+    total = int(last.get("epochs", 0)) if last is not None else 0
+    of = f" of a finished {total}-epoch training" if total else ""
+    return f"epoch {best['epoch']}{of}, {best_of(best['metrics'])}"
 
 
 def trained(result: TrainResult) -> Path:
-    """The best checkpoint of a finished training, printed with the time the whole run took, its epochs and dev mAP."""
-    print(f"trained in {duration(result.seconds)}: {done(load_checkpoint(result.out_dir / 'last.pt'))}")
+    """The best checkpoint of a finished training, printed with the time the whole run took and its best epoch."""
+    epochs = load_checkpoint(result.out_dir / "last.pt")["epochs"]
+    print(f"trained {epochs} epochs in {duration(result.seconds)}: best {best_of(result.best_metrics)}")
     return result.out_dir / "best.pt"
 
 

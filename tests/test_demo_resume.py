@@ -49,9 +49,9 @@ def test_the_demo_resumes_an_interrupted_training_then_reuses_it_then_retrains(t
                  str(tmp_path / "demo"), "--frames", "20", "--provider", "cpu"]) == 0
     out = capsys.readouterr().out
     best = stopped["best"]
-    assert (f"resuming the interrupted training in {run}: epoch 2 of 3, dev mAP@0.5 {best['map50']:.3f} "
-            f"(epoch {best['epoch']}) (--retrain to start over)") in out
-    assert re.search(r"^trained in \d+ s: epoch 3 of 3, dev mAP@0\.5 \d\.\d{3} \(epoch \d\)$", out, re.MULTILINE)
+    assert (f"resuming the interrupted training in {run} after epoch 2 of 3 (best so far: dev mAP@0.5 "
+            f"{best['map50']:.3f} at epoch {best['epoch']}; --retrain to start over)") in out
+    assert re.search(r"^trained 3 epochs in \d+ s: best dev mAP@0\.5 \d\.\d{3} at epoch \d$", out, re.MULTILINE)
     history = json.loads((run / "report.json").read_text())["history"]
     assert [h["epoch"] for h in history] == [1, 2, 3]  # the first two kept, only the third trained
     assert history[:2] == stopped["history"]
@@ -59,9 +59,9 @@ def test_the_demo_resumes_an_interrupted_training_then_reuses_it_then_retrains(t
 
     finished = load_checkpoint(run / "best.pt")
     assert train_or_reuse(run / "best.pt", data, None, tiny=True) == run / "best.pt"
-    assert capsys.readouterr().out == (f"reusing {run / 'best.pt'}: epoch {finished['epoch']} of 3, dev mAP@0.5 "
-                                       f"{finished['metrics']['map50']:.3f} (epoch {finished['epoch']}) "
-                                       "(--retrain to train again)\n")
+    assert capsys.readouterr().out == (f"reusing {run / 'best.pt'}: epoch {finished['epoch']} of a finished 3-epoch "
+                                       f"training, dev mAP@0.5 {finished['metrics']['map50']:.3f} at epoch "
+                                       f"{finished['epoch']} (--retrain to train again)\n")
 
     assert train_or_reuse(run / "best.pt", data, 1, retrain=True, tiny=True) == run / "best.pt"
     assert "training the small YOLO for 1 epochs" in capsys.readouterr().out
