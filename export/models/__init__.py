@@ -17,7 +17,8 @@ from edgepipe.export.models.init import init_weights
 from edgepipe.export.models.lenet import LeNet5
 from edgepipe.export.models.resnet import ResNet
 from edgepipe.export.models.vgg import VGG16
-from edgepipe.export.models.yolo import YOLO, yolo_large, yolo_small
+from edgepipe.export.models.windows import ConvWindows, WindowClassifier
+from edgepipe.export.models.yolo import YOLO, yolo_large, yolo_pose, yolo_small
 from edgepipe.export.zoo import RESNET_PARAMS, ZOO, ModelInfo
 from edgepipe.postprocess.errors import UserError
 
@@ -38,8 +39,9 @@ class ModelEntry:
 BUILDERS: dict[str, Callable[..., nn.Module]] = {
     "logistic": LogisticRegression, "shallow": shallow_net, "deep": DeepNet, "softmax": softmax_classifier,
     "lenet5": LeNet5, "alexnet": AlexNet, "vgg16": VGG16, **{f"resnet{d}": partial(ResNet, d) for d in RESNET_PARAMS},
-    "googlenet": GoogLeNet, "yolo-small": yolo_small, "yolo-large": yolo_large, "facenet": FaceEncoder,
-    "siamese": Siamese,
+    "googlenet": GoogLeNet, "window": WindowClassifier, "window-conv": ConvWindows, "yolo-small": yolo_small,
+    "yolo-large": yolo_large, "yolo-pose": yolo_pose, "facenet": FaceEncoder, "siamese": Siamese,
+    "siamese-head": SiameseHead,
 }
 REGISTRY: dict[str, ModelEntry] = {
     i.name: ModelEntry(i.name, i.family, i.task, i.input_shape, BUILDERS[i.name], i.description) for i in ZOO
@@ -77,6 +79,7 @@ __all__ = [
     "VGG16",
     "YOLO",
     "AlexNet",
+    "ConvWindows",
     "DeepNet",
     "FaceEncoder",
     "GoogLeNet",
@@ -88,10 +91,12 @@ __all__ = [
     "ResNet",
     "Siamese",
     "SiameseHead",
+    "WindowClassifier",
     "build",
     "count_params",
     "init_weights",
     "list_models",
     "yolo_large",
+    "yolo_pose",
     "yolo_small",
 ]

@@ -27,7 +27,8 @@ log = logging.getLogger("edgepipe.train")
 class Recipe:
     """Everything one training run needs. build_kwargs rebuild the model from the zoo; meta holds the flat
     metadata keys the runtime needs (task, imgsz, names, head, anchors, mean, std, ...). evaluate runs every
-    eval_every epochs and after the last; the best checkpoint is chosen among those evaluations."""
+    eval_every epochs and after the last; the best checkpoint is chosen among those evaluations. extra: plain values
+    the checkpoint keeps for later steps (a Siamese head's encoder and its sample inputs for export)."""
 
     name: str
     model_name: str
@@ -68,12 +69,14 @@ def seed_everything(seed: int) -> None:
 def save_checkpoint(path: Path, recipe: Recipe, model: nn.Module, epoch: int, metrics: dict,
                     state: dict | None = None) -> None:
     """One file: the zoo name and its build kwargs, the state dict, the runtime metadata, the epoch of the run's
-    epochs (and whether the recipe was tiny), metrics, and state: what resuming needs (last.pt: the optimizer's state,
-    the history, the best evaluation, the seconds trained). Plain types only, so torch.load(weights_only=True)
-    reads it."""
+    epochs (and whether the recipe was tiny), metrics, the L2 lambda it trained with and the recipe's extra (e.g. a
+    Siamese head's encoder and sample inputs), and state: what resuming needs (last.pt: the optimizer's state, the
+    history, the best evaluation, the seconds trained). Plain types only, so torch.load(weights_only=True) reads
+    it."""
     payload = {"model": recipe.model_name, "recipe": recipe.name, "build_kwargs": recipe.build_kwargs,
                "meta": recipe.meta, "state_dict": model.state_dict(), "epoch": epoch, "epochs": recipe.epochs,
-               "tiny": recipe.tiny, "metrics": metrics, **(state or {})}
+               "tiny": recipe.tiny, "metrics": metrics, "weight_decay": recipe.weight_decay, "extra": recipe.extra,
+               **(state or {})}
     tmp = path.with_suffix(".tmp")
     torch.save(payload, tmp)
     tmp.replace(path)
@@ -112,6 +115,17 @@ def model_from_checkpoint(ckpt: dict) -> nn.Module:
     return model.eval()
 
 
+def train_mode(model: nn.Module) -> nn.Module:
+    """model.train(), except the batch norm layers whose gamma and beta are frozen (transfer learning's frozen
+    backbone): they stay in eval mode, so they normalize with their trained running statistics and do not update
+    them. Returns model."""
+    model.train()
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.weight is not None and not m.weight.requires_grad:
+            m.eval()
+    return model
+
+
 def fit(recipe: Recipe, out_dir: str | Path, seed: int = 0, model: nn.Module | None = None,
         progress: bool = True, resume: dict | None = None) -> TrainResult:
     """Train recipe's model for recipe.epochs; write out_dir/{last.pt, best.pt, curves.png, report.json,
@@ -137,7 +151,7 @@ def fit(recipe: Recipe, out_dir: str | Path, seed: int = 0, model: nn.Module | N
     t0 = time.perf_counter()
     for epoch in range(first, recipe.epochs):
         set_rate(opt, decayed_rate(recipe.learning_rate, epoch, recipe.decay, recipe.decay_rate, recipe.epochs))
-        model.train()
+        train_mode(model)
         losses: list[float] = []
         batches = recipe.train_batches()
         steps = len(batches) if hasattr(batches, "__len__") else 0

@@ -8,7 +8,7 @@ import torch
 
 from edgepipe.export.options import TrainOptions
 from edgepipe.export.train.loop import TrainResult, fit, load_checkpoint, unfinished
-from edgepipe.export.train.recipes import make_recipe
+from edgepipe.export.train.recipes import make_recipe, set_keep_prob
 from edgepipe.export.train.transfer import start_model
 from edgepipe.runtime.files import Input, Output, check_outputs
 
@@ -35,11 +35,13 @@ def train(options: TrainOptions) -> TrainResult:
     if options.threads:
         torch.set_num_threads(options.threads)
     workers = 0 if options.tiny else options.workers
-    recipe = make_recipe(options.recipe, options.data, tiny=options.tiny, workers=workers)
+    recipe = make_recipe(options.recipe, options.data, tiny=options.tiny, workers=workers, encoder=options.encoder)
     for name in RECIPE_OVERRIDES:
         value = getattr(options, name)
         if value is not None:
             setattr(recipe, name, value)
+    if options.keep_prob is not None:
+        set_keep_prob(recipe, options.keep_prob)
     model = start_model(recipe, options.resume, options.finetune, options.freeze_backbone)
     resume = load_checkpoint(options.resume) if options.resume else None
     if resume is None or not unfinished(resume):
