@@ -84,8 +84,10 @@ def test_every_data_set_size_the_docs_quote_is_the_codes():
     """Any "N train, N dev, N test" triple, or "N / N / N" of images or scenes, in the README and docs/ is one of the
     code's splits."""
     from edgepipe.export.data.faces import SPLITS as IDENTITIES
+    from edgepipe.export.data.windows import WINDOW_SCENES
 
-    known = {SHAPES, digits_sizes(), tuple(IDENTITIES[s] for s in ("train", "dev", "test"))}
+    windows = (WINDOW_SCENES.n_train, WINDOW_SCENES.n_dev, WINDOW_SCENES.n_test)
+    known = {SHAPES, digits_sizes(), tuple(IDENTITIES[s] for s in ("train", "dev", "test")), windows}
     docs = ["README.md", *sorted(p.relative_to(REPO).as_posix() for p in (REPO / "docs").glob("*.md"))]
     triples = [(doc, t) for doc in docs
                for t in re.findall(rf"{NUMBER} train, {NUMBER} dev, {NUMBER} test|(?:digits|split:?) {NUMBER} / "
