@@ -85,6 +85,16 @@ def track(items: Iterable[T], total: int, desc: str, enabled: bool = True) -> It
             progress.update()
 
 
+def duration(seconds: float) -> str:
+    """Seconds as a person reads them: "42 s", "12 min 5 s", "1 h 3 min"."""
+    s = max(0, round(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60} s"
+    return f"{s // 3600} h {s % 3600 // 60} min"
+
+
 def _is_terminal(stream: TextIO) -> bool:
     isatty = getattr(stream, "isatty", None)
     return bool(isatty and isatty())

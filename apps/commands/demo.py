@@ -10,8 +10,9 @@ from edgepipe.apps.commands.common import add_face_model_args, add_sample_args, 
 from edgepipe.apps.demo import DemoOptions, run_demo
 from edgepipe.apps.face.demo import KioskDemoOptions, run_kiosk_demo
 
-DETECT_TEXT = ("Generate the shapes data set, train the small YOLO (about 10 minutes on two cores the first time; "
-               "later runs reuse the checkpoint), export it to ONNX, write a demo video with known objects and run "
+DETECT_TEXT = ("Generate the shapes data set, train the small YOLO (the first time: it shows the time elapsed and "
+               "left as it goes; later runs reuse the checkpoint, saying which epoch and dev mAP, and resume a "
+               "training stopped with Ctrl-C), export it to ONNX, write a demo video with known objects and run "
                "`edgepipe detect` on it, then score it against the video's ground truth.")
 
 
@@ -26,16 +27,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Write sample people (`edgepipe face samples`), enroll them into an SQLite gallery calibrated on "
         "held-out people, run `edgepipe kiosk` on a clip of enrolled and unknown visitors, and compare its decisions "
         "with the clip's truth: exit code 0 when each enrolled visitor is welcomed once by name and every unknown "
-        "one refused, else 1. Uses the face models edgepipe trained (tests/assets); about a minute or two."))
+        "one refused, else 1. Uses the face models edgepipe trained (tests/assets); its steps show the time elapsed "
+        "and left."))
 
 
 def add_detect_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=DemoOptions.out,
                    help="where the demo's files go (%(default)s)")
     p.add_argument("--checkpoint", type=Path, default=DemoOptions.checkpoint,
-                   help="reused when it exists, else trained there (%(default)s)")
+                   help="reused when its training finished, resumed when it was interrupted, else trained there "
+                   "(%(default)s)")
     p.add_argument("--data", type=Path, default=DemoOptions.data, help="where generated data sets live")
-    p.add_argument("--epochs", type=int, help="override the recipe's 40 epochs when training")
+    p.add_argument("--epochs", type=int, help="epochs of a new training (default: the recipe's)")
+    p.add_argument("--retrain", action="store_true", help="train anew, even over a finished or interrupted run")
+    p.add_argument("--tiny", action="store_true", help="a seconds-long training configuration (smoke test)")
     p.add_argument("--frames", type=int, default=DemoOptions.frames,
                    help="frames in the demo video (default %(default)s)")
     p.add_argument("--seed", type=int, default=DemoOptions.seed, help="the demo video's seed")
@@ -60,7 +65,7 @@ def add_kiosk_args(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     result = run_demo(DemoOptions(args.out, args.checkpoint, args.data, args.epochs, args.frames, args.seed,
-                                  args.provider))
+                                  args.provider, args.retrain, args.tiny))
     print(json.dumps(result.as_dict()) if args.json else "\n".join(result.lines()))
     return 0
 

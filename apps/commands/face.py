@@ -21,6 +21,7 @@ from edgepipe.apps.face.calibration import FAR, calibrate_gallery
 from edgepipe.apps.face.samples import SamplesOptions, write_samples
 from edgepipe.apps.face.siamese import MIN_PROBABILITY
 from edgepipe.apps.options import ModelOptions
+from edgepipe.postprocess.embeddings import UNKNOWN
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,7 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     what.add_argument("--source", help="a camera index (0), video, folder or glob: take --count shots from it")
     q.add_argument("--count", type=int, default=service.SHOTS, help="shots to take from --source (default %(default)s)")
     q = command(face, "verify", "1:1: is the face in the image this enrolled person?", run_verify, models=True,
-                threshold=True)
+                threshold=True, epilog="exit codes: 0 a match, 1 no match, 2 bad input (no face or several in the "
+                "image, an unknown name, a missing file, a bad option)")
     q.add_argument("--name", required=True, help="the person the face claims to be")
     q.add_argument("--image", type=Path, required=True, help="a photo with one face")
     q.add_argument("--siamese", type=Path, metavar="HEAD.onnx", help="decide by a Siamese head's probability "
@@ -45,7 +47,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--min-probability", type=float, default=MIN_PROBABILITY,
                    help="with --siamese: accept at this probability or more (default %(default)s)")
     q = command(face, "identify", "1:K: who, among the enrolled, is the face in the image?", run_identify,
-                models=True, threshold=True)
+                models=True, threshold=True, epilog="exit codes: 0 an enrolled person (named on the output), 1 "
+                "unknown (nobody within the threshold), 2 bad input (no face or several in the image, an empty "
+                "gallery, a missing file, a bad option)")
     q.add_argument("--image", type=Path, required=True, help="a photo with one face")
     command(face, "list", "list the enrolled people, the encoder and the threshold", run_list)
     q = command(face, "remove", "remove a person and their embeddings", run_remove)
@@ -86,10 +90,11 @@ def add_samples_parser(face: argparse._SubParsersAction) -> None:
 
 
 def command(face: argparse._SubParsersAction, name: str, text: str, func: Callable[[argparse.Namespace], int],
-            models: bool = False, threshold: bool = False) -> argparse.ArgumentParser:
-    """A face subcommand with the common options (and the models' options when it runs them)."""
+            models: bool = False, threshold: bool = False, epilog: str | None = None) -> argparse.ArgumentParser:
+    """A face subcommand with the common options (and the models' options when it runs them); epilog: its exit
+    codes where they answer a question."""
     description = text[0].upper() + text[1:] + ("" if text.endswith("?") else ".")
-    q = face.add_parser(name, help=text, description=description)
+    q = face.add_parser(name, help=text, description=description, epilog=epilog)
     add_gallery_args(q, reencode=models, threshold=threshold)
     q.add_argument("--json", action="store_true", help="print the result as JSON")
     q.set_defaults(func=gallery_errors(func))
@@ -109,14 +114,16 @@ def run_enroll(args: argparse.Namespace) -> int:
 
 def run_verify(args: argparse.Namespace) -> int:
     siamese = ModelOptions(args.siamese, args.encoder_provider, args.encoder_allow_fallback) if args.siamese else None
-    emit(service.verify_face(args.name, args.image, face_models(args), args.gallery, args.threshold, args.reencode,
-                             siamese, args.min_probability), args.json)
-    return 0
+    verdict = service.verify_face(args.name, args.image, face_models(args), args.gallery, args.threshold,
+                                  args.reencode, siamese, args.min_probability)
+    emit(verdict, args.json)
+    return 0 if verdict.match else 1
 
 
 def run_identify(args: argparse.Namespace) -> int:
-    emit(service.identify_face(args.image, face_models(args), args.gallery, args.threshold, args.reencode), args.json)
-    return 0
+    identity = service.identify_face(args.image, face_models(args), args.gallery, args.threshold, args.reencode)
+    emit(identity, args.json)
+    return 1 if identity.name == UNKNOWN else 0
 
 
 def run_list(args: argparse.Namespace) -> int:
