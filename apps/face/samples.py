@@ -129,7 +129,8 @@ class Samples:
                f"{self.folder}/enroll/$name/*.jpg {models}; done",
                f"  edgepipe face calibrate --dataset {self.calibrate} {models}",
                f"  edgepipe face verify --name {self.names[0]} --image {self.door[0]} {models}",
-               f"  edgepipe face identify --image {self.door[-1]} {models}"]
+               f"  edgepipe face identify --image {self.door[len(self.names) - 1]} {models}",
+               f"  edgepipe face identify --image {self.door[-1]} {models}  # someone unknown: exit code 1"]
         if self.video:
             out.append(f"  edgepipe kiosk --source {self.video} --no-show --save {self.folder}/kiosk-annotated.mp4 "
                        f"{models}")
