@@ -18,7 +18,7 @@ import onnxruntime as ort
 
 from edgepipe.apps.servers import Unreachable
 from edgepipe.postprocess.errors import UserError
-from edgepipe.runtime.files import OutputError
+from edgepipe.runtime.files import BAD_PATH, OutputError
 from edgepipe.runtime.metadata import project_version
 
 # Subcommand modules. Each defines `register(subparsers)`, which adds its parser and sets `func(args) -> int`.
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with sigterm_interrupts():
             return int(args.func(args) or 0)
-    except (UserError, FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError) as exc:
+    except (UserError, *BAD_PATH) as exc:
         if args.verbose:
             raise
         print(f"{name}: error: {exc}", file=sys.stderr)

@@ -32,11 +32,17 @@ def check(proto: onnx.ModelProto) -> None:
     onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=True)
 
 
-def save_model(proto: onnx.ModelProto, out: str | Path) -> Path:
-    """Write proto to out (.onnx) whole or not at all, creating its folder; returns out."""
+def onnx_path(out: str | Path) -> Path:
+    """out as a Path when it names an .onnx file; UserError otherwise (checked before any work)."""
     out = Path(out)
     if out.suffix != ".onnx":
         raise UserError(f"output must be an .onnx path, but got {out}")
+    return out
+
+
+def save_model(proto: onnx.ModelProto, out: str | Path) -> Path:
+    """Write proto to out (.onnx) whole or not at all, creating its folder; returns out."""
+    out = onnx_path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     return write_atomic(out, proto.SerializeToString())
 

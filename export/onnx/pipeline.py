@@ -21,6 +21,7 @@ from edgepipe.runtime.variant_report import Variant, VariantReport, latencies
 from edgepipe.runtime.variants import (
     fp16_model,
     int8_model,
+    onnx_path,
     output_difference,
     save_model,
     uint8_input_model,
@@ -51,8 +52,8 @@ def export_model(options: ExportOptions) -> VariantReport:
     drop of at most max_drop below fp32), with its evaluation in its metadata; save the report beside the model
     (OUT.report.json, OUT.report.md). Raises UserError before writing anything for a bad source, a bad opset,
     --nms for a model other than a course YOLO detector, or a failed fp32 parity check."""
-    stem = options.out.with_suffix("")
-    check_outputs(planned_outputs(options, stem), [Input("the source", Path(options.source))])
+    stem = onnx_path(options.out).with_suffix("")
+    check_outputs(planned_outputs(options, stem), [Input("source", Path(options.source))])
     source = load_source(options.source, options.imgsz)
     if options.nms:
         check_nms(source)

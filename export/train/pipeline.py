@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 from edgepipe.export.options import TrainOptions
@@ -20,12 +22,12 @@ TRAINING_FILES = ("last.pt", "best.pt", "curves.png", "report.json", "report.md"
 def train(options: TrainOptions) -> TrainResult:
     """Train options.recipe into options.out_dir ({last.pt, best.pt, curves.png, report.json, report.md}) and
     return that folder, the best evaluation's metrics and the training time. Sets torch's CPU threads when
-    options.threads is not 0 (for the whole process). Refuses, before any work, an --out whose files would replace
-    the --resume or --finetune checkpoint."""
+    options.threads is not 0 (for the whole process). Refuses, before any work, an --out that is a file, cannot be
+    written, is the --data folder, or whose files would replace the --resume or --finetune checkpoint."""
     out = options.out_dir
-    written = [Output(f"--out {out}", out / name) for name in TRAINING_FILES]
-    check_outputs(written, [Input(what, path) for what, path in (("--resume", options.resume),
-                                                                 ("--finetune", options.finetune)) if path])
+    written = Output("--out", out, folder=True, files=tuple(out / name for name in TRAINING_FILES))
+    check_outputs([written], [Input(what, Path(path)) for what, path in (
+        ("--resume", options.resume), ("--finetune", options.finetune), ("--data", options.data)) if path])
     if options.threads:
         torch.set_num_threads(options.threads)
     workers = 0 if options.tiny else options.workers
