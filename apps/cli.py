@@ -86,6 +86,20 @@ def main(argv: list[str] | None = None) -> int:
         return 141
 
 
+def run(argv: list[str] | None = None) -> NoReturn:
+    """The `edgepipe` program: main(argv), then exit with its code. An interrupted command (130) ends at once once
+    the streams are flushed and the logging handlers closed: its own cleanup already ran as the interrupt unwound,
+    and tearing down PyTorch's and onnxruntime's native libraries at interpreter exit can take seconds, while Ctrl-C
+    and SIGTERM must stop a command within one."""
+    code = main(argv)
+    if code == 130:
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 def native_logs(verbose: bool) -> None:
     """Only edgepipe's own words on the terminal: onnxruntime's and OpenCV's (with FFmpeg's) log lines appear with
     --verbose only; what they report reaches the user as edgepipe's one-line errors."""

@@ -124,8 +124,9 @@ def int8_model(
         root.setLevel(logging.ERROR)
     try:
         with tempfile.TemporaryDirectory() as tmp, Progress(len(calibration), "int8 calibration", progress) as bar:
-            staged = Path(tmp) / "int8.onnx"
-            quantize_static(str(src), str(staged), _Frames(name, calibration, bar), quant_format=QuantFormat.QDQ,
+            source, staged = Path(tmp) / "source.onnx", Path(tmp) / "int8.onnx"
+            onnx.save(model, str(source))  # the quantizer writes SOURCE-inferred.onnx beside it: here, not the user's
+            quantize_static(str(source), str(staged), _Frames(name, calibration, bar), quant_format=QuantFormat.QDQ,
                             per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                             nodes_to_exclude=excluded)
             quantized = onnx.load(str(staged))
