@@ -48,7 +48,8 @@ def test_a_damaged_gallery_is_one_line_and_left_as_it_is(tmp_path, capsys, photo
     for argv in (["list", "--gallery", gallery],
                  ["enroll", "--name", "Alice", "--images", photos["Alice"][0], *models(gallery)]):
         code, _, err = face(capsys, *argv)
-        assert code == 2 and err.startswith(f"edgepipe face: error: gallery {gallery}: ") and err.count("\n") == 1
+        assert code == 2 and err.startswith(f"edgepipe face: error: gallery {gallery} is damaged") and \
+            err.count("\n") == 1
     assert gallery.read_bytes() == damaged
 
 

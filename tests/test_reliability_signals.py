@@ -12,14 +12,11 @@ import threading
 import time
 from pathlib import Path
 
-import cv2
-import numpy as np
 import pytest
 
-from edgepipe.export.data.detection import render_scene
 from edgepipe.export.train.loop import load_checkpoint
 from edgepipe.export.train.pipeline import TRAINING_FILES
-from tests.detect_runs import ROOT, YOLO
+from tests.detect_runs import ROOT, YOLO, scene_folder
 from tests.reliability import case
 
 CHECKPOINT = ROOT / "tests" / "assets" / "yolo-small.pt"
@@ -104,16 +101,12 @@ def test_a_signal_while_exporting(tmp_path, tmp):
 @pytest.fixture(scope="module")
 def scenes(tmp_path_factory) -> Path:
     """250 generated shape scenes (PNG) the small YOLO detects objects in."""
-    folder = tmp_path_factory.mktemp("scenes")
-    rng = np.random.default_rng(5)
-    for i in range(250):
-        cv2.imwrite(str(folder / f"{i:03d}.png"), render_scene(rng).image)
-    return folder
+    return scene_folder(tmp_path_factory.mktemp("scenes"), 250, seed=5)
 
 
-@case("quantize", "Ctrl-C during the int8 calibration", "stops within a second (was: 2 to 4 s, tearing down native "
-      "libraries at exit); exit 130; no variant, report or temporary file written, beside the model either (was: "
-      "the quantizer's `MODEL-inferred.onnx` left there); the model untouched")
+@case("quantize", "Ctrl-C during the int8 calibration", "stops within a second; exit 130; no variant, report or "
+      "temporary file written, beside the model either (was: the quantizer's `MODEL-inferred.onnx` left there); "
+      "the model untouched")
 def test_a_signal_while_quantizing(tmp_path, tmp, scenes):
     model = tmp_path / "yolo.onnx"
     model.write_bytes(YOLO.read_bytes())
