@@ -25,6 +25,11 @@ BINCOUNT_MAX_ID = 2**16
 # padded batch entry per class. Both are exactly per-class NMS on the original coordinates (torchvision's offset
 # trick would round them differently).
 CLASS_ROWS_MAX = 2**22
+# Over this many times max_det candidates, NMS runs on the best PREFIX_MIN x max_det first, then on PREFIX_GROWTH
+# times more while it keeps fewer than max_det: the same result, at a cost that follows max_det rather than the
+# candidates (docs/benchmarks.md, "Postprocess at conf 0.001").
+PREFIX_MIN = 4
+PREFIX_GROWTH = 4
 # Class ids below this index the score rows directly (rows of absent classes stay empty), skipping the renumbering.
 ROWS_BY_ID_MAX = 1024
 
@@ -277,4 +282,15 @@ def select_indices(
     Returns: (K,) int64 indices of the kept boxes, by descending score (ties by lower index).
     """
     idx = np.flatnonzero(scores >= conf)
-    return idx[_kept(boxes[idx], scores[idx], class_ids[idx], iou, class_agnostic)][:max_det]
+    if len(idx) <= PREFIX_MIN * max_det:
+        return idx[_kept(boxes[idx], scores[idx], class_ids[idx], iou, class_agnostic)][:max_det]
+    # Suppression flows only from higher scores to lower ones, so NMS over the best n candidates keeps exactly what
+    # NMS over all of them keeps among those n: once that is max_det boxes, the others cannot enter the result.
+    ranked = idx[np.argsort(-scores[idx], kind="stable")]  # ties by lower index, as _ranks orders them
+    n = PREFIX_MIN * max_det
+    while True:
+        part = ranked[:n]
+        kept = part[_kept(boxes[part], scores[part], class_ids[part], iou, class_agnostic)]
+        if len(kept) >= max_det or n >= len(ranked):
+            return kept[:max_det]
+        n *= PREFIX_GROWTH

@@ -258,6 +258,25 @@ def test_select_matches_reference(seed, agnostic):
     assert det.class_names == ("a", "b", "c")
 
 
+@pytest.mark.parametrize("seed", range(10))
+@pytest.mark.parametrize("max_det", [1, 5, 40])
+@pytest.mark.parametrize("thr", [0.0, 0.3])
+def test_select_of_many_candidates_equals_nms_of_them_all(seed, max_det, thr):
+    """More than PREFIX_MIN x max_det candidates: NMS starts on the best of them and takes more while it keeps
+    fewer than max_det. Clustered boxes (at IoU threshold 0 most are suppressed, so the first part is not enough)
+    and scores on a coarse grid (ties across the part's edge) give the same boxes as NMS over every candidate."""
+    boxes, _ = candidates(seed, 600, "clustered")
+    rng = np.random.default_rng(seed)
+    scores = (rng.integers(1, 20, 600) / 20).astype(np.float32)
+    classes = rng.integers(0, 2, 600)
+    det = select(boxes, scores, classes, 0.1, thr, max_det=max_det)
+    idx = np.flatnonzero(scores >= 0.1)
+    expected = idx[ref_batched_nms(boxes[idx], scores[idx], classes[idx], thr)][:max_det]
+    assert len(idx) > suppression.PREFIX_MIN * max_det
+    np.testing.assert_array_equal(det.xyxy, boxes[expected])
+    np.testing.assert_array_equal(det.class_ids, classes[expected])
+
+
 @pytest.mark.parametrize(
     ("score_threshold", "max_det", "expected"),
     [

@@ -7,6 +7,9 @@ import json
 from pathlib import Path
 
 from edgepipe.apps.bench import BARE, FULL, BatchTimes, BenchOptions, bench
+from edgepipe.apps.options import ModelOptions
+from edgepipe.apps.pipeline_bench import PipelineOptions, bench_pipeline
+from edgepipe.postprocess.errors import UserError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,6 +35,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--io-binding", action="store_true",
                    help="also time IO binding: inputs copied into bound device buffers and outputs copied out "
                         "(bound), and inputs and outputs left on the device (resident)")
+    p.add_argument("--pipeline", metavar="SOURCE",
+                   help="a detector: time `edgepipe detect` on SOURCE (a video, an image folder or a glob) against "
+                        "bare session.run on the same frames, and each step of a frame alone (read, preprocess, "
+                        "model, postprocess)")
+    p.add_argument("--frames", type=int, default=PipelineOptions.frames,
+                   help="with --pipeline: frames of SOURCE used (0: all; default %(default)s)")
+    p.add_argument("--rounds", type=int, default=PipelineOptions.rounds,
+                   help="with --pipeline: interleaved rounds of bare and pipeline (default %(default)s)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run)
 
@@ -47,6 +58,8 @@ def print_table(times: BatchTimes, provider: str, runs: int, warmup: int) -> Non
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.pipeline:
+        return run_pipeline(args)
     options = BenchOptions(args.model, args.provider, args.allow_fallback, args.threads,
                            tuple(args.imgsz) if args.imgsz else None, tuple(args.batch), args.runs, args.warmup,
                            args.compare, args.torch or "", args.preprocess, args.io_binding)
@@ -63,4 +76,18 @@ def run(args: argparse.Namespace) -> int:
             overhead.append({"batch": times.batch, "full_over_bare": round(times.overhead, 4)})
     result = {"provider": report.provider, "results": rows}
     print(json.dumps({**result, "overhead": overhead} if overhead else result, indent=2))
+    return 0
+
+
+def run_pipeline(args: argparse.Namespace) -> int:
+    """bench --pipeline SOURCE: the detect pipeline against bare session.run."""
+    others = [flag for flag, given in (("--compare", args.compare), ("--torch", args.torch), ("--preprocess",
+              args.preprocess), ("--io-binding", args.io_binding), ("--batch", args.batch != [1])) if given]
+    if others:
+        raise UserError(f"--pipeline times the detect pipeline alone: drop {', '.join(others)} (or run them "
+                        "without --pipeline)")
+    model = ModelOptions(args.model, args.provider, args.allow_fallback, args.threads,
+                         tuple(args.imgsz) if args.imgsz else None)
+    report = bench_pipeline(PipelineOptions(model, args.pipeline, args.frames, args.rounds), progress=not args.json)
+    print(json.dumps(report.as_dict(), indent=2) if args.json else "\n".join(report.lines()))
     return 0

@@ -1,0 +1,51 @@
+"""`edgepipe bench MODEL --pipeline SOURCE`: the detect pipeline against bare session.run on the same frames."""
+
+import json
+
+import cv2
+import pytest
+
+from edgepipe.apps.cli import main
+from tests.detect_runs import YOLO
+
+
+def frame_count(path) -> int:
+    cap, n = cv2.VideoCapture(str(path)), 0
+    while cap.read()[0]:
+        n += 1
+    return n
+
+
+def test_pipeline_against_bare(video, capsys):
+    assert main(["bench", str(YOLO), "--provider", "cpu", "--pipeline", str(video), "--frames", "0", "--rounds",
+                 "2", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["frames"] == frame_count(video) and report["rounds"] == 2
+    assert report["provider"] == "CPUExecutionProvider"
+    assert report["pipeline_over_bare"] == pytest.approx(report["pipeline_fps"] / report["bare_fps"], abs=1e-3)
+    assert set(report["stages_ms"]) == {"read", "preprocess", "model", "postprocess"}
+    assert all(ms > 0 for ms in report["stages_ms"].values())
+
+
+def test_pipeline_text_and_frame_limit(video, capsys):
+    assert main(["bench", str(YOLO), "--provider", "cpu", "--pipeline", str(video), "--frames", "20",
+                 "--rounds", "1"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("20 frames, medians of 1 interleaved round(s) on CPUExecutionProvider:")
+    assert "x bare" in out and "one frame's steps alone: read" in out
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--pipeline", "0"], "--pipeline needs a file source"),
+        (["--pipeline", "{video}", "--compare", str(YOLO)], "--pipeline times the detect pipeline alone: drop "
+                                                             "--compare"),
+        (["--pipeline", "{video}", "--rounds", "0"], "--rounds >= 1"),
+    ],
+)
+def test_pipeline_bad_input(video, capsys, extra, message):
+    args = [a.format(video=video) for a in extra]
+    assert main(["bench", str(YOLO), "--provider", "cpu", *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
