@@ -1,4 +1,4 @@
-"""export and train on a disk that fills in the middle of their run (a small tmpfs), as subprocesses: one line
+"""export, quantize and train on a disk that fills in the middle of their run (a small tmpfs), as subprocesses: one line
 naming the file and the reason, exit code 1, and the files written before stay whole."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from edgepipe import runtime
 from edgepipe.export.models import build
 from edgepipe.export.train.loop import load_checkpoint
 from edgepipe.export.train.pipeline import TRAINING_FILES
-from tests.detect_runs import ROOT
+from tests.detect_runs import ROOT, YOLO, scene_folder
 from tests.disks import small_disk
 from tests.reliability import case
 from tests.test_reliability_cli import edgepipe, only_line
@@ -34,6 +34,23 @@ def test_export_on_a_disk_that_fills(tmp_path):
         onnx.checker.check_model(onnx.load(str(disk / "l.onnx")), full_check=True)
         assert runtime.load(disk / "l.onnx", providers="cpu").meta.model_name == "lenet5"
         assert sorted(p.name for p in disk.iterdir()) == ["l.onnx"]
+
+
+@case("quantize", "the disk fills after the int8 variant is written, while the fp16 one is (a small tmpfs)", "one "
+      "line naming the variant and the reason; exit 1; the int8 file written before is whole and runs; no "
+      "half-written variant or temporary file")
+def test_quantize_on_a_disk_that_fills(tmp_path):
+    (tmp_path / "calib").mkdir()
+    calib = scene_folder(tmp_path / "calib", 40, seed=11)
+    pages = -(-int(0.4 * YOLO.stat().st_size) // 4096)  # int8 takes about 0.3 of the fp32 file, fp16 0.5
+    with small_disk(tmp_path / "disk", f"{pages * 4}k") as disk:
+        r = edgepipe("quantize", str(YOLO), "--calib", str(calib), "--out", str(disk / "y.onnx"), "--fp16",
+                     "--min-agreement", "0", "--bench-runs", "1", "--quiet")
+        line = only_line(r, "quantize")
+        assert r.returncode == 1 and f"cannot write {disk / 'y.fp16.onnx'}: No space left on device" in line
+        model = runtime.load(disk / "y.int8.onnx", providers="cpu")
+        assert model.meta.evaluation["variant"] == "int8"
+        assert sorted(p.name for p in disk.iterdir()) == ["y.int8.onnx"]
 
 
 def fill(disk, stop: threading.Event) -> None:

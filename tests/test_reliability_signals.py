@@ -126,8 +126,10 @@ def test_a_signal_while_evaluating(tmp_path, tmp):
     assert not any(out.iterdir())
 
 
-@case("bench", "Ctrl-C while timing", "stops within a second; exit 130")
-def test_a_signal_while_benchmarking(tmp):
-    result = interrupt(["bench", str(YOLO), "--provider", "cpu", "--runs", "1000000"], "timing: 0/", signal.SIGINT,
-                       tmp)
-    assert_stopped(result, "bench")
+@case("bench, select", "Ctrl-C while timing", "stops within a second; exit 130")
+@pytest.mark.parametrize(("argv", "ready"), [(["bench", str(YOLO), "--runs", "1000000"], "timing: 0/"),
+                                             (["select", str(YOLO), "--latency-ms", "5", "--runs", "1000000"],
+                                              "runs on CPUExecutionProvider")], ids=["bench", "select"])
+def test_a_signal_while_benchmarking(tmp, argv, ready):
+    result = interrupt([*argv, "--provider", "cpu"], ready, signal.SIGINT, tmp)
+    assert_stopped(result, argv[0])
