@@ -20,6 +20,7 @@ from edgepipe.apps.servers import Unreachable
 from edgepipe.postprocess.errors import UserError
 from edgepipe.runtime.files import BAD_PATH, OutputError
 from edgepipe.runtime.metadata import project_version
+from edgepipe.runtime.progress import INTERRUPTED
 
 # Subcommand modules. Each defines `register(subparsers)`, which adds its parser and sets `func(args) -> int`.
 # None of them imports torch at module level: `export` is imported inside the commands' functions; their parsers read
@@ -66,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     name = f"edgepipe {args.command}"
     try:
-        with sigterm_interrupts():
+        with interrupts():
             return int(args.func(args) or 0)
     except (UserError, *BAD_PATH) as exc:
         if args.verbose:
@@ -109,17 +110,22 @@ def native_logs(verbose: bool) -> None:
 
 
 @contextmanager
-def sigterm_interrupts() -> Iterator[None]:
-    """SIGTERM stops a command as Ctrl-C does (the camera apps set their own stop handler inside)."""
+def interrupts() -> Iterator[None]:
+    """Ctrl-C and SIGTERM stop a command by KeyboardInterrupt (the camera apps set their own SIGTERM handler inside),
+    and mark it interrupted (runtime.progress.INTERRUPTED) so that an interrupt swallowed inside a native call is
+    raised again at the next step of the work."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def interrupt(*_: object) -> None:
+        INTERRUPTED.set()
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        INTERRUPTED.clear()

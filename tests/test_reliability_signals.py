@@ -126,7 +126,8 @@ def test_a_signal_while_evaluating(tmp_path, tmp):
     assert not any(out.iterdir())
 
 
-@case("bench, select", "Ctrl-C while timing", "stops within a second; exit 130")
+@case("bench, select", "Ctrl-C while timing", "stops within a second; exit 130 (was, on a loaded machine: the "
+      "interrupt sometimes swallowed inside onnxruntime's run, and select timed on)")
 @pytest.mark.parametrize(("argv", "ready"), [(["bench", str(YOLO), "--runs", "1000000"], "timing: 0/"),
                                              (["select", str(YOLO), "--latency-ms", "5", "--runs", "1000000"],
                                               "runs on CPUExecutionProvider")], ids=["bench", "select"])
