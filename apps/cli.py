@@ -26,7 +26,7 @@ from edgepipe.runtime.progress import INTERRUPTED
 # None of them imports torch at module level: `export` is imported inside the commands' functions; their parsers read
 # their defaults from edgepipe.export.options, which needs no torch.
 COMMANDS: tuple[str, ...] = ("demo", "models", "train", "eval", "export", "quantize", "info", "bench", "select",
-                             "detect", "kiosk", "face", "dev")
+                             "detect", "kiosk", "face", "gradcheck", "dev")
 
 log = logging.getLogger("edgepipe")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from pathlib import Path
@@ -11,7 +12,9 @@ import numpy as np
 from edgepipe.export.data.detection import DatasetConfig, coco_dict, load_split, split_scenes
 from edgepipe.export.data.digits import load_digits_splits
 from edgepipe.export.data.faces import identity_splits
-from edgepipe.export.metrics import classification_metrics, detection_metrics, embedding_metrics
+from edgepipe.export.data.keypoints import KEYPOINT_SIGMA
+from edgepipe.export.data.windows import window_detection_split, window_split
+from edgepipe.export.metrics import classification_metrics, detection_metrics, embedding_metrics, keypoint_metrics
 from edgepipe.export.options import EvalOptions
 from edgepipe.export.predict import (
     OnnxPredictor,
@@ -61,6 +64,8 @@ def evaluate(options: EvalOptions) -> dict:
         result = _detector(predictor, name, split, Path(options.data), options, progress)
     elif meta.task == "embed":
         result = _encoder(predictor, split, progress)
+    elif meta.task == "verify" and name == "siamese-head":
+        result = _verifier(predictor, path, options.encoder, split, progress)
     else:
         raise UserError(f"evaluation of task {meta.task!r} is not supported: evaluate its encoder instead")
     result = {"model": str(path), "backend": "onnxruntime" if path.suffix == ".onnx" else "pytorch",
@@ -80,6 +85,11 @@ def eval_files(out: Path) -> tuple[Path, ...]:
 
 
 def _classifier(predictor, name: str, split: str, progress: bool) -> dict:
+    if name == "window":
+        frames, y = window_split(split)
+        data = {"data": f"windows cut from the window scenes' {split} split", "images": len(frames)}
+        return {**data, **classification_metrics(y, classify(predictor, list(frames), progress),
+                                                 predictor.meta.class_names)}
     s = load_digits_splits()[split]
     if name in DENSE:
         frames = list((s.x * 255).round().astype(np.uint8).reshape(-1, 8, 8))
@@ -98,6 +108,9 @@ def _detector(predictor, name: str, split: str, data_dir: Path, options: EvalOpt
 
         images, _, _, coco = face_detection_split(split, 200)
         data = f"face scenes of the {split} identities"
+    elif name == "window-conv":
+        images, coco = window_detection_split(split)
+        data = f"window scenes {split} split (generated)"
     else:
         images, coco, data = _shapes_split(data_dir / "shapes", split)
     conf, iou, max_det = detection_settings(predictor.meta, options.conf, options.iou)
@@ -105,6 +118,11 @@ def _detector(predictor, name: str, split: str, data_dir: Path, options: EvalOpt
     if options.out is not None:
         _save_annotated(images[:ANNOTATED], detections[:ANNOTATED], Path(options.out))
     settings = {"data": data, "images": len(images), "conf": conf, "iou": iou, "max_det": max_det}
+    if predictor.meta.kpt_shape:  # landmarks too: the shapes' keypoints (export.data.keypoints)
+        if coco["annotations"] and "keypoints" not in coco["annotations"][0]:
+            raise UserError(f"{data} was made before the shapes had landmarks: run `edgepipe train yolo-pose` (it "
+                            "makes them again) or delete the folder")
+        return {**settings, **detection_metrics(coco, detections), **keypoint_metrics(coco, detections, KEYPOINT_SIGMA)}
     return {**settings, **detection_metrics(coco, detections)}
 
 
@@ -137,15 +155,48 @@ def _save_annotated(images: list[np.ndarray], detections: list, out: Path, min_s
 
 
 def _encoder(predictor, split: str, progress: bool) -> dict:
+    frames, labels = _identity_views(predictor, split)
+    data = {"data": f"face views of the {labels.max() + 1} {split} identities, 10 each", "images": len(frames)}
+    return {**data, **embedding_metrics(embed(predictor, frames, progress), labels)}
+
+
+def _identity_views(encoder, split: str, n: int = 10) -> tuple[list[np.ndarray], np.ndarray]:
+    """n plain face_views (seed 2) of each identity of a split at the encoder's input size, and their labels."""
     from edgepipe.export.data.faces import face_views
 
     faces = identity_splits()[split].faces
     rng = np.random.default_rng(2)
-    size = predictor.meta.preprocess.input_size[0]
-    frames = [v for f in faces for v in face_views(f, 10, rng, size)]
-    labels = np.repeat(np.arange(len(faces)), 10)
-    data = {"data": f"face views of the {len(faces)} {split} identities, 10 each", "images": len(frames)}
-    return {**data, **embedding_metrics(embed(predictor, frames, progress), labels)}
+    size = encoder.meta.preprocess.input_size[0]
+    return [v for f in faces for v in face_views(f, n, rng, size)], np.repeat(np.arange(len(faces)), n)
+
+
+def _verifier(head, path: Path, encoder: Path | None, split: str, progress: bool) -> dict:
+    """A Siamese head on its encoder's embeddings of the split's identities (plain views, as for encoders): its
+    probability's ROC beside the squared distance's, on the same pairs."""
+    from edgepipe.export.train.loop import load_checkpoint
+    from edgepipe.export.train.siamese import encoder_predictor, head_metrics, torch_head
+
+    if encoder is None and path.suffix != ".onnx":
+        encoder = Path(load_checkpoint(path).get("extra", {}).get("encoder", ""))
+    if encoder is None or not str(encoder):
+        raise UserError(f"{path} is a Siamese head: give its face encoder with --encoder ENCODER.onnx")
+    encoder_model = encoder_predictor(encoder)
+    sha = head.meta.encoder_sha256
+    if sha and encoder.suffix == ".onnx" and hashlib.sha256(encoder.read_bytes()).hexdigest() != sha:
+        raise UserError(f"{path} was trained on another encoder's embeddings than {encoder}'s: give the encoder it "
+                        "was trained with, or train a head for this one (edgepipe train siamese --encoder ...)")
+    frames, labels = _identity_views(encoder_model, split)
+    embeddings = embed(encoder_model, frames, progress)
+    if embeddings.shape[1] != head.meta.embedding_size:
+        raise UserError(f"{encoder} gives {embeddings.shape[1]}-d embeddings, {path} takes "
+                        f"{head.meta.embedding_size}-d ones")
+    if path.suffix == ".onnx":
+        def probability(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+            return head.model.run(first, second)[0]
+    else:
+        probability = torch_head(head.model)
+    data = {"data": f"face views of the {labels.max() + 1} {split} identities, 10 each", "images": len(frames)}
+    return {**data, **head_metrics(probability, embeddings, labels)}
 
 
 def _plot(result: dict, out: Path) -> None:

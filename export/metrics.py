@@ -81,10 +81,21 @@ def precision_recall(coco_gt: dict, detections: Sequence[Detections], score_thre
                      iou_threshold: float = 0.5) -> tuple[float, float]:
     """Precision and recall of detections with score >= score_threshold: each ground-truth box matches at most
     one detection of its class (highest score first) with IoU >= iou_threshold."""
+    matches, unmatched, n_gt = match_detections(coco_gt, detections, score_threshold, iou_threshold)
+    tp = len(matches)
+    return (tp / (tp + unmatched) if tp + unmatched else 0.0), (tp / n_gt if n_gt else 0.0)
+
+
+def match_detections(coco_gt: dict, detections: Sequence[Detections], score_threshold: float,
+                     iou_threshold: float = 0.5) -> tuple[list[tuple[dict, Detections, int]], int, int]:
+    """Greedy matching of detections (score >= score_threshold, highest first) to ground-truth boxes of their class
+    with IoU >= iou_threshold, each box matched at most once. Returns the matches (the ground-truth annotation, the
+    image's kept detections, the index of the matched one among them), the unmatched detections and the number of
+    ground-truth boxes."""
     by_image: dict[int, list[dict]] = {img["id"]: [] for img in coco_gt["images"]}
     for ann in coco_gt["annotations"]:
         by_image[ann["image_id"]].append(ann)
-    tp = fp = n_gt = 0
+    matches, unmatched, n_gt = [], 0, 0
     for img, det in zip(coco_gt["images"], detections, strict=True):
         anns = by_image[img["id"]]
         gt = np.array([[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]]
@@ -92,18 +103,72 @@ def precision_recall(coco_gt: dict, detections: Sequence[Detections], score_thre
         gt_cls = np.array([a["category_id"] - 1 for a in anns])
         n_gt += len(gt)
         d = det.filter(min_score=score_threshold)
-        found = len(greedy_matches(d.xyxy, d.scores, d.class_ids, gt, gt_cls, iou_threshold))
-        tp, fp = tp + found, fp + len(d) - found
-    return (tp / (tp + fp) if tp + fp else 0.0), (tp / n_gt if n_gt else 0.0)
+        pairs = greedy_matches(d.xyxy, d.scores, d.class_ids, gt, gt_cls, iou_threshold)
+        matches += [(anns[j], d, int(i)) for i, j in pairs]
+        unmatched += len(d) - len(pairs)
+    return matches, unmatched, n_gt
+
+
+def keypoint_metrics(coco_gt: dict, detections: Sequence[Detections], sigma: float,
+                     operating_threshold: float = 0.25, iou_threshold: float = 0.5) -> dict:
+    """Landmark quality of detections with keypoints against COCO keypoint annotations (x, y, v; v > 0 labeled).
+
+    keypoint_ap, keypoint_ap50: pycocotools' COCOeval "keypoints" (OKS with the per-keypoint constant sigma for
+    every slot), AP@[0.5:0.95] and AP@0.5. keypoint_error_px: the mean pixel distance between the labeled landmarks
+    of each ground-truth object and those of the detection matched to it at the operating threshold (as precision
+    and recall match them); keypoint_error_median_px; keypoints_compared: how many landmarks that averages (the
+    error keys are left out when it is 0).
+    """
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    errors = []
+    for ann, det, i in match_detections(coco_gt, detections, operating_threshold, iou_threshold)[0]:
+        truth = np.array(ann["keypoints"], np.float64).reshape(-1, 3)
+        labeled = truth[:, 2] > 0
+        errors += np.linalg.norm(det.keypoints[i][labeled] - truth[labeled, :2], axis=1).tolist()
+    k = len(coco_gt["annotations"][0]["keypoints"]) // 3 if coco_gt["annotations"] else 0
+    results = _keypoint_results(coco_gt, detections)
+    stats = [0.0, 0.0]
+    if results and k:
+        with contextlib.redirect_stdout(io.StringIO()):
+            gt = COCO()
+            gt.dataset = coco_gt
+            gt.createIndex()
+            ev = COCOeval(gt, gt.loadRes(results), "keypoints")
+            ev.params.kpt_oks_sigmas = np.full(k, sigma)
+            ev.evaluate()
+            ev.accumulate()
+            ev.summarize()
+        stats = [float(ev.stats[0]), float(ev.stats[1])]
+    result = {"keypoint_ap": stats[0], "keypoint_ap50": stats[1], "keypoints_compared": len(errors)}
+    if errors:
+        result.update(keypoint_error_px=float(np.mean(errors)), keypoint_error_median_px=float(np.median(errors)))
+    return result
+
+
+def _keypoint_results(coco_gt: dict, detections: Sequence[Detections]) -> list[dict]:
+    """coco_results with each detection's keypoints as COCO's [x1, y1, s1, ...] (s: its keypoint score, or 1)."""
+    results = coco_results(detections, [img["id"] for img in coco_gt["images"]])
+    points = [np.concatenate([det.keypoints, (det.keypoint_scores if det.keypoint_scores is not None else
+                                              np.ones(det.keypoints.shape[:2], np.float32))[:, :, None]], axis=2)
+              for det in detections if len(det)]
+    for entry, kp in zip(results, (p for image in points for p in image), strict=True):
+        entry["keypoints"] = kp.reshape(-1).astype(float).tolist()
+    return results
 
 
 def embedding_metrics(embeddings: np.ndarray, labels: np.ndarray, metric: str = "squared_l2") -> dict:
-    """Genuine (same label) and impostor pair distances of held-out embeddings -> ROC AUC, EER, TAR at FAR 1e-2
-    and 1e-3, and the threshold for FAR 1e-3 (what the kiosk would use)."""
+    """Genuine (same label) and impostor pair distances of held-out embeddings -> pair_metrics."""
     d = distance_matrix(embeddings, embeddings, metric)
     iu = np.triu_indices(len(labels), k=1)
     same = (labels[:, None] == labels[None, :])[iu]
-    genuine, impostor = d[iu][same], d[iu][~same]
+    return pair_metrics(d[iu][same], d[iu][~same])
+
+
+def pair_metrics(genuine: np.ndarray, impostor: np.ndarray) -> dict:
+    """Pair scores where smaller means the same person (distances; 1 - probability for a Siamese head): ROC AUC,
+    EER, TAR at FAR 1e-2 and 1e-3, the threshold for FAR 1e-3 (what the kiosk would use) and the ROC."""
     roc = roc_curve(genuine, impostor)
     eer, eer_threshold = equal_error_rate(genuine, impostor)
     at2, at3 = threshold_at_far(genuine, impostor, 1e-2), threshold_at_far(genuine, impostor, 1e-3)

@@ -10,7 +10,8 @@ from edgepipe.postprocess.errors import UserError
 
 DATA_DIR = Path("runs/data")  # where generated data sets live
 RUNS_DIR = Path("runs")  # a training run writes RUNS_DIR / RECIPE unless told otherwise
-RECIPES = ("lenet5", "softmax", "shallow", "deep", "logistic", "yolo-small", "yolo-face", "facenet")
+RECIPES = ("lenet5", "softmax", "shallow", "deep", "logistic", "window", "yolo-small", "yolo-pose", "yolo-face",
+           "facenet", "siamese")
 OPTIMIZERS = ("sgd", "momentum", "rmsprop", "adam")
 DECAYS = ("none", "inverse_time", "exponential", "cosine")
 SPLITS = ("train", "dev", "test")  # of every data set, in this order
@@ -23,14 +24,16 @@ class ExportOptions:
     """What export_model writes: source (runs/NAME/best.pt or a zoo model name) as ONNX at out (.onnx), and beside
     it, when asked: OUT.fp16.onnx, OUT.int8.onnx (static QDQ, calibrated on `calib` images of the model's data,
     head kept fp32), OUT.nms.onnx (decode + NMS inside the graph, course YOLO detectors only, thresholds conf
-    and iou) and OUT.uint8.onnx (uint8_input: takes the resized uint8 BGR frames and normalizes them itself).
+    and iou), OUT.uint8.onnx (uint8_input: takes the resized uint8 BGR frames and normalizes them itself) and
+    OUT.conv.onnx (conv: a window classifier's convolutional form, any input size).
 
-    imgsz: (height, width) input of a zoo detector. simplify: run onnxslim on the graph. tolerance: the largest
-    max |onnxruntime - PyTorch| allowed on real samples, for outputs up to 1 (it scales with larger ones);
-    fp16_tolerance: the largest max |fp16 - fp32| / max |fp32|; uint8_tolerance: the largest max |uint8 - fp32|.
-    Every file is evaluated on the `split` of its data (under data) as `edgepipe eval` does; a variant whose metric
-    drops more than max_drop below the fp32 file's (or that fails its parity) is not written, unless keep_failed.
-    bench_runs: interleaved timed runs per file for the report's p50 latency. progress: bars on stderr.
+    imgsz: (height, width) input of a zoo detector, or of the convolutional form's metadata. simplify: run onnxslim
+    on the graph. tolerance: the largest max |onnxruntime - PyTorch| allowed on real samples, for outputs up to 1
+    (it scales with larger ones); fp16_tolerance: the largest max |fp16 - fp32| / max |fp32|; uint8_tolerance: the
+    largest max |uint8 - fp32|. Every file is evaluated on the `split` of its data (under data) as `edgepipe eval`
+    does; a variant whose metric drops more than max_drop below the fp32 file's (or that fails its parity) is not
+    written, unless keep_failed. bench_runs: interleaved timed runs per file for the report's p50 latency.
+    progress: bars on stderr.
     """
 
     source: str | Path
@@ -54,6 +57,7 @@ class ExportOptions:
     data: Path = DATA_DIR
     bench_runs: int = 100
     progress: bool = True
+    conv: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "out", Path(self.out))
@@ -78,8 +82,11 @@ class TrainOptions:
     of OPTIMIZERS), learning_rate, decay (one of DECAYS), decay_rate, weight_decay: replace the recipe's own when
     not None. seed: of weights and batches. workers: DataLoader workers for the detectors' augmentation (0 when
     tiny). threads: torch CPU threads (0: torch's default). resume: start from this checkpoint's weights;
-    finetune: from its backbone with a fresh head, frozen when freeze_backbone. tiny: a seconds-long configuration
-    (smoke tests). progress: a progress bar per epoch on stderr (plain lines when it is not a terminal).
+    finetune: from its backbone with a fresh head, frozen when freeze_backbone (its batch norm layers keep their
+    running statistics). tiny: a seconds-long configuration (smoke tests). progress: a progress bar per epoch on
+    stderr (plain lines when it is not a terminal). keep_prob: inverted dropout on the hidden layers, each unit kept
+    with this probability (None: the recipe's own, no dropout; models with hidden layers only). encoder: the face
+    encoder (.onnx, or a facenet checkpoint) whose embeddings the siamese recipe's head learns to compare.
     """
 
     recipe: str
@@ -99,8 +106,13 @@ class TrainOptions:
     freeze_backbone: bool = False
     tiny: bool = False
     progress: bool = True
+    keep_prob: float | None = None
+    encoder: Path | None = None
 
     def __post_init__(self) -> None:
+        if self.keep_prob is not None and not 0 < self.keep_prob <= 1:
+            raise UserError(f"keep_prob (--dropout) must be in (0, 1], the probability of keeping a unit, but got "
+                             f"{self.keep_prob}")
         if self.epochs is not None and self.epochs < 1:
             raise UserError(f"epochs must be >= 1, but got {self.epochs}")
         if self.optimizer is not None and self.optimizer not in OPTIMIZERS:
@@ -123,7 +135,8 @@ class EvalOptions:
     data: where generated data sets live. conf, iou: the detectors' score threshold and NMS IoU for mAP (None:
     EVAL_CONF and EVAL_IOU; for a file with NMS in its graph, the graph's). provider: auto, cuda or cpu (ONNX
     files). out: a folder for metrics.json and the PR or ROC curve PNG (None: nothing written). progress: a bar on
-    stderr.
+    stderr. encoder: the face encoder a Siamese head compares the embeddings of (None: the one its checkpoint was
+    trained with).
     """
 
     model: Path
@@ -132,6 +145,7 @@ class EvalOptions:
     conf: float | None = None
     provider: str = "cpu"
     out: Path | None = None
+    encoder: Path | None = None
     iou: float | None = None
     progress: bool = True
 
@@ -139,3 +153,25 @@ class EvalOptions:
         object.__setattr__(self, "model", Path(self.model))
         if self.split not in SPLITS:
             raise UserError(f"split must be one of {SPLITS}, but got {self.split!r}")
+
+
+@dataclass(frozen=True)
+class GradcheckOptions:
+    """The course's gradient check of model: a recipe name (its model, fresh weights, its loss and data), a checkpoint
+    (its weights, its recipe's loss and data) or a zoo classifier without a recipe (cross-entropy on random images).
+
+    batch: examples in the small batch. epsilon: the two-sided difference's step. params: how many parameters to
+    check (0: every one; else a uniform sample of this many, drawn with seed). data: where generated data sets live.
+    """
+
+    model: str | Path
+    batch: int = 4
+    epsilon: float = 1e-7
+    params: int = 2000
+    seed: int = 0
+    data: Path = DATA_DIR
+
+    def __post_init__(self) -> None:
+        if self.batch < 1 or self.params < 0 or not self.epsilon > 0:
+            raise UserError(f"batch must be >= 1, params >= 0 (0: all) and epsilon > 0, but got batch {self.batch}, "
+                             f"params {self.params}, epsilon {self.epsilon}")

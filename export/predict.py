@@ -95,8 +95,7 @@ def detect(predictor, frames: Sequence[np.ndarray], conf: float | None = None, i
     conf, iou, max_det = detection_settings(meta, conf, iou)
     found = []
     for out, transforms in _chunks(predictor, frames, 32, progress):
-        found += decode(meta.head, out, transforms, conf, iou, max_det, meta.class_names, meta.anchors,
-                        meta.anchor_units)
+        found += decode(meta.head, out, transforms, conf, iou, max_det, meta.class_names, **meta.decode_options())
     return found
 
 

@@ -1,4 +1,4 @@
-"""Postprocessing in numpy: box formats, IoU, NMS, YOLO decoding, anchor boxes, tracking, embedding comparison."""
+"""Postprocessing in numpy: boxes, IoU, NMS, YOLO, sliding-window and pose decoding, anchors, tracking, embeddings."""
 
 from edgepipe.postprocess.anchors import AnchorResult, TargetAssignment, assign_targets, kmeans_anchors, shape_iou
 from edgepipe.postprocess.boxes import (
@@ -10,6 +10,8 @@ from edgepipe.postprocess.boxes import (
     clip_boxes,
     denormalize_boxes,
     normalize_boxes,
+    points_to_input,
+    points_to_original,
 )
 from edgepipe.postprocess.calibration import (
     Calibration,
@@ -33,8 +35,10 @@ from edgepipe.postprocess.embeddings import (
     verify,
 )
 from edgepipe.postprocess.iou import box_iou, box_iou_pairwise
+from edgepipe.postprocess.pose import decode_course_pose, decode_yolov8_pose
 from edgepipe.postprocess.suppression import SoftNMSResult, batched_nms, nms, select, soft_nms
 from edgepipe.postprocess.track import IouTracker
+from edgepipe.postprocess.windows import decode_windows
 
 __all__ = [
     "HEADS",
@@ -61,8 +65,11 @@ __all__ = [
     "clip_boxes",
     "decode",
     "decode_course",
+    "decode_course_pose",
+    "decode_windows",
     "decode_yolov5",
     "decode_yolov8",
+    "decode_yolov8_pose",
     "denormalize_boxes",
     "distance",
     "distance_matrix",
@@ -72,6 +79,8 @@ __all__ = [
     "l2_normalize",
     "nms",
     "normalize_boxes",
+    "points_to_input",
+    "points_to_original",
     "roc_auc",
     "roc_curve",
     "select",

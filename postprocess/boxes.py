@@ -140,6 +140,21 @@ def boxes_to_input(boxes: np.ndarray, transform: Transform) -> np.ndarray:
     return b * scale + pad
 
 
+def points_to_original(points: np.ndarray, transform: Transform) -> np.ndarray:
+    """Map points (keypoints) from network-input pixels back to original-image pixels, not clipped.
+
+    points: (..., 2) float x, y in network-input pixels. Returns: (..., 2) float32.
+    """
+    p = np.asarray(points, dtype=np.float32)
+    return (p - np.float32([transform.pad_x, transform.pad_y])) / np.float32([transform.scale_x, transform.scale_y])
+
+
+def points_to_input(points: np.ndarray, transform: Transform) -> np.ndarray:
+    """Map points from original-image pixels to network-input pixels. points: (..., 2) float. Returns float32."""
+    p = np.asarray(points, dtype=np.float32)
+    return p * np.float32([transform.scale_x, transform.scale_y]) + np.float32([transform.pad_x, transform.pad_y])
+
+
 def _check_size(image_size: tuple[int, int]) -> tuple[int, int]:
     if len(image_size) != 2 or min(image_size) <= 0:
         raise UserError(f"image_size must be (height, width) with both > 0, but got {image_size!r}")

@@ -1,4 +1,4 @@
-"""YOLO decoders: the course (YOLOv2) grid/anchor head, YOLOv5 and YOLOv8 outputs, to Detections per image."""
+"""YOLO decoders (the course's YOLOv2 head, YOLOv5, YOLOv8) to Detections per image, and the HEADS table of all."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 
 from edgepipe.postprocess._check import FLOAT_DTYPES, check_max_det, check_unit
 from edgepipe.postprocess.anchors import check_anchors, no_anchors
-from edgepipe.postprocess.boxes import Transform, boxes_to_original
+from edgepipe.postprocess.boxes import Transform, boxes_to_original, points_to_original
 from edgepipe.postprocess.detections import Detections
 from edgepipe.postprocess.errors import UserError
 from edgepipe.postprocess.nms_output import NMS_HEAD, decode_nms
@@ -32,12 +32,18 @@ class _Selection:
     class_agnostic: bool
 
     def __call__(
-        self, boxes: np.ndarray, scores: np.ndarray, class_ids: np.ndarray, transform: Transform
+        self, boxes: np.ndarray, scores: np.ndarray, class_ids: np.ndarray, transform: Transform,
+        keypoints: np.ndarray | None = None, keypoint_scores: np.ndarray | None = None,
     ) -> Detections:
         """boxes: (K, 4) float32 xyxy network-input pixels. scores: (K,) float32. class_ids: (K,) int64.
-        NMS runs in network-input pixels; the kept boxes are then mapped to (and clipped to) the original image."""
+        keypoints: (K, P, 2) float32 network-input pixels and keypoint_scores (K, P), or None (the pose heads).
+        NMS runs in network-input pixels; the kept boxes are then mapped to (and clipped to) the original image, their
+        keypoints mapped (not clipped)."""
         keep = select_indices(boxes, scores, class_ids, self.conf, self.iou, self.max_det, self.class_agnostic)
-        return Detections(boxes_to_original(boxes[keep], transform), scores[keep], class_ids[keep], self.class_names)
+        points = None if keypoints is None else points_to_original(keypoints[keep], transform)
+        points_scores = None if keypoint_scores is None else keypoint_scores[keep]
+        return Detections(boxes_to_original(boxes[keep], transform), scores[keep], class_ids[keep], self.class_names,
+                          points, keypoint_scores=points_scores)
 
 
 def _selection(
@@ -243,20 +249,43 @@ def decode_yolov8(
     _check_transforms(transforms, len(out))
     results = []
     for image, t in zip(out, transforms, strict=True):
-        top = image[4:].max(axis=0)  # (K,) best class score of each anchor point
-        keep = np.flatnonzero(top >= selection.conf)
-        cand = image[:, keep]  # (4+C, K')
-        _check_sizes(cand[2], cand[3], layout)
-        boxes = _xyxy(cand[0], cand[1], cand[2], cand[3])
-        results.append(selection(boxes, top[keep], cand[4:].argmax(axis=0), t))
+        boxes, scores, classes, _ = _yolov8_candidates(image, out.shape[1] - 4, selection.conf, layout)
+        results.append(selection(boxes, scores, classes, t))
     return results
 
+
+def _yolov8_candidates(
+    image: np.ndarray, c: int, conf: float, layout: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One image's YOLOv8 output (4+C+E, N) (E more rows per column: a pose head's keypoints): the columns whose best
+    class score passes conf, checked on the class rows as they are (no transpose). Returns their boxes (K', 4) xyxy
+    input pixels, scores (K',), class ids (K',) and the columns (4+C+E, K')."""
+    top = image[4 : 4 + c].max(axis=0)  # (N,) best class score of each anchor point
+    keep = np.flatnonzero(top >= conf)
+    cand = image[:, keep]  # (4+C+E, K')
+    _check_sizes(cand[2], cand[3], layout)
+    return _xyxy(cand[0], cand[1], cand[2], cand[3]), top[keep], cand[4 : 4 + c].argmax(axis=0), cand
+
+
+# The heads in modules of their own import this module's checks, so they are imported here, once those exist.
+from edgepipe.postprocess.pose import decode_course_pose, decode_yolov8_pose  # noqa: E402
+from edgepipe.postprocess.windows import decode_windows  # noqa: E402
 
 HEADS: dict[str, Callable[..., list[Detections]]] = {
     "yolo-course": decode_course,
     "yolov5": decode_yolov5,
     "yolov8": decode_yolov8,
+    "windows": decode_windows,
+    "yolo-course-pose": decode_course_pose,
+    "yolov8-pose": decode_yolov8_pose,
     NMS_HEAD: decode_nms,  # a graph with decode + NMS inside (export --nms): postprocess/nms_output.py
+}
+COURSE_HEADS = ("yolo-course", "yolo-course-pose")  # the heads with anchors and the course's two layouts
+# The keyword arguments only some heads take, from the model's metadata (runtime's ModelMeta.decode_options()).
+HEAD_OPTIONS: dict[str, tuple[str, ...]] = {
+    "windows": ("window", "window_stride"),
+    "yolo-course-pose": ("kpt_shape", "class_keypoints"),
+    "yolov8-pose": ("kpt_shape",),
 }
 
 
@@ -272,23 +301,30 @@ def decode(
     anchor_units: str = "grid",
     class_agnostic: bool = False,
     layout: str = "channels",
+    **head_options: object,
 ) -> list[Detections]:
-    """Decode a detector's output with the head named in its metadata: "yolo-course", "yolov5" or "yolov8".
+    """Decode a detector's output with the head named in its metadata, one of HEADS.
 
-    anchors, anchor_units and layout belong to "yolo-course" (see decode_course), which needs anchors; the other
-    heads take anchors=() (no anchors, the default and ModelMeta's) and refuse any anchor or another layout, so
-    decode(meta.head, ..., anchors=meta.anchors) decodes every head. Returns: one Detections per image, boxes xyxy
-    in original-image pixels.
+    anchors, anchor_units and layout belong to the course heads ("yolo-course", see decode_course, and
+    "yolo-course-pose"), which need anchors; the other heads take anchors=() (no anchors, the default and
+    ModelMeta's) and refuse any anchor or another layout, so decode(meta.head, ..., anchors=meta.anchors) decodes
+    every head. head_options: the keyword arguments of HEAD_OPTIONS[head] ("windows": window, window_stride; the pose
+    heads: kpt_shape, and class_keypoints for the course's); decode(meta.head, ..., **meta.decode_options()) passes a
+    model's own. Returns: one Detections per image, boxes xyxy in original-image pixels (and keypoints).
     """
     if head not in HEADS:
         raise UserError(f"head must be one of {tuple(HEADS)}, but got {head!r}")
+    foreign = sorted(set(head_options) - set(HEAD_OPTIONS.get(head, ())))
+    if foreign:
+        raise UserError(f"head {head!r} takes the options {HEAD_OPTIONS.get(head, ())}, but got {foreign}")
     settings = {
         "conf_threshold": conf_threshold, "iou_threshold": iou_threshold, "max_det": max_det,
         "class_names": class_names, "class_agnostic": class_agnostic,
     }
-    if head == "yolo-course":
-        return decode_course(outputs, transforms, anchors, anchor_units=anchor_units, layout=layout, **settings)
+    if head in COURSE_HEADS:
+        return HEADS[head](outputs, transforms, anchors, anchor_units=anchor_units, layout=layout, **settings,
+                           **head_options)
     if layout != "channels":
         raise UserError(f"layout belongs to the yolo-course head, but got layout={layout!r} for head {head!r}: "
                         "leave it at 'channels'")
-    return HEADS[head](outputs, transforms, anchors=anchors, **settings)
+    return HEADS[head](outputs, transforms, anchors=anchors, **settings, **head_options)

@@ -20,6 +20,8 @@ class Detections:
     keypoints: (N, K, 2) float32 pixels (e.g. 5 face landmarks), or None when the model gives none.
     track_ids: (N,) int64 ids a tracker gave the detections (the same object keeps its id from frame to frame), or
     None when they are not tracked.
+    keypoint_scores: (N, K) float32 in [0, 1], how present each keypoint is (a model's visibility score; 0 for a slot
+    the detection's class does not have), or None (with keypoints: every one counts).
     """
 
     xyxy: np.ndarray
@@ -28,6 +30,7 @@ class Detections:
     class_names: tuple[str, ...] = ()
     keypoints: np.ndarray | None = field(default=None)
     track_ids: np.ndarray | None = field(default=None)
+    keypoint_scores: np.ndarray | None = field(default=None)
 
     def __post_init__(self) -> None:
         xyxy = as_boxes(self.xyxy, "xyxy")
@@ -52,6 +55,12 @@ class Detections:
         object.__setattr__(self, "keypoints", keypoints)
         if self.track_ids is not None:
             object.__setattr__(self, "track_ids", as_class_ids(self.track_ids, n, "track_ids"))
+        if self.keypoint_scores is not None:
+            ks = np.asarray(self.keypoint_scores, dtype=np.float32)
+            if keypoints is None or ks.shape != keypoints.shape[:2]:
+                want = "keypoints first" if keypoints is None else f"shape {keypoints.shape[:2]}"
+                raise UserError(f"keypoint_scores must have {want}, but got shape {ks.shape}")
+            object.__setattr__(self, "keypoint_scores", ks)
 
     @classmethod
     def empty(cls, class_names: Sequence[str] = ()) -> Detections:
@@ -69,7 +78,8 @@ class Detections:
             index = [int(index)]
         kp = None if self.keypoints is None else self.keypoints[index]
         ids = None if self.track_ids is None else self.track_ids[index]
-        return Detections(self.xyxy[index], self.scores[index], self.class_ids[index], self.class_names, kp, ids)
+        ks = None if self.keypoint_scores is None else self.keypoint_scores[index]
+        return Detections(self.xyxy[index], self.scores[index], self.class_ids[index], self.class_names, kp, ids, ks)
 
     def with_track_ids(self, track_ids: np.ndarray) -> Detections:
         """The same detections with the tracker's ids. track_ids: (N,) int, one per detection."""
@@ -106,6 +116,7 @@ class Detections:
             names,
             _joined(parts, "keypoints"),
             _joined(parts, "track_ids"),
+            _joined(parts, "keypoint_scores"),
         )
 
     def class_name(self, class_id: int) -> str:
@@ -114,7 +125,7 @@ class Detections:
 
     def to_dicts(self, decimals: int = 2) -> list[dict]:
         """Plain dicts, JSON-ready: [{"xyxy": [...], "score": s, "class_id": c, "class_name": n}, ...], with
-        "keypoints" and "track_id" when the detections have them."""
+        "keypoints" ([[x, y], ...]), "keypoint_scores" and "track_id" when the detections have them."""
         out = []
         for i in range(len(self)):
             d = {
@@ -125,6 +136,8 @@ class Detections:
             }
             if self.keypoints is not None:
                 d["keypoints"] = [[round(float(v), decimals) for v in p] for p in self.keypoints[i]]
+            if self.keypoint_scores is not None:
+                d["keypoint_scores"] = [round(float(v), 4) for v in self.keypoint_scores[i]]
             if self.track_ids is not None:
                 d["track_id"] = int(self.track_ids[i])
             out.append(d)
@@ -132,7 +145,8 @@ class Detections:
 
 
 def _joined(parts: Sequence[Detections], name: str) -> np.ndarray | None:
-    """The optional field name ("keypoints" or "track_ids") of every part, concatenated; None when no part has it."""
+    """The optional field name ("keypoints", "track_ids", "keypoint_scores") of every part, concatenated; None when no
+    part has it."""
     arrays = [getattr(p, name) for p in parts]
     present = [a is not None for a in arrays]
     if any(present) and not all(present):

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from edgepipe.postprocess.anchors import ANCHOR_UNITS
-from edgepipe.postprocess.decoders import HEADS
+from edgepipe.postprocess.decoders import HEAD_OPTIONS, HEADS
 from edgepipe.postprocess.embeddings import DISTANCES
 from edgepipe.postprocess.errors import UserError
 from edgepipe.postprocess.nms_output import NMS_HEAD, NMS_KEYS
@@ -39,6 +39,7 @@ def project_version() -> str:
 FLAT_KEYS = (
     "task", "imgsz", "names", "head", "anchors", "anchor_units", "mean", "std", "channel_order", "resize",
     "pad_value", "stride", "auto_pad", "dtype", "embedding_size", "distance", "threshold", "model_name", "nms",
+    "window", "window_stride", "encoder_sha256", "kpt_shape", "class_keypoints",
 )
 
 
@@ -54,6 +55,12 @@ class ModelMeta:
     conf, iou and max_det the graph's NMS was built with. evaluation: what was measured on this very file when it
     was written (export, quantize): the metric, its value, the data, the reference and the drop against it.
     source: where this description came from.
+    window: (height, width) of a sliding window in input pixels and window_stride: the pixels between neighbouring
+    windows, for a window classifier and the "windows" head (its convolutional form), else () and 0.
+    encoder_sha256: for a verify model taking embeddings (a Siamese head), the sha256 of the encoder file whose
+    embeddings it was trained on ("" when unknown). A verify model needs embedding_size; distance only for embed.
+    kpt_shape: (K, D) for the pose heads: K landmarks per box with D numbers each (2: x, y; 3: x, y, visibility),
+    else (); class_keypoints: how many of the K slots each class uses (the first ones; () when all do).
     """
 
     task: str
@@ -72,10 +79,18 @@ class ModelMeta:
     version: str = ""
     exported_at: str = ""
     source: str = "edgepipe"
+    window: tuple[int, ...] = ()
+    window_stride: int = 0
+    encoder_sha256: str = ""
+    kpt_shape: tuple[int, ...] = ()
+    class_keypoints: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "class_names", tuple(str(n) for n in self.class_names))
         object.__setattr__(self, "anchors", tuple((float(w), float(h)) for w, h in self.anchors))
+        object.__setattr__(self, "window", tuple(int(v) for v in self.window))
+        object.__setattr__(self, "kpt_shape", tuple(int(v) for v in self.kpt_shape))
+        object.__setattr__(self, "class_keypoints", tuple(int(v) for v in self.class_keypoints))
         _one_of("task", self.task, TASKS)
         _one_of("head", self.head, ("", *HEADS))
         _one_of("anchor_units", self.anchor_units, ANCHOR_UNITS)
@@ -87,20 +102,33 @@ class ModelMeta:
                 missing.append(f"head (one of {tuple(HEADS)})")
             if not self.class_names:
                 missing.append("names (the class names)")
-            if self.head == "yolo-course" and not self.anchors:
-                missing.append("anchors (the yolo-course head needs them)")
+            if self.head in ("yolo-course", "yolo-course-pose") and not self.anchors:
+                missing.append(f"anchors (the {self.head} head needs them)")
             if self.head == NMS_HEAD and not all(k in self.nms for k in NMS_KEYS):
                 missing.append(f"nms {NMS_KEYS} (the {NMS_HEAD} head's thresholds)")
-        if self.task in ("embed", "verify"):
-            if self.embedding_size <= 0:
-                missing.append("embedding_size (> 0)")
-            if not self.distance:
-                missing.append(f"distance (one of {DISTANCES})")
+            if self.head in ("yolo-course-pose", "yolov8-pose") and not _kpt_shape_ok(self.kpt_shape):
+                missing.append(f"kpt_shape ([K >= 1, 2 or 3]: the {self.head} head needs it)")
+            if self.class_keypoints and (len(self.class_keypoints) != len(self.class_names) or not all(
+                    0 <= n <= (self.kpt_shape or (0,))[0] for n in self.class_keypoints)):
+                missing.append("class_keypoints (one count in [0, K] per class)")
+            if self.head == "windows" and (len(self.window) != 2 or min(self.window) < 1 or self.window_stride < 1):
+                missing.append("window ([height, width] >= 1) and window_stride (>= 1) (the windows head needs them)")
+        if self.task in ("embed", "verify") and self.embedding_size <= 0:
+            missing.append("embedding_size (> 0)")
+        if self.task == "embed" and not self.distance:
+            missing.append(f"distance (one of {DISTANCES})")
         if self.task == "classify" and not self.class_names:
             missing.append("names (the class names)")
         if missing:
             what = ", ".join(missing)
             raise UserError(f"model metadata for task {self.task!r} is missing {what}: {HOW_TO_DESCRIBE}")
+
+
+    def decode_options(self) -> dict[str, Any]:
+        """The keyword arguments postprocess.decode takes for this model's head, beyond the thresholds and names:
+        anchors and anchor_units, and the head's own (HEAD_OPTIONS: window, window_stride for "windows")."""
+        own = {name: getattr(self, name) for name in HEAD_OPTIONS.get(self.head, ())}
+        return {"anchors": self.anchors, "anchor_units": self.anchor_units, **own}
 
 
 def _one_of(name: str, value: str, allowed: tuple[str, ...]) -> None:
@@ -140,11 +168,16 @@ def from_metadata_props(props: dict[str, str]) -> ModelMeta:
 
 
 def _ultralytics(props: dict[str, str]) -> dict[str, Any]:
-    """Flat keys from an Ultralytics export (YOLOv8 / YOLO11 detect): names as a Python dict literal, imgsz, stride."""
-    if props.get("task") not in (None, "detect"):
-        raise UserError(f"Ultralytics task {props['task']!r} is not supported: only 'detect' models run here")
-    flat: dict[str, Any] = {"task": "detect", "head": "yolov8", "resize": "letterbox", "pad_value": 114,
-                            "channel_order": "RGB"}
+    """Flat keys from an Ultralytics export (YOLOv8 / YOLO11 detect or pose): names as a Python dict literal, imgsz,
+    stride, and a pose model's kpt_shape."""
+    if props.get("task") not in (None, "detect", "pose"):
+        raise UserError(f"Ultralytics task {props['task']!r} is not supported: only 'detect' and 'pose' models run "
+                         "here")
+    pose = props.get("task") == "pose"
+    flat: dict[str, Any] = {"task": "detect", "head": "yolov8-pose" if pose else "yolov8", "resize": "letterbox",
+                            "pad_value": 114, "channel_order": "RGB"}
+    if pose and "kpt_shape" in props:
+        flat["kpt_shape"] = props["kpt_shape"]
     for key in ("names", "imgsz", "stride"):
         if key in props:
             try:
@@ -216,6 +249,11 @@ def from_flat(flat: dict[str, Any], source: str) -> ModelMeta:
         nms=_parse(flat, "nms", {}, _nms, f"a mapping of {NMS_KEYS} to numbers"),
         model_name=str(flat.get("model_name", "")),
         source=source,
+        window=_parse(flat, "window", (), _window, "an int or [height, width] of ints >= 1"),
+        window_stride=_parse(flat, "window_stride", 0, _int, "an int >= 1"),
+        encoder_sha256=str(flat.get("encoder_sha256", "")),
+        kpt_shape=_parse(flat, "kpt_shape", (), _ints, "[K, D] (landmarks per box, numbers per landmark)"),
+        class_keypoints=_parse(flat, "class_keypoints", (), _ints, "a list of ints, one per class"),
     )
 
 
@@ -252,6 +290,28 @@ def _imgsz(value: Any) -> tuple[int, int]:
     if min(h, w) < 1:
         raise UserError(value)
     return h, w
+
+
+def _kpt_shape_ok(shape: tuple[int, ...]) -> bool:
+    """(K, D) with K >= 1 landmarks and D 2 (x, y) or 3 (x, y, visibility) numbers each."""
+    return len(shape) == 2 and shape[0] >= 1 and shape[1] in (2, 3)
+
+
+def _ints(value: Any) -> tuple[int, ...]:
+    """[17, 3] or "[17, 3]" (Ultralytics writes Python literals) -> (17, 3); every item an int."""
+    if isinstance(value, str):
+        try:
+            value = ast.literal_eval(value)
+        except SyntaxError:
+            raise UserError(value) from None
+    if isinstance(value, (int, float)):
+        raise UserError(value)
+    return tuple(_int(v) for v in value)
+
+
+def _window(value: Any) -> tuple[int, ...]:
+    """[] -> () (no window); otherwise as _imgsz: 14 -> (14, 14), [14, 14] -> (14, 14)."""
+    return () if isinstance(value, (list, tuple)) and not value else _imgsz(value)
 
 
 def _floats(value: Any) -> tuple[float, ...]:
@@ -331,7 +391,9 @@ def _apply(meta: ModelMeta, flat: dict[str, Any], source: str) -> ModelMeta:
         "pad_value": meta.preprocess.pad_value, "stride": meta.preprocess.stride,
         "auto_pad": meta.preprocess.auto_pad, "dtype": meta.preprocess.dtype,
         "embedding_size": meta.embedding_size, "distance": meta.distance, "threshold": meta.threshold,
-        "model_name": meta.model_name, "nms": meta.nms,
+        "model_name": meta.model_name, "nms": meta.nms, "window": list(meta.window),
+        "window_stride": meta.window_stride, "encoder_sha256": meta.encoder_sha256, "kpt_shape": list(meta.kpt_shape),
+        "class_keypoints": list(meta.class_keypoints),
     }
     merged.update(flat)
     new = from_flat(merged, source)

@@ -126,15 +126,16 @@ class VariantReport:
 
 
 def latencies(paths: dict[str, Path], frames: Sequence[np.ndarray], runs: int, provider: str = "auto",
-              progress: bool = True) -> tuple[dict[str, float], str]:
-    """p50 ms at batch 1 of each model on the first of frames (each preprocessed as its metadata says), measured
+              progress: bool = True, inputs: Sequence[np.ndarray] = ()) -> tuple[dict[str, float], str]:
+    """p50 ms at batch 1 of each model on the first of frames (each preprocessed as its metadata says), or on the
+    first row of each of inputs (a model of several inputs: the Siamese network and its head), measured
     interleaved; and the provider that ran them. The sessions' idle threads sleep instead of spinning: a spinning
     session steals the cores from the next one timed (docs/benchmarks.md, "Interleaved sessions")."""
     models = {kind: load(path, providers=provider, warmup=0, spin=False) for kind, path in paths.items()}
     fns = {}
     for kind, model in models.items():
-        batch = preprocess(frames[0], model.spec).batch
-        fns[kind] = lambda m=model, b=batch: m.run(b)
+        batches = [x[:1] for x in inputs] if inputs else [preprocess(frames[0], model.spec).batch]
+        fns[kind] = lambda m=model, b=batches: m.run(*b)
     timed = measure(fns, 1, runs, max(1, runs // 10), progress=progress)
     return {kind: t.p50 for kind, t in timed.items()}, next(iter(models.values())).providers[0]
 

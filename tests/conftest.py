@@ -1,5 +1,6 @@
 """Fixtures shared by several test files."""
 
+import signal
 from pathlib import Path
 
 import cv2
@@ -19,6 +20,11 @@ from tests.onnx_graphs import conv_model, save
 from tests.runtime_models import META
 
 pytest_plugins = ["tests.servers"]  # the throwaway PostgreSQL and Mosquitto fixtures
+
+# A test run started in the background (`pytest &` in a script) inherits SIGINT ignored, and every command the tests
+# start would inherit it too: the Ctrl-C tests need it delivered. A handler here is reset to the default in children.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture

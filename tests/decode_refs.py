@@ -40,11 +40,11 @@ def ref_iou(a, b) -> float:
 
 
 def ref_select(cands, conf, iou, max_det=300, agnostic=False) -> list:
-    """cands: [(box xyxy, score, class)] in candidate order. Score filter, greedy NMS per class, cap; loops."""
+    """cands: [(box xyxy, score, class, ...)] in candidate order. Score filter, greedy NMS per class, cap; loops."""
     order = sorted((i for i, c in enumerate(cands) if c[1] >= conf), key=lambda i: (-cands[i][1], i))
     kept = []
     for i in order:
-        box, _, cls = cands[i]
+        box, _, cls = cands[i][:3]
         if all(ref_iou(box, cands[k][0]) <= iou or (cands[k][2] != cls and not agnostic) for k in kept):
             kept.append(i)
     return [cands[i] for i in kept[:max_det]]

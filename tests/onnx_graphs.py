@@ -137,11 +137,14 @@ def conv_net_model(
     return _model(graph, props)
 
 
-def ultralytics_yolov8_model(raw: np.ndarray, names: Sequence[str], size: int = 64) -> onnx.ModelProto:
+def ultralytics_yolov8_model(raw: np.ndarray, names: Sequence[str], size: int = 64,
+                             kpt_shape: tuple[int, int] | None = None) -> onnx.ModelProto:
     """A YOLOv8-head detector as Ultralytics exports it, with Ultralytics' metadata keys and no edgepipe key.
 
     images (1, 3, size, size) float32 -> output0 = raw whatever the image (the graph reads its input, times zero).
     raw: (1, 4 + C, N) float32, per column cx, cy, w, h in input pixels, then C class scores; names: the C names.
+    kpt_shape: (K, D) for a pose model (task "pose"): raw is then (1, 4 + C + K * D, N), each column's keypoints
+    x, y (input pixels) and, when D = 3, visibility after the class scores.
     """
     nodes = [
         helper.make_node("ReduceMean", ["images"], ["m"], axes=[1, 2, 3], keepdims=1),
@@ -156,8 +159,9 @@ def ultralytics_yolov8_model(raw: np.ndarray, names: Sequence[str], size: int = 
          numpy_helper.from_array(np.zeros(1, np.float32), "zero"),
          numpy_helper.from_array(np.array([1, 1, 1], np.int64), "shape")],
     )
-    return _model(graph, {"author": "Ultralytics", "task": "detect", "stride": "32", "imgsz": f"[{size}, {size}]",
-                          "names": str(dict(enumerate(names)))})
+    pose = {"task": "pose", "kpt_shape": str(list(kpt_shape))} if kpt_shape else {"task": "detect"}
+    return _model(graph, {"author": "Ultralytics", "stride": "32", "imgsz": f"[{size}, {size}]",
+                          "names": str(dict(enumerate(names))), **pose})
 
 
 def save(model: onnx.ModelProto, path: Path) -> Path:

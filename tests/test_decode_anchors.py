@@ -4,7 +4,7 @@ anchors, so decode(meta.head, ..., anchors=meta.anchors) decodes every head; che
 import numpy as np
 import pytest
 
-from edgepipe.postprocess.decoders import HEADS, decode, decode_course
+from edgepipe.postprocess.decoders import HEAD_OPTIONS, HEADS, decode, decode_course
 from edgepipe.postprocess.errors import UserError
 from edgepipe.postprocess.nms_output import NMS_HEAD
 from edgepipe.runtime.metadata import ModelMeta
@@ -63,15 +63,15 @@ def test_decoded_heads_take_no_anchors(head, anchors, seed):
             assert_matches(det, ref_select(cand, 0.1, 0.5), t)
 
 
-@pytest.mark.parametrize("head", HEADS)
+@pytest.mark.parametrize("head", [h for h in HEADS if h not in HEAD_OPTIONS])
 def test_the_models_metadata_decodes_every_head(head):
-    # The README's call: the anchors, units and names as the model's metadata holds them, whatever the head.
+    # The README's call: the anchors, units and names as the model's metadata holds them, whatever the head (the
+    # heads with options of their own, windows and pose, are decoded the same way in test_windows and test_pose).
     meta = ModelMeta("detect", PreprocessSpec((128, 128)), NAMES, head, GRID_ANCHORS if head == "yolo-course" else (),
                      nms={"conf": 0.1, "iou": 0.5, "max_det": 300} if head == NMS_HEAD else {})
     raw, cands = outputs(head, np.random.default_rng(7))
     ts = transforms(head)
-    got = decode(meta.head, raw, ts, 0.1, 0.5, class_names=meta.class_names, anchors=meta.anchors,
-                 anchor_units=meta.anchor_units)
+    got = decode(meta.head, raw, ts, 0.1, 0.5, class_names=meta.class_names, **meta.decode_options())
     assert meta.anchors == (() if head != "yolo-course" else tuple(GRID_ANCHORS))
     for det, cand, t in zip(got, cands, ts, strict=True):
         assert_matches(det, ref_select(cand, 0.1, 0.5), t)

@@ -75,13 +75,13 @@ def vgg16_params() -> int:
     return total + fc(25088, 4096) + fc(4096, 4096) + fc(4096, 1000)
 
 
-def yolo_params(widths, neck, anchors: int, classes: int) -> int:
-    """conv3 (no bias) + BN per block, then the 1x1 head with A*(5+C) outputs and biases."""
+def yolo_params(widths, neck, anchors: int, classes: int, keypoints: int = 0) -> int:
+    """conv3 (no bias) + BN per block, then the 1x1 head with A*(5+C+2K) outputs and biases."""
     total, c_in = 0, 3
     for width in (*widths, *neck):
         total += conv(3, c_in, width, False) + bn(width)
         c_in = width
-    return total + conv(1, c_in, anchors * (5 + classes))
+    return total + conv(1, c_in, anchors * (5 + classes + 2 * keypoints))
 
 
 def facenet_params(widths=(32, 64, 128, 256), embedding: int = 128) -> int:
@@ -110,8 +110,14 @@ EXPECTED = {
     "googlenet": googlenet_params(),  # 6,998,552
     "yolo-small": yolo_params((16, 32, 64, 128), (256,), 3, 3),  # 399,272
     "yolo-large": yolo_params((32, 64, 128, 256, 512), (512, 512), 5, 3),  # 6,310,728
+    "yolo-pose": yolo_params((16, 32, 64, 128), (256,), 3, 3, keypoints=4),  # 405,440: 2 outputs per landmark
     "facenet": facenet_params(),  # 1,259,296
     "siamese": facenet_params() + fc(128, 1),  # the encoder, shared by both images, and one logistic unit
+    "siamese-head": fc(128, 1),  # the logistic unit alone: w . |e1 - e2| + b
+    # the lecture's window classifier: conv 5x5 to 16, FC 400, FC 400, FC 4 (three shapes and the background)
+    "window": conv(5, 3, 16) + fc(400, 400) + fc(400, 400) + fc(400, 4),  # 323,620
+    # its convolutional form: the same weights as 5x5x400, 1x1x400 and 1x1x4 convolutions
+    "window-conv": conv(5, 3, 16) + conv(5, 16, 400) + conv(1, 400, 400) + conv(1, 400, 4),
 }
 
 
@@ -130,6 +136,7 @@ def test_well_known_figures():
     assert EXPECTED["lenet5"] == 61_706
     assert EXPECTED["alexnet"] == 62_378_344
     assert EXPECTED["vgg16"] == 138_357_544
+    assert EXPECTED["window"] == EXPECTED["window-conv"] == 323_620  # the same weights, reshaped
     assert [EXPECTED[f"resnet{d}"] for d in (18, 34, 50, 101, 152)] == [
         11_689_512, 21_797_672, 25_557_032, 44_549_160, 60_192_808]
 
@@ -149,7 +156,7 @@ def test_parameter_counts_follow_num_classes():
 def test_registry_input_shape_is_what_the_model_takes(name):
     with torch.device("meta"):
         model = build(name).eval()
-        inputs = [torch.empty(1, *REGISTRY[name].input_shape)] * (2 if name == "siamese" else 1)
+        inputs = [torch.empty(1, *REGISTRY[name].input_shape)] * (2 if REGISTRY[name].task == "verify" else 1)
         assert model(*inputs).shape[0] == 1
 
 
@@ -170,7 +177,11 @@ def test_registry_input_shape_is_what_the_model_takes(name):
         ("yolo-large", {}, (1, 3, 416, 416), (1, 5 * 8, 13, 13)),  # YOLOv2's 13x13
         ("yolo-large", {"input_size": (640, 640), "num_classes": 80}, (1, 3, 640, 640), (1, 5 * 85, 20, 20)),
         ("yolo-large", {"input_size": (320, 640)}, (1, 3, 320, 640), (1, 5 * 8, 10, 20)),  # not square
+        ("yolo-pose", {}, (2, 3, 160, 160), (2, 3 * (8 + 2 * 4), 10, 10)),  # A*(5+C+2K): 2 numbers per landmark
         ("facenet", {}, (3, 3, 96, 96), (3, 128)),
+        ("window", {}, (2, 3, 14, 14), (2, 4)),  # one window: three shapes and the background
+        ("window-conv", {}, (1, 3, 16, 16), (1, 4, 2, 2)),  # the lecture's 16x16 input: 2x2 windows
+        ("window-conv", {}, (1, 3, 28, 28), (1, 4, 8, 8)),  # 28x28: 8x8
     ],
 )
 def test_output_shapes(name, kwargs, shape, out):

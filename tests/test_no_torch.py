@@ -58,8 +58,9 @@ def test_cli_help_and_edge_commands_without_torch():
             main(["--help"])
         except SystemExit as exc:
             assert exc.code == 0
-        # train, export and eval need torch to run, not to parse: their defaults come from edgepipe.export.options
-        for name in ("detect", "kiosk", "face", "info", "bench", "quantize", "train", "export", "eval"):
+        # train, export, eval and gradcheck need torch to run, not to parse: their defaults come from
+        # edgepipe.export.options
+        for name in ("detect", "kiosk", "face", "info", "bench", "quantize", "train", "export", "eval", "gradcheck"):
             if name in COMMANDS:
                 try:
                     main([name, "--help"])
@@ -121,6 +122,9 @@ def test_face_enroll_and_identify_run_without_torch(tmp_path):
         assert code in (0, 2) and enrolled["enrolled"], enrolled  # 2: the small test detector missed a photo
         code, found = face("identify", "--image", enrolled["enrolled"][0], "--threshold", "0.01")
         assert code == 0 and found["name"] == "Alice", found
+        code, verdict = face("verify", "--name", "Alice", "--image", enrolled["enrolled"][0], "--siamese",
+                             "tests/assets/siamese-head.onnx")  # the Siamese head runs on onnxruntime alone
+        assert code == 0 and verdict["match"] and verdict["probability"] > 0.5, verdict
         assert "torch" not in sys.modules
         print("ok")
         """

@@ -6,7 +6,7 @@ import pytest
 
 from edgepipe.apps.cli import build_parser
 from edgepipe.apps.commands.common import options_from_args
-from edgepipe.export.options import EvalOptions, ExportOptions, TrainOptions
+from edgepipe.export.options import EvalOptions, ExportOptions, GradcheckOptions, TrainOptions
 from edgepipe.postprocess.errors import UserError
 
 
@@ -16,6 +16,7 @@ from edgepipe.postprocess.errors import UserError
         (["export", "lenet5", "--out", "m.onnx"], ExportOptions, ExportOptions("lenet5", Path("m.onnx"))),
         (["train", "lenet5"], TrainOptions, TrainOptions("lenet5")),
         (["eval", "m.onnx"], EvalOptions, EvalOptions(Path("m.onnx"))),
+        (["gradcheck", "deep"], GradcheckOptions, GradcheckOptions("deep")),
     ],
 )
 def test_parsed_defaults_are_the_options_defaults(argv, cls, expected):
@@ -26,10 +27,10 @@ def test_every_option_given_on_the_command_line_reaches_its_field():
     args = build_parser().parse_args(
         ["train", "deep", "--out", "o", "--data", "d", "--epochs", "3", "--optimizer", "sgd", "--lr", "0.1",
          "--decay", "cosine", "--decay-rate", "0.5", "--weight-decay", "0.01", "--seed", "4", "--workers", "2",
-         "--threads", "1", "--resume", "r.pt", "--finetune", "f.pt", "--freeze-backbone", "--tiny"])
+         "--threads", "1", "--resume", "r.pt", "--finetune", "f.pt", "--freeze-backbone", "--tiny", "--dropout", "0.8"])
     assert options_from_args(TrainOptions, args) == TrainOptions(
         "deep", Path("o"), Path("d"), 3, "sgd", 0.1, "cosine", 0.5, 0.01, 4, 2, 1, Path("r.pt"), Path("f.pt"),
-        freeze_backbone=True, tiny=True)
+        freeze_backbone=True, tiny=True, keep_prob=0.8)
     args = build_parser().parse_args(
         ["export", "yolo-small", "--out", "y.onnx", "--opset", "18", "--imgsz", "96", "128", "--simplify", "--fp16",
          "--int8", "--calib", "8", "--nms", "--conf", "0.5", "--iou", "0.6", "--tolerance", "0.001", "--uint8-input",

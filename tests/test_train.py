@@ -86,9 +86,13 @@ def test_transfer_learning_freezes_exactly_the_backbone(tmp_path):
     frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
     assert frozen == {f"backbone.{n}" for n, _ in model.backbone.named_parameters()}
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    statistics = {n: b.clone() for n, b in model.backbone.named_buffers()}  # BN running mean, var, batches seen
+    assert {n.rsplit(".", 1)[1] for n in statistics} == {"running_mean", "running_var", "num_batches_tracked"}
     fit(recipe, tmp_path / "dst", progress=False, model=model)
     for n, p in model.named_parameters():
         assert torch.equal(p, before[n]) == (n in frozen)  # the backbone did not move, the head did
+    for n, b in model.backbone.named_buffers():
+        assert torch.equal(b, statistics[n]), n  # frozen batch norm kept its running statistics (eval mode)
     with pytest.raises(ValueError, match="not a 'lenet5'"):
         start_model(make_recipe("lenet5", tiny=True), None, tmp_path / "src" / "best.pt", False)
 

@@ -25,6 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--provider", default=EvalOptions.provider,
                    help="for ONNX files: auto, cuda or cpu (default: %(default)s)")
     p.add_argument("--out", type=Path, help="write metrics.json and the PR/ROC PNG here")
+    p.add_argument("--encoder", type=Path, help="a Siamese head's face encoder (default: its checkpoint's)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--quiet", dest="progress", action="store_false", help="no progress bar")
     p.set_defaults(func=run)
@@ -41,9 +42,12 @@ def run(args: argparse.Namespace) -> int:
     print(f"{result['model']} ({result['backend']}, {result['task']}) on {result['data']}, {result['images']} images"
           + (f", conf {result['conf']:g}, iou {result['iou']:g}" if "conf" in result else ""))
     keys = {"classify": ("accuracy", "macro_f1"), "detect": ("map50", "map", "precision", "recall"),
-            "embed": ("auc", "eer", "tar_at_far_1e-2", "tar_at_far_1e-3", "threshold_at_far_1e-3")}[result["task"]]
-    for k in keys:
-        print(f"  {k:<22}{result[k]:.4f}")
+            "embed": ("auc", "eer", "tar_at_far_1e-2", "tar_at_far_1e-3", "threshold_at_far_1e-3"),
+            "verify": ("auc", "eer", "tar_at_far_1e-2", "distance_auc", "distance_eer", "distance_tar_at_far_1e-2")
+            }[result["task"]]
+    keypoints = ("keypoint_ap", "keypoint_ap50", "keypoint_error_px", "keypoint_error_median_px")
+    for k in (*keys, *(k for k in keypoints if k in result)):
+        print(f"  {k:<26}{result[k]:.4f}")
     if args.out:
         print(f"  written to {args.out}")
     return 0

@@ -15,7 +15,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("source", help="runs/NAME/best.pt, or a zoo model name (see `edgepipe models`)")
     p.add_argument("--out", type=Path, required=True, help="the .onnx file to write")
     p.add_argument("--opset", type=int, default=ExportOptions.opset, help="ONNX opset (default %(default)s)")
-    p.add_argument("--imgsz", type=int, nargs=2, metavar=("H", "W"), help="input size (zoo detectors)")
+    p.add_argument("--imgsz", type=int, nargs=2, metavar=("H", "W"),
+                   help="input size (zoo detectors; the --conv file's metadata)")
     p.add_argument("--simplify", action="store_true", help="simplify the graph with onnxslim")
     p.add_argument("--fp16", action="store_true", help="also write OUT.fp16.onnx")
     p.add_argument("--int8", action="store_true", help="also write OUT.int8.onnx (static QDQ, head kept fp32)")
@@ -29,6 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "them inside the graph")
     p.add_argument("--tolerance", type=float, default=ExportOptions.tolerance,
                    help="max |ORT - PyTorch| allowed (fp32; default %(default)s)")
+    p.add_argument("--conv", action="store_true", help="also write OUT.conv.onnx: a window classifier's "
+                   "convolutional form (its FC layers as convolutions: every window of any image in one pass)")
     p.add_argument("--fp16-tolerance", type=float, default=ExportOptions.fp16_tolerance,
                    help="max |fp16 - fp32| / max |fp32| allowed (default %(default)s)")
     p.add_argument("--uint8-tolerance", type=float, default=ExportOptions.uint8_tolerance,

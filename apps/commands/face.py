@@ -17,6 +17,8 @@ from edgepipe.apps.commands.common import (
 )
 from edgepipe.apps.face import service
 from edgepipe.apps.face.calibration import FAR, calibrate_gallery
+from edgepipe.apps.face.siamese import MIN_PROBABILITY
+from edgepipe.apps.options import ModelOptions
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,6 +38,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                 threshold=True)
     q.add_argument("--name", required=True, help="the person the face claims to be")
     q.add_argument("--image", type=Path, required=True, help="a photo with one face")
+    q.add_argument("--siamese", type=Path, metavar="HEAD.onnx", help="decide by a Siamese head's probability "
+                   "(verification as binary classification) instead of the distance threshold")
+    q.add_argument("--min-probability", type=float, default=MIN_PROBABILITY,
+                   help="with --siamese: accept at this probability or more (default %(default)s)")
     q = command(face, "identify", "1:K: who, among the enrolled, is the face in the image?", run_identify,
                 models=True, threshold=True)
     q.add_argument("--image", type=Path, required=True, help="a photo with one face")
@@ -82,8 +88,9 @@ def run_enroll(args: argparse.Namespace) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    emit(service.verify_face(args.name, args.image, face_models(args), args.gallery, args.threshold, args.reencode),
-         args.json)
+    siamese = ModelOptions(args.siamese, args.encoder_provider, args.encoder_allow_fallback) if args.siamese else None
+    emit(service.verify_face(args.name, args.image, face_models(args), args.gallery, args.threshold, args.reencode,
+                             siamese, args.min_probability), args.json)
     return 0
 
 

@@ -22,6 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--decay", choices=DECAYS, help="learning-rate decay")
     p.add_argument("--decay-rate", type=float, help="the decay's rate (inverse_time, exponential)")
     p.add_argument("--weight-decay", type=float, help="L2 regularization")
+    p.add_argument("--dropout", dest="keep_prob", metavar="KEEP_PROB", type=float,
+                   help="inverted dropout on the hidden layers, keeping each unit with this probability (deep, "
+                   "shallow, lenet5, window; default: no dropout)")
     p.add_argument("--seed", type=int, default=TrainOptions.seed,
                    help="seed of the initial weights and the batches (default: %(default)s)")
     p.add_argument("--workers", type=int, default=TrainOptions.workers,
@@ -31,6 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", type=Path, help="start from this checkpoint's weights")
     p.add_argument("--finetune", type=Path, help="transfer learning: load this checkpoint's backbone")
     p.add_argument("--freeze-backbone", action="store_true", help="with --finetune: train only the head")
+    p.add_argument("--encoder", type=Path, help="siamese: the face encoder (.onnx or a facenet checkpoint) whose "
+                   "embeddings the head learns to compare")
     p.add_argument("--tiny", action="store_true", help="a seconds-long configuration (smoke test)")
     p.add_argument("--quiet", dest="progress", action="store_false", help="no progress bars")
     p.set_defaults(func=run)

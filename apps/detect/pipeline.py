@@ -67,9 +67,7 @@ class Detector:
         self.meta = meta
         self.settings = {"conf_threshold": check_unit(conf, "--conf"), "iou_threshold": check_unit(iou, "--iou"),
                          "max_det": int(max_det), "class_names": meta.class_names,
-                         "class_agnostic": bool(agnostic)}
-        if meta.head == "yolo-course":
-            self.settings.update(anchors=meta.anchors, anchor_units=meta.anchor_units)
+                         "class_agnostic": bool(agnostic), **meta.decode_options()}
         if meta.head == NMS_HEAD:
             check_nms_settings(meta.nms, conf, iou, agnostic)
         self.classes = tuple(int(c) for c in classes)

@@ -38,10 +38,12 @@ class Enrollment:
 
 @dataclass(frozen=True)
 class Verdict:
-    """1:1 verification of an image against one enrolled person: match when distance <= threshold.
+    """1:1 verification of an image against one enrolled person: match when distance <= threshold, or, when a
+    Siamese head decided, when probability >= threshold.
 
-    distance: to the closest of the person's embeddings, in the encoder's metric; threshold_from: where the
-    threshold came from (--threshold, the gallery's calibration or the encoder's metadata).
+    distance: to the closest of the person's embeddings (with a head: to the most likely one), in the encoder's
+    metric; threshold_from: where the threshold came from (--threshold, the gallery's calibration, the encoder's
+    metadata, or --siamese HEAD); probability: the head's probability of the same person, None without a head.
     """
 
     name: str
@@ -51,9 +53,15 @@ class Verdict:
     threshold: float
     threshold_from: str
     metric: str
+    probability: float | None = None
 
     def lines(self) -> list[str]:
-        word, sign = ("match", "<=") if self.match else ("no match", ">")
+        word = "match" if self.match else "no match"
+        if self.probability is not None:
+            return [f"{word}: {self.image} vs {self.name}, probability {self.probability:.4f} "
+                    f"{'>=' if self.match else '<'} {self.threshold:.2f} ({self.threshold_from}; distance "
+                    f"{self.distance:.4f}, {self.metric})"]
+        sign = "<=" if self.match else ">"
         return [f"{word}: {self.image} vs {self.name}, distance {self.distance:.4f} {sign} threshold "
                 f"{self.threshold:.4f} ({self.metric}, threshold from {self.threshold_from})"]
 

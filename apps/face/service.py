@@ -25,6 +25,7 @@ from edgepipe.apps.face.gallery import (
 from edgepipe.apps.face.gallery.location import Location, file_inputs, writable
 from edgepipe.apps.face.pipeline import MIN_FACE_PX, Encoder, FaceAnalyzer
 from edgepipe.apps.face.results import Change, Enrollment, Identity, Listing, Shot, Verdict
+from edgepipe.apps.face.siamese import MIN_PROBABILITY, PairHead
 from edgepipe.apps.options import ModelOptions
 from edgepipe.apps.stream.sources import Capture
 from edgepipe.apps.stream.specs import parse_source, read_image
@@ -211,15 +212,34 @@ def shots_from_source(analyzer: FaceAnalyzer, source: str, count: int) -> tuple[
 
 def verify_face(
     name: str, image: Path, models: FaceModels, gallery: Location = DEFAULT_GALLERY, threshold: float | None = None,
-    reencode: bool = False,
+    reencode: bool = False, siamese: ModelOptions | None = None, min_probability: float = MIN_PROBABILITY,
 ) -> Verdict:
-    """1:1: compare the image's face with the named person's embeddings (the closest one decides); logged."""
+    """1:1: compare the image's face with the named person's embeddings (the closest one decides); logged.
+
+    siamese: a Siamese head (.onnx) decides instead of the distance threshold: a match when its probability for the
+    most likely of the person's embeddings is >= min_probability (the distance to that embedding is reported).
+    """
     name = check_name(name)
+    if not 0 < min_probability < 1:
+        raise UserError(f"--min-probability must be in (0, 1), but got {min_probability}")
+    if siamese is not None and threshold is not None:
+        raise UserError("--threshold is the distance threshold, but with --siamese the head's probability decides: "
+                        "give --min-probability instead")
     analyzer = models.analyzer()
+    head = PairHead(siamese.load(), analyzer.encoder.embedding_size) if siamese is not None else None
     metric = analyzer.encoder.distance
     with open_for_encoder(gallery, analyzer.encoder, models.encoder.path, False, reencode,
                           not writable(gallery)) as db:
         stored = db.embeddings_of(name)  # (K, D); an unknown name lists close ones
+        if head is not None:
+            head.check_encoder(db.encoder)
+            shot = face_in_file(analyzer, image)
+            p = head(shot.embedding, stored)
+            k = int(np.argmax(p))
+            match, d = bool(p[k] >= min_probability), verify(shot.embedding, stored[k], 0.0, metric).distance
+            db.log(str(image), f"{'match' if match else 'no match'} (siamese {p[k]:.3f})", d, name)
+            return Verdict(name, str(image), match, d, min_probability, f"--siamese {head.name}", metric,
+                           float(p[k]))
         limit, origin = decision_threshold(threshold, db, analyzer.encoder)
         shot = face_in_file(analyzer, image)
         best = min((verify(shot.embedding, e, limit, metric) for e in stored), key=lambda v: v.distance)

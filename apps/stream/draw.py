@@ -1,4 +1,4 @@
-"""The apps' overlay: boxes with class names and scores in stable per-class colors, and a status line."""
+"""The apps' overlay: boxes with class names and scores (and keypoints) in stable per-class colors, a status line."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ FONT = cv2.FONT_HERSHEY_SIMPLEX
 MARK_COLOR = (0, 215, 255)  # BGR amber: counting lines, apart from the class colors
 STATUS_COLOR = (40, 40, 40)  # the status line's box
 LABEL_PAD = 2  # px around a label's text
+KEYPOINT_MIN_SCORE = 0.5  # keypoints less present than this (hidden, or a slot the class has not) are not drawn
 # Crossing directions as the browser view (ARROWS) and the overlay's ASCII font (ASCII_ARROWS) show them.
 ARROWS = {"left_to_right": "→", "right_to_left": "←", "top_to_bottom": "↓", "bottom_to_top": "↑"}
 ASCII_ARROWS = {"left_to_right": "->", "right_to_left": "<-", "top_to_bottom": "v", "bottom_to_top": "^"}
@@ -41,9 +42,9 @@ def draw_detections(
     status: str = "",
     marks: Sequence[Mark] = (),
 ) -> np.ndarray:
-    """A copy of image (H, W, 3) uint8 BGR with det's boxes (original-image pixels), labels, a status line, and
-    marks (labeled segments, e.g. counting lines). Labels stay inside the image and do not cover one another where
-    there is room: the status line first, then the marks', then the boxes' by descending score."""
+    """A copy of image (H, W, 3) uint8 BGR with det's boxes (original-image pixels), keypoints, labels, a status
+    line, and marks (labeled segments, e.g. counting lines). Labels stay inside the image and do not cover one
+    another where there is room: the status line first, then the marks', then the boxes' by descending score."""
     out = image.copy()
     thickness = max(1, round(min(out.shape[:2]) / 320))
     scale = max(0.4, min(out.shape[:2]) / 900)
@@ -60,6 +61,8 @@ def draw_detections(
         x1, y1, x2, y2 = (round(float(v)) for v in det.xyxy[i])
         cv2.rectangle(out, (x1, y1), (x2, y2), color, thickness, cv2.LINE_AA)
         texts.append((f"{det.class_name(int(det.class_ids[i]))} {float(det.scores[i]):.2f}", (x1, y1), color, False))
+    if det.keypoints is not None:
+        draw_keypoints(out, det, thickness + 1)
     sizes = [_label_size(text, scale) for text, *_ in texts]
     places = place_labels(sizes, [(anchor, below) for _, anchor, _, below in texts], out.shape[:2])
     for (text, _, color, _), (x, y, x2, y2) in zip(texts, places, strict=True):
@@ -68,6 +71,17 @@ def draw_detections(
         baseline = cv2.getTextSize(text, FONT, scale, 1)[1]
         cv2.putText(out, text, (x + LABEL_PAD, y2 - baseline - LABEL_PAD), FONT, scale, ink, 1, cv2.LINE_AA)
     return out
+
+
+def draw_keypoints(image: np.ndarray, det: Detections, radius: int) -> None:
+    """Draw det's keypoints (original-image pixels) on image in place: a dot in the class color with a dark rim,
+    for each keypoint whose score is at least KEYPOINT_MIN_SCORE (all of them when the model gives no scores)."""
+    scores = det.keypoint_scores if det.keypoint_scores is not None else np.ones(det.keypoints.shape[:2], np.float32)
+    for points, shown, cid in zip(det.keypoints, scores >= KEYPOINT_MIN_SCORE, det.class_ids, strict=True):
+        for x, y in points[shown]:
+            center = (round(float(x)), round(float(y)))
+            cv2.circle(image, center, radius + 1, (20, 20, 20), -1, cv2.LINE_AA)
+            cv2.circle(image, center, radius, class_color(int(cid)), -1, cv2.LINE_AA)
 
 
 def _label_size(text: str, scale: float) -> tuple[int, int]:

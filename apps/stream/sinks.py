@@ -85,9 +85,10 @@ class Sink(Protocol):
 
 class JsonlSink:
     """One JSON line per frame: {"frame", "time", "detections": [{"xyxy", "score", "class_id", "class_name"}]},
-    with "track_id" in each detection when tracking, "zones" and "lines" counts when asked for, and "source" in a
-    run with several. Each line is flushed as it is written; when a write fails (a full disk) the file is cut back
-    to its last complete line and an OutputError names the file and the reason."""
+    with "keypoints" and "keypoint_scores" in each detection of a pose model, "track_id" when tracking, "zones" and
+    "lines" counts when asked for, and "source" in a run with several. Each line is flushed as it is written; when a
+    write fails (a full disk) the file is cut back to its last complete line and an OutputError names the file and
+    the reason."""
 
     overlay = False
 

@@ -2,7 +2,8 @@
 
 Boxes are xyxy pixel edges, tight around each object's visible pixels: an object covering columns 3..7 has
 x1 = 3, x2 = 8. Objects may overlap, but a new object is drawn only if every earlier one keeps at least
-1 - MAX_OCCLUSION of its pixels visible, so no label is of a hidden or mostly hidden object.
+1 - MAX_OCCLUSION of its pixels visible, so no label is of a hidden or mostly hidden object. Each object also has
+landmarks (export.data.keypoints), in the same coordinates, as COCO keypoints.
 """
 
 from __future__ import annotations
@@ -16,6 +17,13 @@ import cv2
 import numpy as np
 
 from edgepipe.export.data.backgrounds import random_background
+from edgepipe.export.data.keypoints import (
+    KEYPOINT_NAMES,
+    NUM_KEYPOINTS,
+    coco_keypoint_fields,
+    mark_hidden,
+    shape_keypoints,
+)
 from edgepipe.export.options import SPLITS
 from edgepipe.postprocess.errors import UserError
 from edgepipe.runtime.video import open_video_writer, video_codec
@@ -34,19 +42,21 @@ class Scene:
     """One generated image and its labels.
 
     image: (H, W, 3) BGR uint8. boxes: (N, 4) float32 xyxy pixel edges. class_ids: (N,) int64 into CLASS_NAMES.
+    keypoints: (N, NUM_KEYPOINTS, 3) float32 x, y, v (export.data.keypoints), or None for scenes without landmarks.
     """
 
     image: np.ndarray
     boxes: np.ndarray
     class_ids: np.ndarray
+    keypoints: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
 class DatasetConfig:
     """What a generated data set was made from; a stored one is reused only when this matches.
 
-    image_size: (height, width). Objects per image: 1..max_objects, sides from min_size px to half the image.
-    version: bumped whenever the drawing changes, so old data sets are regenerated.
+    image_size: (height, width). Objects per image: 1..max_objects, sides from min_size px to max_size px (0: half
+    the image's short side). version: bumped whenever the drawing changes, so old data sets are regenerated.
     """
 
     n_train: int = 3000
@@ -56,18 +66,20 @@ class DatasetConfig:
     min_size: int = 12
     max_objects: int = 5
     seed: int = 0
-    version: int = 2
+    version: int = 3
+    max_size: int = 0
 
     def __post_init__(self) -> None:
         for name in ("n_train", "n_dev", "n_test"):
             if int(getattr(self, name)) < 0:
                 raise UserError(f"{name} must be >= 0, but got {getattr(self, name)}")
         object.__setattr__(self, "image_size", tuple(int(v) for v in self.image_size))
-        check_scene_args(self.image_size, self.max_objects, self.min_size)
+        check_scene_args(self.image_size, self.max_objects, self.min_size, self.max_size)
 
 
-def check_scene_args(image_size: tuple[int, ...], max_objects: int, min_size: int) -> None:
-    """Raise unless image_size is (height, width), max_objects >= 1 and 1 <= min_size <= half the short side."""
+def check_scene_args(image_size: tuple[int, ...], max_objects: int, min_size: int, max_size: int = 0) -> None:
+    """Raise unless image_size is (height, width), max_objects >= 1, 1 <= min_size <= half the short side, and
+    max_size is 0 or in [min_size, half the short side]."""
     if len(image_size) != 2:
         raise UserError(f"image_size must be (height, width), but got {image_size!r}")
     if max_objects < 1:
@@ -75,6 +87,9 @@ def check_scene_args(image_size: tuple[int, ...], max_objects: int, min_size: in
     if not 1 <= min_size <= min(image_size) // 2:
         raise UserError(f"min_size must be in [1, {min(image_size) // 2}] (half the short side of {image_size}), "
                          f"but got {min_size}")
+    if max_size and not min_size <= max_size <= min(image_size) // 2:
+        raise UserError(f"max_size must be 0 (half the short side) or in [{min_size}, {min(image_size) // 2}] "
+                         f"(min_size to half the short side of {image_size}), but got {max_size}")
 
 
 def shape_mask(class_id: int, height: int, width: int) -> np.ndarray:
@@ -97,32 +112,36 @@ def shape_mask(class_id: int, height: int, width: int) -> np.ndarray:
 
 
 def render_scene(
-    rng: np.random.Generator, image_size: tuple[int, int] = (256, 256), max_objects: int = 6, min_size: int = 12
+    rng: np.random.Generator, image_size: tuple[int, int] = (256, 256), max_objects: int = 6, min_size: int = 12,
+    max_size: int = 0,
 ) -> Scene:
     """One scene: shapes drawn by draw_shapes on a random_background of image_size (height, width)."""
-    check_scene_args(image_size, max_objects, min_size)
-    return draw_shapes(rng, random_background(rng, image_size), max_objects, min_size)
+    check_scene_args(image_size, max_objects, min_size, max_size)
+    return draw_shapes(rng, random_background(rng, image_size), max_objects, min_size, max_size)
 
 
-def draw_shapes(rng: np.random.Generator, background: np.ndarray, max_objects: int = 6, min_size: int = 12) -> Scene:
+def draw_shapes(rng: np.random.Generator, background: np.ndarray, max_objects: int = 6, min_size: int = 12,
+                max_size: int = 0) -> Scene:
     """Draw 1..max_objects shapes on a copy of background and label them.
 
-    Each shape: a random class, a side from min_size px to half the short image side (log-uniform), an aspect ratio
-    in ASPECT_RANGE, a random position fully inside the image, a random color with smooth and fine texture.
-    background: (H, W, 3) BGR uint8, not modified. Returns: Scene with tight boxes of the visible pixels.
+    Each shape: a random class, a side from min_size px to max_size px (0: half the short image side; log-uniform),
+    an aspect ratio in ASPECT_RANGE, a random position fully inside the image, a random color with smooth and fine
+    texture. background: (H, W, 3) BGR uint8, not modified. Returns: Scene with tight boxes of the visible pixels
+    and each shape's landmarks (hidden ones marked v = 1).
     """
     bg = np.asarray(background)
     if bg.ndim != 3 or bg.shape[2] != 3 or bg.dtype != np.uint8:
         raise UserError(f"background must be an (H, W, 3) uint8 image, but got shape {bg.shape} dtype {bg.dtype}")
-    check_scene_args(bg.shape[:2], max_objects, min_size)
+    check_scene_args(bg.shape[:2], max_objects, min_size, max_size)
     image = bg.copy()
     owner = np.full(bg.shape[:2], -1, np.int32)  # (H, W): which object each pixel shows, -1 for the background
     full: list[int] = []  # pixel count of each drawn object
     classes: list[int] = []
     boxes: list[list[int]] = []  # where each object was drawn, xyxy: its visible pixels lie inside
+    keypoints: list[np.ndarray] = []  # (NUM_KEYPOINTS, 3) per object
     for _ in range(int(rng.integers(1, max_objects + 1))):
         for _attempt in range(PLACEMENT_TRIES):
-            c, x, y, mask = _random_shape(rng, bg.shape[:2], min_size)
+            c, x, y, mask = _random_shape(rng, bg.shape[:2], min_size, max_size or min(bg.shape[:2]) / 2)
             if _hides_too_much(owner, full, x, y, mask):
                 continue
             _paint(rng, image, x, y, mask)
@@ -130,16 +149,19 @@ def draw_shapes(rng: np.random.Generator, background: np.ndarray, max_objects: i
             full.append(int(mask.sum()))
             classes.append(c)
             boxes.append([x, y, x + mask.shape[1], y + mask.shape[0]])
+            keypoints.append(shape_keypoints(c, x, y, mask.shape[1], mask.shape[0]))
             break
-    return Scene(image, visible_boxes(owner, boxes), np.array(classes, np.int64))
+    hidden = mark_hidden(np.array(keypoints, np.float32).reshape(-1, NUM_KEYPOINTS, 3), owner)
+    return Scene(image, visible_boxes(owner, boxes), np.array(classes, np.int64), hidden)
 
 
 def _random_shape(
-    rng: np.random.Generator, image_size: tuple[int, int], min_size: int
+    rng: np.random.Generator, image_size: tuple[int, int], min_size: int, max_size: float
 ) -> tuple[int, int, int, np.ndarray]:
-    """A random class, top-left corner (x, y) and (h, w) bool mask that fits in image_size (height, width)."""
+    """A random class, top-left corner (x, y) and (h, w) bool mask that fits in image_size (height, width); its side
+    log-uniform in [min_size, max_size]."""
     h_img, w_img = image_size
-    side = float(np.exp(rng.uniform(np.log(min_size), np.log(min(image_size) / 2))))
+    side = float(np.exp(rng.uniform(np.log(min_size), np.log(max_size))))
     aspect = float(np.exp(rng.uniform(*np.log(ASPECT_RANGE))))
     w = min(w_img, max(min_size, round(side * np.sqrt(aspect))))
     h = min(h_img, max(min_size, round(side / np.sqrt(aspect))))
@@ -188,17 +210,21 @@ def visible_boxes(owner: np.ndarray, drawn: Sequence[Sequence[int]], ids: Sequen
 def coco_dict(scenes: list[tuple[str, Scene]], image_size: tuple[int, int]) -> dict:
     """COCO detection annotations of (file name, scene) pairs; image ids and annotation ids from 1.
 
-    bbox: [x, y, w, h] pixels, area: w * h, iscrowd 0, category_id: class id + 1 (COCO ids start at 1).
+    bbox: [x, y, w, h] pixels, area: w * h, iscrowd 0, category_id: class id + 1 (COCO ids start at 1); with
+    "keypoints" and "num_keypoints" when the scene has landmarks (categories then name their keypoints).
     image_size: (height, width) of every image.
     """
     images, annotations = [], []
     for image_id, (file_name, scene) in enumerate(scenes, start=1):
         images.append({"id": image_id, "file_name": file_name, "height": image_size[0], "width": image_size[1]})
-        for (x1, y1, x2, y2), c in zip(scene.boxes.tolist(), scene.class_ids.tolist(), strict=True):
+        for k, ((x1, y1, x2, y2), c) in enumerate(zip(scene.boxes.tolist(), scene.class_ids.tolist(), strict=True)):
             w, h = x2 - x1, y2 - y1
             annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": c + 1,
                                 "bbox": [x1, y1, w, h], "area": w * h, "iscrowd": 0})
-    categories = [{"id": i + 1, "name": n, "supercategory": "shape"} for i, n in enumerate(CLASS_NAMES)]
+            if scene.keypoints is not None:
+                annotations[-1].update(coco_keypoint_fields(scene.keypoints[k]))
+    categories = [{"id": i + 1, "name": n, "supercategory": "shape", "keypoints": list(KEYPOINT_NAMES[i]),
+                   "skeleton": []} for i, n in enumerate(CLASS_NAMES)]
     return {"images": images, "annotations": annotations, "categories": categories}
 
 
@@ -234,7 +260,7 @@ def split_scenes(config: DatasetConfig, split: str) -> Iterator[Scene]:
     n = {"train": config.n_train, "dev": config.n_dev, "test": config.n_test}[split]
     rng = np.random.default_rng([config.seed, SPLITS.index(split)])
     for _ in range(n):
-        yield render_scene(rng, config.image_size, config.max_objects, config.min_size)
+        yield render_scene(rng, config.image_size, config.max_objects, config.min_size, config.max_size)
 
 
 def ensure_detection_dataset(root: str | Path, config: DatasetConfig = DatasetConfig()) -> Path:

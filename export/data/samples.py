@@ -9,7 +9,8 @@ from edgepipe.runtime.metadata import ModelMeta
 
 def sample_frames(meta: ModelMeta, n: int, seed: int = 0) -> list[np.ndarray]:
     """n frames (uint8, as a camera or file would give them) from the model's own data: digits for the digit
-    classifiers, generated scenes for detectors, face views for encoders, textured photos for the rest."""
+    classifiers, windows and their scenes for the window classifier and its convolutional form, generated scenes for
+    detectors, face views for encoders, textured photos for the rest."""
     rng = np.random.default_rng(seed)
     name = meta.model_name
     if name in ("lenet5", "logistic", "shallow", "deep", "softmax"):
@@ -18,6 +19,11 @@ def sample_frames(meta: ModelMeta, n: int, seed: int = 0) -> list[np.ndarray]:
         split = load_digits_splits()["dev"]
         frames = split.images if name == "lenet5" else (split.x * 255).round().astype(np.uint8).reshape(-1, 8, 8)
         return list(frames[rng.choice(len(frames), n, replace=False)])
+    if name in ("window", "window-conv"):
+        from edgepipe.export.data.windows import window_detection_split, window_split
+
+        frames = window_split("dev", tiny=True)[0] if name == "window" else window_detection_split("dev", True)[0]
+        return [frames[i] for i in rng.choice(len(frames), n, replace=n > len(frames))]
     if meta.task == "detect":
         from edgepipe.export.data.detection import render_scene
         from edgepipe.export.data.faces import identity_splits, make_face_scene

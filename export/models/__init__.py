@@ -17,7 +17,8 @@ from edgepipe.export.models.init import init_weights
 from edgepipe.export.models.lenet import LeNet5
 from edgepipe.export.models.resnet import ResNet
 from edgepipe.export.models.vgg import VGG16
-from edgepipe.export.models.yolo import YOLO, yolo_large, yolo_small
+from edgepipe.export.models.windows import ConvWindows, WindowClassifier
+from edgepipe.export.models.yolo import YOLO, yolo_large, yolo_pose, yolo_small
 from edgepipe.postprocess.errors import UserError
 
 
@@ -62,10 +63,18 @@ REGISTRY: dict[str, ModelEntry] = {
             for d in (18, 34, 50, 101, 152)
         ],
         ModelEntry("googlenet", "inception", "classify", (3, 224, 224), GoogLeNet, "Inception v1, no aux heads, no BN"),
+        ModelEntry("window", "windows", "classify", (3, 14, 14), WindowClassifier,
+                   "the lecture's sliding-window classifier: 14x14 window, 3 shapes + background"),
+        ModelEntry("window-conv", "windows", "detect", (3, 96, 96), ConvWindows,
+                   "its convolutional form: every 14x14 window at stride 2, one pass"),
         ModelEntry("yolo-small", "yolo", "detect", (3, 160, 160), yolo_small, "course YOLO, 10x10 grid, 3 anchors"),
         ModelEntry("yolo-large", "yolo", "detect", (3, 416, 416), yolo_large, "course YOLO, 13x13 grid, 5 anchors"),
+        ModelEntry("yolo-pose", "yolo", "detect", (3, 160, 160), yolo_pose,
+                   "course YOLO + 4 landmarks per box (2 outputs each)"),
         ModelEntry("facenet", "facenet", "embed", (3, 96, 96), FaceEncoder, "FaceNet-style encoder, 128-d"),
         ModelEntry("siamese", "facenet", "verify", (3, 96, 96), Siamese, "encoder + logistic unit on |f1 - f2|"),
+        ModelEntry("siamese-head", "facenet", "verify", (128,), SiameseHead,
+                   "the logistic unit alone: two embeddings -> same-person probability"),
     ]
 }
 
@@ -108,6 +117,7 @@ __all__ = [
     "VGG16",
     "YOLO",
     "AlexNet",
+    "ConvWindows",
     "DeepNet",
     "FaceEncoder",
     "GoogLeNet",
@@ -119,10 +129,12 @@ __all__ = [
     "ResNet",
     "Siamese",
     "SiameseHead",
+    "WindowClassifier",
     "build",
     "count_params",
     "init_weights",
     "list_models",
     "yolo_large",
+    "yolo_pose",
     "yolo_small",
 ]

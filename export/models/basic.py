@@ -61,9 +61,10 @@ class DeepNet(nn.Module):
         return self.layers(x)
 
 
-def shallow_net(n_x: int = 64, hidden: int = 32, num_classes: int = 10, activation_name: str = "tanh") -> DeepNet:
-    """The course's shallow network, one hidden layer: (B, n_x) -> (B, num_classes) logits."""
-    return DeepNet(n_x, (hidden,), num_classes, activation_name)
+def shallow_net(n_x: int = 64, hidden: int = 32, num_classes: int = 10, activation_name: str = "tanh",
+                dropout: float = 0.0) -> DeepNet:
+    """The course's shallow network, one hidden layer: (B, n_x) -> (B, num_classes) logits; dropout as in DeepNet."""
+    return DeepNet(n_x, (hidden,), num_classes, activation_name, dropout)
 
 
 def softmax_classifier(n_x: int = 64, num_classes: int = 10) -> DeepNet:

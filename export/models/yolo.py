@@ -34,6 +34,9 @@ class YOLO(nn.Module):
     2 ** len(widths); stride-2 convolutions instead of YOLOv2's max-pools halve the CPU training time, measured);
     neck: channels of the stride-1 3x3 convs after them. Convs keep PyTorch's init (batch norm follows each);
     the objectness bias starts at logit(0.01), as YOLO's prior, the other head biases at 0.
+    keypoints: K landmarks per box, the course's 2 outputs per landmark after the class logits (5 + C + 2K channels
+    per anchor: kx1, ky1, ..., kxK, kyK), decoded by postprocess's "yolo-course-pose" head as an offset from the
+    box's center in units of its width and height. Stored as .keypoints.
     """
 
     def __init__(
@@ -43,9 +46,13 @@ class YOLO(nn.Module):
         input_size: tuple[int, int] = (256, 256),
         widths: Sequence[int] = (16, 32, 64, 128),
         neck: Sequence[int] = (256,),
+        keypoints: int = 0,
     ) -> None:
         super().__init__()
         check_positive("num_classes", num_classes)
+        if isinstance(keypoints, bool) or not isinstance(keypoints, int) or keypoints < 0:
+            raise UserError(f"keypoints must be an integer >= 0, but got {keypoints!r}")
+        self.keypoints = keypoints
         self.stride = 2 ** len(widths)
         self.num_classes = num_classes
         self.anchors = _anchor_pairs(anchors)
@@ -60,7 +67,7 @@ class YOLO(nn.Module):
             layers.append(conv_bn_leaky(c_in, width))
             c_in = width
         self.backbone = nn.Sequential(*layers)
-        a, per = len(self.anchors), 5 + num_classes
+        a, per = len(self.anchors), 5 + num_classes + 2 * keypoints
         self.head = nn.Conv2d(c_in, a * per, 1)
         with torch.no_grad():  # objectness starts at ~1%: most cells hold no object (stable early training)
             bias = self.head.bias.view(a, per)
@@ -98,3 +105,10 @@ def yolo_large(num_classes: int = 3, anchors: Sequence[Sequence[float]] = LARGE_
     """For real use, like YOLOv2: 416x416 -> 13x13 grid (stride 32), 5 anchors; 640x640 -> 20x20. 6,310,728
     parameters for 3 classes."""
     return YOLO(num_classes, anchors, input_size, (32, 64, 128, 256, 512), (512, 512))
+
+
+def yolo_pose(num_classes: int = 3, anchors: Sequence[Sequence[float]] = SMALL_ANCHORS,
+              input_size: tuple[int, int] = (160, 160), keypoints: int = 4) -> YOLO:
+    """yolo_small with K landmarks per box (2 outputs each): the shapes' 4 keypoint slots by default; 405,440
+    parameters for 3 classes and 4 keypoints (its backbone is yolo_small's, so a trained yolo-small can start it)."""
+    return YOLO(num_classes, anchors, input_size, (16, 32, 64, 128), (256,), keypoints)

@@ -43,6 +43,7 @@ class Source:
     model: nn.Module
     meta: ModelMeta
     frames: list[np.ndarray]
+    inputs: tuple[np.ndarray, ...] = ()  # parity inputs of a two-input model (export.onnx.pairs), () for the rest
 
 
 @dataclass(frozen=True)
@@ -70,8 +71,10 @@ class Flat(nn.Module):
 def load_source(name_or_checkpoint: str | Path, imgsz: tuple[int, int] | None = None, samples: int = 8) -> Source:
     """A checkpoint (runs/NAME/best.pt) or a zoo model name (fresh weights, metadata from the registry)."""
     from edgepipe.export.data.samples import sample_frames
+    from edgepipe.export.onnx.pairs import pair_inputs
 
     text = str(name_or_checkpoint)
+    extra: dict = {}
     if text in REGISTRY:
         entry = REGISTRY[text]
         kwargs = {"input_size": tuple(imgsz)} if imgsz and entry.family == "yolo" else {}
@@ -81,19 +84,26 @@ def load_source(name_or_checkpoint: str | Path, imgsz: tuple[int, int] | None = 
     elif text.endswith((".pt", ".pth")) or Path(text).exists():
         ckpt = load_checkpoint(text)
         model = model_from_checkpoint(ckpt)
-        flat, metrics, text = dict(ckpt["meta"]), ckpt.get("metrics", {}), ckpt["model"]
+        flat, metrics, text, extra = dict(ckpt["meta"]), ckpt.get("metrics", {}), ckpt["model"], ckpt.get("extra", {})
     else:
         raise UserError(f"model must be a checkpoint file or one of {sorted(REGISTRY)}, but got {text!r}")
     if text in DENSE:
         model = Flat(model).eval()
     meta = meta_from_flat(flat, metrics)
-    return Source(text, model, meta, sample_frames(meta, samples))
+    frames = sample_frames(meta, samples)
+    return Source(text, model, meta, frames, pair_inputs(text, meta, frames, extra))
 
 
 def default_meta(name: str, model: nn.Module, imgsz: tuple[int, int] | None) -> dict:
     """Flat metadata for an untrained zoo model: its task, input, and placeholder class names."""
     entry = REGISTRY[name]
+    if entry.family == "windows":
+        from edgepipe.export.data.windows import window_meta
+
+        return window_meta(convolutional=entry.task == "detect", input_size=imgsz)
     shape = entry.input_shape
+    if entry.task == "verify" and len(shape) == 1:  # the Siamese head takes embeddings of the zoo's face encoder
+        shape = REGISTRY["facenet"].input_shape
     flat = {"task": entry.task, "model_name": name, "mean": [0.0], "std": [1.0], "resize": "resize"}
     if len(shape) == 1:
         flat.update(imgsz=[8, 8], channel_order="GRAY")
@@ -135,15 +145,15 @@ def build_onnx(
     if nms:
         check_nms(source)
     t0 = time.perf_counter()
-    batch = preprocess(source.frames, source.meta.preprocess).batch
-    proto = _torch_to_onnx(source.model, torch.from_numpy(batch[:1]), opset)
+    inputs = source.inputs or (preprocess(source.frames, source.meta.preprocess).batch,)
+    proto = _torch_to_onnx(source.model, inputs, opset, source.meta.head == "windows")
     if simplify:
         import onnxslim
 
         proto = onnxslim.slim(proto)
     meta = replace(source.meta, exported_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
     with_meta(proto, meta)
-    diff, scale = parity(source.model, proto, batch)
+    diff, scale = parity(source.model, proto, inputs)
     if diff > tolerance * max(1.0, scale):
         raise UserError(f"parity check failed: max |onnxruntime - PyTorch| = {diff:.3g} > {tolerance:g} x "
                          f"max(1, max |output|) = {tolerance * max(1.0, scale):.3g}; nothing was written")
@@ -177,25 +187,42 @@ def check_nms(source: Source) -> None:
         raise UserError(f"--nms needs a course YOLO detector, but {source.name} is a {source.meta.task} model")
 
 
-def _torch_to_onnx(model: nn.Module, example: torch.Tensor, opset: int) -> onnx.ModelProto:
-    """torch.onnx.export (the TorchScript exporter, dynamo=False: no onnxscript needed) with a dynamic batch."""
+def input_names(inputs: tuple[np.ndarray, ...]) -> list[str]:
+    """The exported graph's input names: "images" for one batch; "images1", "images2" for a pair of image batches,
+    "embeddings1", "embeddings2" for a pair of embedding batches (the Siamese network and its head)."""
+    if len(inputs) == 1:
+        return ["images"]
+    kind = "images" if inputs[0].ndim == 4 else "embeddings"
+    return [f"{kind}{i + 1}" for i in range(len(inputs))]
+
+
+def _torch_to_onnx(model: nn.Module, inputs: tuple[np.ndarray, ...], opset: int, dynamic_size: bool = False
+                   ) -> onnx.ModelProto:
+    """torch.onnx.export (the TorchScript exporter, dynamo=False: no onnxscript needed) of model on one example of
+    each input, with a dynamic batch, and dynamic height and width when dynamic_size (a fully convolutional model:
+    its output grows with its input)."""
+    names = input_names(inputs)
+    axes = {0: "batch", 2: "height", 3: "width"} if dynamic_size else {0: "batch"}
+    out_axes = {0: "batch", 2: "rows", 3: "cols"} if dynamic_size else {0: "batch"}
+    examples = tuple(torch.from_numpy(x[:1]) for x in inputs)
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "model.onnx")
-        torch.onnx.export(model, (example,), path, input_names=["images"], output_names=["output"],
-                          opset_version=opset, dynamic_axes={"images": {0: "batch"}, "output": {0: "batch"}},
-                          dynamo=False)
+        torch.onnx.export(model, examples, path, input_names=names, output_names=["output"], opset_version=opset,
+                          dynamic_axes={**dict.fromkeys(names, axes), "output": out_axes}, dynamo=False)
         proto = onnx.load(path)
     proto.ir_version = min(proto.ir_version, IR_VERSION)
     return proto
 
 
-def parity(model: nn.Module, proto: onnx.ModelProto, batch: np.ndarray) -> tuple[float, float]:
-    """max |onnxruntime (CPU) - PyTorch| over a batch of real, preprocessed samples, and max |PyTorch output|.
+def parity(model: nn.Module, proto: onnx.ModelProto, inputs: tuple[np.ndarray, ...]) -> tuple[float, float]:
+    """max |onnxruntime (CPU) - PyTorch| over real, preprocessed samples (one batch per input), and max |PyTorch
+    output|.
 
     The tolerance applies to outputs of magnitude up to 1 and scales with larger ones (an untrained ResNet-152's
     logits reach the hundreds, where float32 summation order alone moves the last digits)."""
     session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
-    got = session.run(None, {session.get_inputs()[0].name: batch.astype(np.float32)})[0]
+    feeds = [x.astype(np.float32) for x in inputs]
+    got = session.run(None, {i.name: x for i, x in zip(session.get_inputs(), feeds, strict=True)})[0]
     with torch.no_grad():
-        expected = model(torch.from_numpy(batch.astype(np.float32))).numpy()
+        expected = model(*(torch.from_numpy(x) for x in feeds)).numpy()
     return float(np.abs(got.astype(np.float32) - expected).max()), float(np.abs(expected).max())

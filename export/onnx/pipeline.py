@@ -1,5 +1,5 @@
-"""Export a model and the variants asked for (fp16, int8, NMS in the graph, uint8 input), each measured on held-out
-data and written only when its accuracy holds: the service behind `edgepipe export`."""
+"""Export a model and the variants asked for (fp16, int8, NMS in the graph, uint8 input, convolutional form), each
+measured on held-out data and written only when its accuracy holds: the service behind `edgepipe export`."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ import onnx
 from edgepipe.export.data.samples import sample_frames
 from edgepipe.export.onnx.accuracy import METRIC_NAMES, evaluable, judged, measure
 from edgepipe.export.onnx.export import Source, build_onnx, check_nms, load_source
+from edgepipe.export.onnx.windows import convolutional_source
 from edgepipe.export.options import ExportOptions
+from edgepipe.postprocess.errors import UserError
 from edgepipe.runtime.files import Input, Output, check_outputs
 from edgepipe.runtime.metadata import from_metadata_props
 from edgepipe.runtime.preprocessing import preprocess
@@ -47,24 +49,34 @@ class _Staged:
 
 def export_model(options: ExportOptions) -> VariantReport:
     """Export options.source to options.out, then each variant asked for beside it (OUT.fp16.onnx, OUT.int8.onnx,
-    OUT.nms.onnx, OUT.uint8.onnx); measure every file's accuracy on the held-out split (the models edgepipe has data
-    for) and its p50 latency (interleaved); write the fp32 file and each variant within its budget (parity, and a
-    drop of at most max_drop below fp32), with its evaluation in its metadata; save the report beside the model
-    (OUT.report.json, OUT.report.md). Raises UserError before writing anything for a bad source, a bad opset,
-    --nms for a model other than a course YOLO detector, or a failed fp32 parity check."""
+    OUT.nms.onnx, OUT.uint8.onnx, OUT.conv.onnx); measure every file's accuracy on the held-out split (the models
+    edgepipe has data for) and its p50 latency (interleaved); write the fp32 file and each variant within its
+    budget (parity, and a drop of at most max_drop below fp32), with its evaluation in its metadata; save the report
+    beside the model (OUT.report.json, OUT.report.md). Raises UserError before writing anything for a bad source, a
+    bad opset, --nms for a model other than a course YOLO detector, --conv for one other than a window classifier,
+    fp16, int8 or uint8 input for a two-input model (the Siamese network and its head), or a failed fp32 parity
+    check; every output is checked first (runtime/files.py: writable, an .onnx path, none over the source)."""
     stem = onnx_path(options.out).with_suffix("")
     check_outputs(planned_outputs(options, stem), [Input("source", Path(options.source))])
     source = load_source(options.source, options.imgsz)
     if options.nms:
         check_nms(source)
+    conv_source = convolutional_source(source, options.imgsz) if options.conv else None
+    if source.inputs and (options.fp16 or options.int8 or options.uint8_input):
+        raise UserError(f"--fp16, --int8 and --uint8-input take models of one image input, but {source.name} takes "
+                         f"{len(source.inputs)} inputs: export it in fp32")
     built = build_onnx(source, options.opset, options.simplify, tolerance=options.tolerance)
     with tempfile.TemporaryDirectory(prefix="edgepipe-export-") as tmp:
         fp32 = save_model(built.proto, Path(tmp) / "fp32.onnx")
         staged = [_Staged("fp32", fp32, options.out, built.max_abs_diff, "", built.seconds)]
         staged += _variants(source, options, built.proto, fp32, Path(tmp), stem)
+        if conv_source is not None:
+            conv = build_onnx(conv_source, options.opset, options.simplify, tolerance=options.tolerance)
+            staged.append(_Staged("conv", save_model(conv.proto, Path(tmp) / "conv.onnx"), Path(f"{stem}.conv.onnx"),
+                                  conv.max_abs_diff, "", conv.seconds))
         evaluations = _evaluations(source, options, staged)
         p50, provider = latencies({s.kind: s.staged for s in staged}, source.frames, options.bench_runs,
-                                  progress=options.progress)
+                                  progress=options.progress, inputs=source.inputs)
         files = tuple(_finish(s, evaluations.get(s.kind, {}), p50[s.kind], options) for s in staged)
     data = evaluations["fp32"]["data"] if evaluations else f"nothing: edgepipe has no held-out data for {source.name}"
     metric = METRIC_NAMES.get(evaluations["fp32"]["metric"], "") if evaluations else ""
@@ -79,7 +91,7 @@ def planned_outputs(options: ExportOptions, stem: Path) -> list[Output]:
     """Every file export_model may write: the model, each variant asked for, the report (checked before any work:
     writable, none over the source checkpoint, none twice)."""
     kinds = [k for k, wanted in (("fp16", options.fp16), ("int8", options.int8), ("nms", options.nms),
-                                 ("uint8", options.uint8_input)) if wanted]
+                                 ("uint8", options.uint8_input), ("conv", options.conv)) if wanted]
     return [Output("--out", options.out), *(Output(f"the {k} variant", Path(f"{stem}.{k}.onnx")) for k in kinds),
             Output("the report", Path(f"{stem}.report.json")), Output("the report", Path(f"{stem}.report.md"))]
 
@@ -118,13 +130,16 @@ def _variants(source: Source, options: ExportOptions, fp32_proto: onnx.ModelProt
 
 def _evaluations(source: Source, options: ExportOptions, staged: list[_Staged]) -> dict[str, dict]:
     """Each staged file's evaluation judged against the fp32 file measured the same way ({} for models without
-    held-out data). The NMS file is measured at its graph's thresholds, and so is its fp32 reference."""
+    held-out data). The NMS file is measured at its graph's thresholds, and so is its fp32 reference; the
+    convolutional form is another task than its classifier (a detector): its parity is its check."""
     if not evaluable(source.meta):
         return {}
     fp32 = staged[0].staged
     reference = measure(fp32, options, kind="fp32")
     out = {"fp32": judged(reference, reference, "fp32", options.max_drop)}
     for s in staged[1:]:
+        if s.kind == "conv":
+            continue
         if s.kind == "nms":
             at_graph = measure(fp32, options, options.conf, options.iou, kind="fp32 at the NMS graph's thresholds")
             out[s.kind] = judged(measure(s.staged, options, kind=s.kind), at_graph, s.kind, options.max_drop)

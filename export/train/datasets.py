@@ -6,8 +6,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from edgepipe.export.augment import augment_detection, jitter
-from edgepipe.postprocess.boxes import boxes_to_input
+from edgepipe.export.augment import augment_detection, augment_pose, jitter
+from edgepipe.postprocess.boxes import boxes_to_input, points_to_input
 from edgepipe.runtime.preprocessing import PreprocessSpec, preprocess
 
 
@@ -69,3 +69,30 @@ class Detection(Dataset):
 def detection_collate(batch: list) -> tuple[torch.Tensor, list[np.ndarray], list[np.ndarray]]:
     images, boxes, classes = zip(*batch, strict=True)
     return torch.stack(images), list(boxes), list(classes)
+
+
+class PoseDetection(Dataset):
+    """Scenes with landmarks -> (preprocessed image (3, H, W), boxes (N, 4) and keypoints (N, K, 3) x, y, v in
+    network-input pixels, class ids (N,)); augmented by augment_pose (keypoints follow the image)."""
+
+    def __init__(self, images: list[np.ndarray], boxes: list[np.ndarray], class_ids: list[np.ndarray],
+                 keypoints: list[np.ndarray], spec: PreprocessSpec, augment: bool = False) -> None:
+        self.images, self.boxes, self.class_ids, self.keypoints = images, boxes, class_ids, keypoints
+        self.spec, self.augment = spec, augment
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, np.ndarray, np.ndarray, np.ndarray]:
+        img, bx, cl, kp = self.images[i], self.boxes[i], self.class_ids[i], self.keypoints[i]
+        if self.augment:
+            img, bx, cl, kp = augment_pose(img, bx, cl, kp, worker_rng())
+        pre = preprocess(img, self.spec)
+        t = pre.transforms[0]
+        points = np.concatenate([points_to_input(kp[:, :, :2], t), kp[:, :, 2:]], axis=2)
+        return torch.from_numpy(pre.batch[0]), boxes_to_input(bx, t), cl, points
+
+
+def pose_collate(batch: list) -> tuple[torch.Tensor, list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+    images, boxes, classes, keypoints = zip(*batch, strict=True)
+    return torch.stack(images), list(boxes), list(classes), list(keypoints)

@@ -29,7 +29,8 @@ log = logging.getLogger("edgepipe.train")
 class Recipe:
     """Everything one training run needs. build_kwargs rebuild the model from the zoo; meta holds the flat
     metadata keys the runtime needs (task, imgsz, names, head, anchors, mean, std, ...). evaluate runs every
-    eval_every epochs and after the last; the best checkpoint is chosen among those evaluations."""
+    eval_every epochs and after the last; the best checkpoint is chosen among those evaluations. extra: plain values
+    the checkpoint keeps for later steps (a Siamese head's encoder and its sample inputs for export)."""
 
     name: str
     model_name: str
@@ -67,10 +68,12 @@ def seed_everything(seed: int) -> None:
 
 
 def save_checkpoint(path: Path, recipe: Recipe, model: nn.Module, epoch: int, metrics: dict) -> None:
-    """One file: the zoo name and its build kwargs, the state dict, the runtime metadata, metrics. Plain types
-    only, so torch.load(weights_only=True) reads it. Written whole or not at all (write_atomic)."""
+    """One file: the zoo name and its build kwargs, the state dict, the runtime metadata, metrics, the L2 lambda it
+    trained with and the recipe's extra (e.g. a Siamese head's encoder and sample inputs). Plain types only, so
+    torch.load(weights_only=True) reads it. Written whole or not at all (write_atomic)."""
     payload = {"model": recipe.model_name, "recipe": recipe.name, "build_kwargs": recipe.build_kwargs,
-               "meta": recipe.meta, "state_dict": model.state_dict(), "epoch": epoch, "metrics": metrics}
+               "meta": recipe.meta, "state_dict": model.state_dict(), "epoch": epoch, "metrics": metrics,
+               "weight_decay": recipe.weight_decay, "extra": recipe.extra}
     buffer = io.BytesIO()
     torch.save(payload, buffer)
     write_atomic(path, buffer.getvalue())  # a full disk or Ctrl-C keeps the previous checkpoint whole
@@ -104,6 +107,17 @@ def model_from_checkpoint(ckpt: dict) -> nn.Module:
     return model.eval()
 
 
+def train_mode(model: nn.Module) -> nn.Module:
+    """model.train(), except the batch norm layers whose gamma and beta are frozen (transfer learning's frozen
+    backbone): they stay in eval mode, so they normalize with their trained running statistics and do not update
+    them. Returns model."""
+    model.train()
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.weight is not None and not m.weight.requires_grad:
+            m.eval()
+    return model
+
+
 def fit(recipe: Recipe, out_dir: str | Path, seed: int = 0, model: nn.Module | None = None,
         progress: bool = True) -> TrainResult:
     """Train recipe's model for recipe.epochs; write out_dir/{last.pt, best.pt, curves.png, report.json,
@@ -121,7 +135,7 @@ def fit(recipe: Recipe, out_dir: str | Path, seed: int = 0, model: nn.Module | N
     t0 = time.perf_counter()
     for epoch in range(recipe.epochs):
         set_rate(opt, decayed_rate(recipe.learning_rate, epoch, recipe.decay, recipe.decay_rate, recipe.epochs))
-        model.train()
+        train_mode(model)
         losses: list[float] = []
         batches = recipe.train_batches()
         steps = len(batches) if hasattr(batches, "__len__") else 0

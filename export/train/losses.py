@@ -1,4 +1,4 @@
-"""Losses: the course's YOLO loss (objectness, box, class) and the triplet loss with in-batch mining."""
+"""Losses: the course's YOLO loss (objectness, box, class, landmarks) and the triplet loss with in-batch mining."""
 
 from __future__ import annotations
 
@@ -51,22 +51,66 @@ def build_yolo_targets(
     return YoloTargets(*(torch.from_numpy(v) for v in (obj, xy, wh, cls)))
 
 
-def yolo_loss(
-    pred: torch.Tensor, targets: YoloTargets, num_anchors: int, lambda_coord: float = 5.0, lambda_noobj: float = 0.5
-) -> tuple[torch.Tensor, dict[str, float]]:
-    """pred: (B, A*(5+C), S_h, S_w) raw output. Objectness: binary cross-entropy on sigmoid(to) everywhere (no-object
-    cells weighted lambda_noobj); box: squared error of sigmoid(tx, ty) to the offsets and of (tw, th) to the log
-    size ratios, for responsible anchors only (weighted lambda_coord); class: softmax cross-entropy for responsible
-    anchors only. Summed over the grid, averaged over the batch. Returns the loss and its parts."""
+@dataclass(frozen=True)
+class KeypointTargets:
+    """Landmark targets for a pose head. offsets: (B, A, K, 2, S_h, S_w) the course's two numbers per landmark, the
+    offset from the object's box center in units of the box's width and height; mask: (B, A, K, S_h, S_w) float 1
+    for the responsible anchor's labeled landmarks (v > 0)."""
+
+    offsets: torch.Tensor
+    mask: torch.Tensor
+
+
+def build_keypoint_targets(
+    boxes: list[np.ndarray], keypoints: list[np.ndarray], anchors: np.ndarray, grid: tuple[int, int],
+    input_size: tuple[int, int],
+) -> KeypointTargets:
+    """The landmarks of each object, for the cell and anchor build_yolo_targets makes responsible for it (the same
+    assignment). boxes: per image (N, 4) xyxy input pixels; keypoints: per image (N, K, 3) x, y (input pixels), v."""
+    b, a, k = len(boxes), len(anchors), keypoints[0].shape[1] if keypoints else 0
+    s_h, s_w = grid
+    offsets = np.zeros((b, a, k, 2, s_h, s_w), np.float32)
+    mask = np.zeros((b, a, k, s_h, s_w), np.float32)
+    for i, (bx, kp) in enumerate(zip(boxes, keypoints, strict=True)):
+        if len(bx) == 0:
+            continue
+        t = assign_targets(bx, anchors, grid, input_size)
+        center = (bx[:, :2] + bx[:, 2:]) / 2  # (N, 2) x, y
+        size = np.maximum(bx[:, 2:] - bx[:, :2], 1.0)  # (N, 2) w, h in input pixels
+        offsets[i, t.anchor_ids, :, :, t.rows, t.cols] = (kp[:, :, :2] - center[:, None]) / size[:, None]
+        mask[i, t.anchor_ids, :, t.rows, t.cols] = kp[:, :, 2] > 0
+    return KeypointTargets(torch.from_numpy(offsets), torch.from_numpy(mask))
+
+
+def keypoint_loss(pred: torch.Tensor, targets: KeypointTargets, num_anchors: int) -> torch.Tensor:
+    """Squared error of the last 2K channels per anchor of pred (B, A*(5+C+2K), S_h, S_w) to the offsets, for the
+    responsible anchors' labeled landmarks only; summed over the grid, averaged over the batch."""
     b, ch, s_h, s_w = pred.shape
-    p = pred.view(b, num_anchors, ch // num_anchors, s_h, s_w)
-    obj = targets.obj
+    k = targets.offsets.shape[2]
+    p = pred.view(b, num_anchors, ch // num_anchors, s_h, s_w)[:, :, ch // num_anchors - 2 * k :]
+    p = p.reshape(b, num_anchors, k, 2, s_h, s_w)
+    mask = targets.mask.to(pred.dtype).unsqueeze(3)  # (B, A, K, 1, S_h, S_w)
+    return ((p - targets.offsets.to(pred.dtype)) ** 2 * mask).sum() / b
+
+
+def yolo_loss(
+    pred: torch.Tensor, targets: YoloTargets, num_anchors: int, lambda_coord: float = 5.0, lambda_noobj: float = 0.5,
+    extra: int = 0,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """pred: (B, A*(5+C+extra), S_h, S_w) raw output (extra: channels after the class logits, 2K for a pose head).
+    Objectness: binary cross-entropy on sigmoid(to) everywhere (no-object cells weighted lambda_noobj); box: squared
+    error of sigmoid(tx, ty) to the offsets and of (tw, th) to the log size ratios, for responsible anchors only
+    (weighted lambda_coord); class: softmax cross-entropy for responsible anchors only. Summed over the grid,
+    averaged over the batch. Returns the loss and its parts."""
+    b, ch, s_h, s_w = pred.shape
+    p = pred.view(b, num_anchors, ch // num_anchors, s_h, s_w)[:, :, : ch // num_anchors - extra]
+    obj = targets.obj.to(pred.dtype)  # the targets follow the prediction's dtype (float64 for gradient checks)
     noobj = 1.0 - obj
     bce = F.binary_cross_entropy_with_logits(p[:, :, 4], obj, reduction="none")
     l_obj = (bce * obj).sum() + lambda_noobj * (bce * noobj).sum()
     resp = obj.unsqueeze(2)  # (B, A, 1, S, S)
-    l_xy = ((torch.sigmoid(p[:, :, 0:2]) - targets.xy) ** 2 * resp).sum()
-    l_wh = ((p[:, :, 2:4] - targets.wh) ** 2 * resp).sum()
+    l_xy = ((torch.sigmoid(p[:, :, 0:2]) - targets.xy.to(pred.dtype)) ** 2 * resp).sum()
+    l_wh = ((p[:, :, 2:4] - targets.wh.to(pred.dtype)) ** 2 * resp).sum()
     logits = p[:, :, 5:].permute(0, 1, 3, 4, 2)[obj > 0]  # (K, C)
     l_cls = F.cross_entropy(logits, targets.cls[obj > 0], reduction="sum") if len(logits) else pred.sum() * 0
     total = (l_obj + lambda_coord * (l_xy + l_wh) + l_cls) / b

@@ -8,7 +8,7 @@ import torch
 
 from edgepipe.export.options import TrainOptions
 from edgepipe.export.train.loop import TrainResult, fit
-from edgepipe.export.train.recipes import make_recipe
+from edgepipe.export.train.recipes import make_recipe, set_keep_prob
 from edgepipe.export.train.transfer import start_model
 from edgepipe.runtime.files import Input, Output, check_outputs
 
@@ -31,10 +31,12 @@ def train(options: TrainOptions) -> TrainResult:
     if options.threads:
         torch.set_num_threads(options.threads)
     workers = 0 if options.tiny else options.workers
-    recipe = make_recipe(options.recipe, options.data, tiny=options.tiny, workers=workers)
+    recipe = make_recipe(options.recipe, options.data, tiny=options.tiny, workers=workers, encoder=options.encoder)
     for name in RECIPE_OVERRIDES:
         value = getattr(options, name)
         if value is not None:
             setattr(recipe, name, value)
+    if options.keep_prob is not None:
+        set_keep_prob(recipe, options.keep_prob)
     model = start_model(recipe, options.resume, options.finetune, options.freeze_backbone)
     return fit(recipe, options.out_dir, seed=options.seed, model=model, progress=options.progress)

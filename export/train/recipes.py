@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.nn import functional as F
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, TensorDataset
 
 from edgepipe.export.data.detection import (
     CLASS_NAMES,
@@ -20,31 +21,68 @@ from edgepipe.export.data.detection import (
 from edgepipe.export.data.digits import CLASS_NAMES as DIGITS
 from edgepipe.export.data.digits import load_digits_splits
 from edgepipe.export.data.faces import identity_splits, kiosk_face_views, make_face_scene
-from edgepipe.export.metrics import classification_metrics, detection_metrics, embedding_metrics
+from edgepipe.export.data.keypoints import CLASS_KEYPOINTS, KEYPOINT_SIGMA, NUM_KEYPOINTS, keypoints_of
+from edgepipe.export.data.windows import WINDOW_NAMES, window_detection_split, window_meta, window_split
+from edgepipe.export.metrics import classification_metrics, detection_metrics, embedding_metrics, keypoint_metrics
+from edgepipe.export.models.windows import ConvWindows
 from edgepipe.export.options import DATA_DIR, RECIPES
 from edgepipe.export.predict import TorchPredictor, classify, detect, embed, meta_from_flat
-from edgepipe.export.train.datasets import Detection, ImageClassification, Vectors, detection_collate
+from edgepipe.export.train.datasets import (
+    Detection,
+    ImageClassification,
+    PoseDetection,
+    Vectors,
+    detection_collate,
+    pose_collate,
+)
 from edgepipe.export.train.loop import Recipe
-from edgepipe.export.train.losses import batch_triplet_loss, build_yolo_targets, yolo_loss
+from edgepipe.export.train.losses import (
+    batch_triplet_loss,
+    build_keypoint_targets,
+    build_yolo_targets,
+    keypoint_loss,
+    yolo_loss,
+)
+from edgepipe.export.train.siamese import siamese_recipe
 from edgepipe.postprocess.anchors import kmeans_anchors
 from edgepipe.postprocess.boxes import boxes_to_input
 from edgepipe.postprocess.errors import UserError
 from edgepipe.runtime.preprocessing import preprocess
 
 DIGITS_BASELINE = (0.005, "human-level error on 8x8 digits, about 0.5%")
+LAMBDA_KEYPOINTS = 5.0  # the landmarks' squared error weighs as the box's (lambda_coord)
 
 
-def make_recipe(name: str, data_dir: str | Path = DATA_DIR, tiny: bool = False, workers: int = 0) -> Recipe:
-    """The recipe for a name in RECIPES. tiny: a seconds-long configuration (tests, smoke runs)."""
+def make_recipe(name: str, data_dir: str | Path = DATA_DIR, tiny: bool = False, workers: int = 0,
+                encoder: Path | None = None) -> Recipe:
+    """The recipe for a name in RECIPES. tiny: a seconds-long configuration (tests, smoke runs). encoder: the face
+    encoder of the siamese recipe."""
     if name not in RECIPES:
         raise UserError(f"recipe must be one of {RECIPES}, but got {name!r}")
+    if name == "siamese":
+        return siamese_recipe(encoder, tiny)
     if name == "lenet5":
         return lenet5_recipe(tiny)
     if name in ("softmax", "shallow", "deep", "logistic"):
         return dense_recipe(name, tiny)
     if name == "facenet":
         return facenet_recipe(tiny)
+    if name == "window":
+        return window_recipe(tiny)
     return detector_recipe(name, Path(data_dir), tiny, workers)
+
+
+def set_keep_prob(recipe: Recipe, keep_prob: float) -> None:
+    """Inverted dropout on the recipe model's hidden layers: each unit kept with probability keep_prob, the kept ones
+    scaled by 1 / keep_prob (the course's d = rand < keep_prob; a *= d; a /= keep_prob), off at evaluation. The
+    model is built with dropout p = 1 - keep_prob; UserError when it takes no dropout."""
+    from edgepipe.export.models import REGISTRY
+
+    takes = [n for n, e in REGISTRY.items() if "dropout" in inspect.signature(e.builder).parameters]
+    if recipe.model_name not in takes:
+        raise UserError(f"--dropout: recipe {recipe.name}'s model ({recipe.model_name}) has no hidden layer to drop "
+                         f"units from; the models with dropout are {', '.join(takes)}")
+    recipe.build_kwargs = {**recipe.build_kwargs, "dropout": 1.0 - keep_prob}
 
 
 def lenet5_recipe(tiny: bool) -> Recipe:
@@ -91,7 +129,7 @@ def dense_recipe(name: str, tiny: bool) -> Recipe:
     def loss(model, batch):
         x, y = batch
         out = model(x)
-        value = F.binary_cross_entropy(out[:, 0], y.float()) if binary else F.cross_entropy(out, y)
+        value = F.binary_cross_entropy(out[:, 0], y.to(out.dtype)) if binary else F.cross_entropy(out, y)
         return value, {"loss": value.item()}
 
     def evaluate(model) -> dict[str, float]:
@@ -109,10 +147,38 @@ def dense_recipe(name: str, tiny: bool) -> Recipe:
                   "accuracy", *DIGITS_BASELINE, epochs=1 if tiny else 60, learning_rate=3e-3)
 
 
+def window_recipe(tiny: bool) -> Recipe:
+    """The lecture's window classifier on 14x14 windows cut from scenes of small shapes (export.data.windows).
+    Train and dev errors: window classification; map50: its convolutional form's mAP@0.5 on the dev scenes."""
+    meta = window_meta()
+    spec = meta_from_flat(meta).preprocess
+    x, y = window_split("train", tiny)
+    train = TensorDataset(torch.from_numpy(preprocess(list(x), spec).batch), torch.from_numpy(y))
+    fixed = {"train": (x[:2000], y[:2000]), "dev": window_split("dev", tiny)}
+    dev_images, dev_coco = window_detection_split("dev", tiny)
+
+    def evaluate(model) -> dict[str, float]:
+        pred = TorchPredictor(model, meta_from_flat(meta))
+        out = {f"{split}_error": 1 - classification_metrics(labels, classify(pred, list(frames)), WINDOW_NAMES)[
+            "accuracy"] for split, (frames, labels) in fixed.items()}
+        conv = TorchPredictor(ConvWindows.from_classifier(model), meta_from_flat(window_meta(convolutional=True)))
+        dev = detection_metrics(dev_coco, detect(conv, dev_images))
+        return {**out, "accuracy": 1 - out["dev_error"], "map50": dev["map50"], "dev_recall": dev["recall"],
+                "dev_precision": dev["precision"]}
+
+    return Recipe("window", "window", {"num_classes": len(WINDOW_NAMES)}, meta,
+                  lambda: DataLoader(train, batch_size=128, shuffle=True), _cross_entropy, evaluate, "accuracy",
+                  0.01, "a person labels these windows almost always right", epochs=1 if tiny else 20,
+                  learning_rate=1e-3, weight_decay=1e-4, eval_every=5)
+
+
 def detector_recipe(name: str, data_dir: Path, tiny: bool, workers: int) -> Recipe:
-    """yolo-small on the generated shapes, or yolo-face (the same model, one class) on composited faces."""
+    """yolo-small on the generated shapes, yolo-pose on the same shapes with their landmarks (the course's 2 outputs
+    per landmark, squared error for the responsible anchor, weighted LAMBDA_KEYPOINTS), or yolo-face (the same
+    model, one class) on composited faces."""
     size = (160, 160)
-    if name == "yolo-small":
+    pose = name == "yolo-pose"
+    if name in ("yolo-small", "yolo-pose"):
         config = DatasetConfig(n_train=48, n_dev=16, n_test=16) if tiny else DatasetConfig()
         root = ensure_detection_dataset(data_dir / ("shapes-tiny" if tiny else "shapes"), config)
         train_data, dev_data = load_split(root, "train"), load_split(root, "dev")
@@ -123,6 +189,8 @@ def detector_recipe(name: str, data_dir: Path, tiny: bool, workers: int) -> Reci
         names = ["face"]
     meta = {"task": "detect", "imgsz": list(size), "names": names, "head": "yolo-course", "resize": "letterbox",
             "pad_value": 114, "channel_order": "RGB", "mean": [0.0], "std": [1.0], "model_name": name}
+    if pose:
+        meta.update(head="yolo-course-pose", kpt_shape=[NUM_KEYPOINTS, 2], class_keypoints=list(CLASS_KEYPOINTS))
     spec = meta_from_flat({**meta, "anchors": [[1.0, 1.0]]}).preprocess
     grid = (size[0] // 16, size[1] // 16)
     wh = np.concatenate([boxes_to_input(b, preprocess(img, spec).transforms[0]) for img, b in
@@ -130,28 +198,41 @@ def detector_recipe(name: str, data_dir: Path, tiny: bool, workers: int) -> Reci
     wh = (wh[:, 2:] - wh[:, :2]) / 16.0  # grid cells
     anchors = kmeans_anchors(wh, 3, seed=0).anchors.round(3).tolist()
     meta["anchors"] = anchors
-    train = Detection(train_data[0], train_data[1], train_data[2], spec, augment=not tiny)
+    if pose:
+        train = PoseDetection(*train_data[:3], keypoints_of(train_data[3]), spec, augment=not tiny)
+    else:
+        train = Detection(train_data[0], train_data[1], train_data[2], spec, augment=not tiny)
     anchor_arr = np.array(anchors)
 
     def loss(model, batch):
-        x, boxes, classes = batch
+        x, boxes, classes = batch[:3]
         targets = build_yolo_targets(boxes, classes, anchor_arr, grid, size)
-        return yolo_loss(model(x), targets, len(anchors))
+        pred = model(x)
+        if not pose:
+            return yolo_loss(pred, targets, len(anchors))
+        total, parts = yolo_loss(pred, targets, len(anchors), extra=2 * NUM_KEYPOINTS)
+        points = keypoint_loss(pred, build_keypoint_targets(boxes, batch[3], anchor_arr, grid, size), len(anchors))
+        return total + LAMBDA_KEYPOINTS * points, {**parts, "keypoints": points.item()}
 
     def evaluate(model) -> dict[str, float]:
         pred = TorchPredictor(model, meta_from_flat(meta))
         k = len(dev_data[0])
-        dev = detection_metrics(dev_data[3], detect(pred, dev_data[0]))
+        found = detect(pred, dev_data[0])
+        dev = detection_metrics(dev_data[3], found)
         train_coco = _subset_coco(train_data[3], min(k, 100))
         train_m = detection_metrics(train_coco, detect(pred, train_data[0][: min(k, 100)]))
+        points = keypoint_metrics(dev_data[3], found, KEYPOINT_SIGMA) if pose else {}
         return {"map50": dev["map50"], "map": dev["map"], "dev_recall": dev["recall"],
-                "dev_precision": dev["precision"], "train_error": 1 - train_m["map50"], "dev_error": 1 - dev["map50"]}
+                "dev_precision": dev["precision"], "train_error": 1 - train_m["map50"], "dev_error": 1 - dev["map50"],
+                **{key: v for key, v in points.items() if key != "keypoints_compared"}}
 
-    loader = DataLoader(train, batch_size=16, shuffle=True, collate_fn=detection_collate, num_workers=workers,
+    collate = pose_collate if pose else detection_collate
+    loader = DataLoader(train, batch_size=16, shuffle=True, collate_fn=collate, num_workers=workers,
                         persistent_workers=workers > 0)
-    return Recipe(name, "yolo-small", {"num_classes": len(names), "anchors": anchors, "input_size": list(size)}, meta,
-                  lambda: loader, loss, evaluate, "map50", 0.01, "a person finds about 99% of these objects",
-                  epochs=1 if tiny else 40, learning_rate=3e-3, weight_decay=5e-4, eval_every=10)
+    kwargs = {"num_classes": len(names), "anchors": anchors, "input_size": list(size)}
+    return Recipe(name, "yolo-pose" if pose else "yolo-small", kwargs, meta, lambda: loader, loss, evaluate, "map50",
+                  0.01, "a person finds about 99% of these objects", epochs=1 if tiny else 40, learning_rate=3e-3,
+                  weight_decay=5e-4, eval_every=10)
 
 
 def _subset_coco(coco: dict, k: int) -> dict:
