@@ -17,21 +17,26 @@ from edgepipe.postprocess.errors import UserError
 # The demo video is 640x480 (make_video's default): its objects are counted crossing the vertical middle line.
 LINE_X = 320.0
 LINE = Line("middle", (LINE_X, 0.0, LINE_X, 480.0))
+OBJECTS = 12  # in the demo video, each crossing the whole frame: every class several times each way
 
 
 @dataclass(frozen=True)
 class DemoOptions:
-    """out: where the demo's files go. checkpoint: reused when it exists, else trained there. data: where the
-    generated data sets live. epochs: override the recipe's when training (None: the recipe's). frames: frames in
-    the demo video. seed: the demo video's seed. provider: auto, cuda or cpu for detection."""
+    """out: where the demo's files go. checkpoint: reused when its run finished, resumed when it was interrupted, else
+    trained there. data: where the generated data sets live. epochs: of a new training (None: the recipe's).
+    frames: frames in the demo video. seed: the demo video's seed. provider: auto, cuda or cpu for detection.
+    retrain: train anew even when a checkpoint is there. tiny: the seconds-long training configuration (smoke runs,
+    tests)."""
 
     out: Path = Path("runs/demo")
     checkpoint: Path = Path("runs/yolo-small/best.pt")
     data: Path = Path("runs/data")
     epochs: int | None = None
-    frames: int = 300
+    frames: int = 600
     seed: int = 0
     provider: str = "auto"
+    retrain: bool = False
+    tiny: bool = False
 
     def __post_init__(self) -> None:
         if self.frames < 1:
@@ -77,16 +82,16 @@ class DemoResult:
 
 
 def run_demo(options: DemoOptions) -> DemoResult:
-    """Train or reuse the checkpoint, export it, write the demo video and test images, detect in both, score."""
+    """Train, resume or reuse the checkpoint, export it, write the demo video and test images, detect in both, score."""
     from edgepipe.export.data.detection import make_video
     from edgepipe.export.demo import export_if_stale, train_or_reuse
 
     out = options.out
     out.mkdir(parents=True, exist_ok=True)
-    ckpt = train_or_reuse(options.checkpoint, options.data, options.epochs)
+    ckpt = train_or_reuse(options.checkpoint, options.data, options.epochs, options.retrain, options.tiny)
     model = ModelOptions(export_if_stale(ckpt, out / "yolo-small.onnx"), options.provider)
     video = out / "shapes.mp4"
-    truth = make_video(video, n_frames=options.frames, seed=options.seed)
+    truth = make_video(video, n_frames=options.frames, seed=options.seed, n_objects=OBJECTS, crossing=True)
     summary = detect(DetectOptions(model, StreamOptions(str(video), show=False), save=out / "annotated.mp4",
                                    jsonl=out / "detections.jsonl", lines=(LINE,))).one()
     score = match(read_jsonl(out / "detections.jsonl"), read_jsonl(truth), iou=0.5)

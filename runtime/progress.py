@@ -22,8 +22,9 @@ class Progress:
     """Work done out of total, shown as it goes; a context manager that closes itself.
 
     total: the items to do (0: not known beforehand; the count alone is shown). enabled False (--quiet): nothing
-    is written. stream: stderr unless given; a terminal gets a tqdm bar, anything else (a CI log, a pipe) a plain
-    line "desc: n/total (p%), s elapsed" at most every interval seconds, and one when the work ends. update(n,
+    is written. stream: stderr unless given; a terminal gets a tqdm bar (elapsed and remaining time), anything else (a
+    CI log, a pipe) a plain line "desc: n/total (p%), s elapsed, about s left" at most every interval seconds (the
+    time left at the rate so far, once something is done), and one when the work ends. update(n,
     **shown) adds n and shows the values given (e.g. loss=0.12).
     """
 
@@ -71,7 +72,10 @@ class Progress:
         self._last = time.monotonic()
         share = f" ({100 * self.done / self.total:.0f}%)" if self.total else ""
         extra = "".join(f", {k} {_text(v)}" for k, v in self.shown.items())
-        print(f"{self.desc}: {self.done}/{self.total}{share}{extra}, {self._last - self._start:.0f} s elapsed",
+        elapsed = self._last - self._start
+        left = elapsed * (self.total - self.done) / self.done if 0 < self.done < self.total else 0.0
+        left_text = f", about {left:.0f} s left" if left else ""
+        print(f"{self.desc}: {self.done}/{self.total}{share}{extra}, {elapsed:.0f} s elapsed{left_text}",
               file=self.stream, flush=True)
 
     def __enter__(self) -> Progress:
@@ -87,6 +91,16 @@ def track(items: Iterable[T], total: int, desc: str, enabled: bool = True) -> It
         for item in items:
             yield item
             progress.update()
+
+
+def duration(seconds: float) -> str:
+    """Seconds as a person reads them: "42 s", "12 min 5 s", "1 h 3 min"."""
+    s = max(0, round(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60} s"
+    return f"{s // 3600} h {s % 3600 // 60} min"
 
 
 def _is_terminal(stream: TextIO) -> bool:

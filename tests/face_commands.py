@@ -31,9 +31,11 @@ def face(capsys, *argv: str | Path) -> tuple[int, str, str]:
     return code, out, err
 
 
-def face_json(capsys, *argv: str | Path) -> dict:
-    code, out, err = face(capsys, *argv, "--json")
-    assert code == 0, err
+def face_json(capsys, *argv: str | Path, code: int = 0) -> dict:
+    """Run `edgepipe face ARGV --json` in-process, check its exit code (0; verify's no match and identify's unknown
+    are 1) and return its JSON."""
+    got, out, err = face(capsys, *argv, "--json")
+    assert got == code, err
     return json.loads(out)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,6 +47,13 @@ def case(command: str, bad: str, gets: str) -> Callable[[F], F]:
         return fn
 
     return register
+
+
+def only_line(result: subprocess.CompletedProcess, command: str) -> str:
+    """The command's one error line (its INFO/WARNING log lines aside): no traceback, no usage block."""
+    lines = [line for line in result.stderr.splitlines() if not line.startswith(("INFO ", "WARNING "))]
+    assert len(lines) == 1 and lines[0].startswith(f"edgepipe {command}: error: "), result.stderr
+    return lines[0]
 
 
 def table() -> str:

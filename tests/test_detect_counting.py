@@ -102,3 +102,23 @@ def test_track_ids_follow_the_objects(tmp_path, video):
             if overlap.size and overlap.max() >= 0.5:
                 tracks_of.setdefault(truth["ids"][int(overlap.argmax())], set()).add(d["track_id"])
     assert len(tracks_of) >= 2 and all(len(t) == 1 for t in tracks_of.values()), tracks_of
+
+
+def test_the_demo_video_scores_against_its_truth(tmp_path):
+    """The demo's own video (its frames, seed, objects and line) through the small YOLO: recall and precision at IoU
+    0.5 of at least 0.9, and the middle line's counts each way equal to the truth's (several each way)."""
+    from edgepipe.apps.demo import LINE, LINE_X, OBJECTS, DemoOptions
+    from edgepipe.apps.detect.truth import match
+
+    video = tmp_path / "demo.mp4"
+    truth = read_jsonl(make_video(video, n_frames=DemoOptions.frames, seed=DemoOptions.seed, n_objects=OBJECTS,
+                                  crossing=True))
+    line = f"{LINE.name}={','.join(f'{v:g}' for v in LINE.xyxy)}"
+    assert detect("--source", str(video), "--jsonl", str(tmp_path / "d.jsonl"), "--line", line,
+                  "--summary", str(tmp_path / "d.json")) == 0
+    score = match(read_jsonl(tmp_path / "d.jsonl"), truth, iou=0.5)
+    assert score.recall >= 0.9 and score.precision >= 0.9, score
+    want = truth_crossings(truth, LINE_X)
+    assert min(want.values()) >= 3
+    got = json.loads((tmp_path / "d.json").read_text())["crossings"][LINE.name]
+    assert {k: got[k] for k in want} == want

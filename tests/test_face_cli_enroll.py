@@ -34,7 +34,7 @@ def test_enroll_then_verify_and_identify_the_same_image(tmp_path, capsys, photos
     assert verdict["match"] is True and verdict["distance"] < EXACT and verdict["threshold"] == 0.01
     assert verdict["threshold_from"] == "--threshold" and verdict["metric"] == "squared_l2"
     code, out, _ = face(capsys, "verify", "--name", "Bob", "--image", alice[0], "--threshold", "0.0", *models(gallery))
-    assert code == 0 and out.startswith("no match:")  # two people's crops are never the same embedding
+    assert code == 1 and out.startswith("no match:")  # two people's crops are never the same embedding
 
     found = face_json(capsys, "identify", "--image", photos["Bob"][0], "--threshold", "0.01", *models(gallery))
     assert found["name"] == "Bob" and found["nearest"] == "Bob" and found["distance"] < EXACT
@@ -95,7 +95,8 @@ def test_identify_matches_a_brute_force_reference(tmp_path, capsys, photos, anal
 
     far_off = face_json(capsys, "identify", "--image", query, "--threshold", "4", *models(gallery))
     assert far_off["name"] == names[best] and far_off["distance"] == pytest.approx(d[best], abs=1e-5)
-    strict = face_json(capsys, "identify", "--image", query, "--threshold", str(d[best] / 2), *models(gallery))
+    strict = face_json(capsys, "identify", "--image", query, "--threshold", str(d[best] / 2), *models(gallery),
+                       code=1)
     assert strict["name"] == "unknown" and strict["nearest"] == names[best]
     with FaceDB.open(gallery, create=False) as db:
         assert (db.events(1)[0].decision, db.events(1)[0].name) == ("unknown", "")

@@ -50,7 +50,7 @@ def test_every_subcommand_on_a_postgres_gallery(capsys, caplog, photos, pg_url, 
     found = face_json(capsys, "identify", "--image", photos["Bob"][0], "--threshold", "0.5", *models(pg_url))
     assert found["name"] == "Bob" and found["distance"] < EXACT
     verdict = face_json(capsys, "verify", "--name", "Alice", "--image", photos["Bob"][0], "--threshold", "1e-6",
-                        *models(pg_url))
+                        *models(pg_url), code=1)
     assert verdict["match"] is False
     dataset = tmp_path / "people"
     for name in NAMES:

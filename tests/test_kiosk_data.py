@@ -12,7 +12,15 @@ import numpy as np
 import pytest
 
 from edgepipe.export.data.faces import identity_splits
-from edgepipe.export.data.kiosk import FACE_PX, MIN_VIDEO, SMALL_PX, STAY_S, enrollment_images, make_kiosk_video
+from edgepipe.export.data.kiosk import (
+    ENROLL_FACE_PX,
+    FACE_PX,
+    MIN_VIDEO,
+    SMALL_PX,
+    STAY_S,
+    enrollment_images,
+    make_kiosk_video,
+)
 from tests.pixels import loop_bbox, noise, read_frames
 
 SIZE = MIN_VIDEO  # (240, 320): the smallest video, fast
@@ -145,7 +153,8 @@ def test_enrollment_images_one_face_on_a_plain_background(faces):
             assert (corner == wall).all()  # a plain background
         face = (p != wall).any(axis=2)
         x1, y1, x2, y2 = loop_bbox(face)
-        assert 140 <= x2 - x1 <= 200 and 140 <= y2 - y1 <= 200  # one face, near the center
+        low, high = ENROLL_FACE_PX
+        assert low <= x2 - x1 <= high and low <= y2 - y1 <= high  # one face, near the center
         assert abs((x1 + x2) / 2 - 320) <= 12 and abs((y1 + y2) / 2 - 240) <= 12
     again = enrollment_images(faces[0], 3, seed=1, background=plain)
     assert all(np.array_equal(a, b) for a, b in zip(photos, again, strict=True))

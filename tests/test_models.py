@@ -9,6 +9,7 @@ from edgepipe.apps.cli import main
 from edgepipe.export.models import REGISTRY, build, count_params, init_weights
 from edgepipe.export.models.inception import GOOGLENET
 from edgepipe.export.models.vgg import VGG16_GROUPS
+from edgepipe.export.zoo import ZOO
 
 # ---------------------------------------------------------------------------------------------------------------
 # Parameter counts, layer by layer: a conv has f*f*c_in*c_out weights + c_out biases, a fully connected layer
@@ -251,6 +252,16 @@ def test_other_constructor_errors():
 
 # ---------------------------------------------------------------------------------------------------------------
 # `edgepipe models`
+
+
+@pytest.mark.parametrize("info", ZOO, ids=[i.name for i in ZOO])
+def test_the_zoo_table_counts_what_the_built_model_has(info):
+    # `edgepipe models` builds nothing (export/zoo.py): its counts, shapes and tasks are those of the models built
+    with torch.device("meta"):
+        assert count_params(build(info.name)) == info.params
+    entry = REGISTRY[info.name]
+    assert (entry.family, entry.task, entry.input_shape, entry.description) == (info.family, info.task,
+                                                                                info.input_shape, info.description)
 
 
 def test_models_command_json_and_table(capsys):

@@ -133,6 +133,22 @@ def test_face_enroll_and_identify_run_without_torch(tmp_path):
     assert result.stdout.strip() == "ok"
 
 
+def test_face_samples_run_without_torch(tmp_path):
+    result = run_without_torch(
+        f"""
+        from edgepipe.apps.cli import main
+
+        code = main(["face", "samples", "{tmp_path}/s", "--people", "1", "--photos", "1", "--unknown", "0",
+                     "--calibration-people", "2", "--no-video", "--quiet"])
+        assert code == 0, code
+        assert "torch" not in sys.modules
+        print("ok")
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith("ok") and len(list((tmp_path / "s").rglob("*.jpg"))) == 1 + 1 + 2 * 4
+
+
 def test_quantize_runs_without_torch(tmp_path):
     import cv2
     import numpy as np
@@ -157,3 +173,24 @@ def test_quantize_runs_without_torch(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().endswith("ok") and (tmp_path / "v8.int8.onnx").is_file()
+
+
+def test_models_lists_the_zoo_without_torch():
+    result = run_without_torch(
+        """
+        import contextlib, io, json
+        from edgepipe.apps.cli import main
+
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            assert main(["models", "--json"]) == 0
+        rows = {r["name"]: r["params"] for r in json.loads(out.getvalue())}
+        from edgepipe.export.zoo import ZOO
+
+        assert rows["vgg16"] == 138_357_544 and len(rows) == len(ZOO), rows
+        assert "torch" not in sys.modules
+        print("ok")
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"

@@ -38,13 +38,25 @@ def test_a_log_gets_plain_lines_at_most_every_interval():
             bar.update()
     lines = stream.getvalue().splitlines()
     assert "\r" not in stream.getvalue()
-    assert [re.sub(r", \d+ s elapsed$", "", line) for line in lines] == [
+    assert [re.sub(r", \d+ s elapsed(, about \d+ s left)?$", "", line) for line in lines] == [
         "work: 0/3 (0%)", "work: 1/3 (33%)", "work: 2/3 (67%)", "work: 3/3 (100%)", "work: 3/3 (100%)"]
     slow = io.StringIO()
     with Progress(1000, "many", stream=slow, interval=3600.0) as bar:
         for _ in range(1000):
             bar.update()
     assert len(slow.getvalue().splitlines()) == 2  # the first and the last line only
+
+
+def test_a_plain_line_tells_the_time_left_at_the_rate_so_far(monkeypatch):
+    now = [100.0]  # the clock, seconds
+    monkeypatch.setattr("edgepipe.runtime.progress.time.monotonic", lambda: now[0])
+    stream = io.StringIO()
+    with Progress(4, "work", stream=stream, interval=0.0) as bar:
+        now[0] = 130.0
+        bar.update()  # one of four done in 30 s: three more at that rate
+        now[0] = 160.0
+    assert stream.getvalue().splitlines() == ["work: 0/4 (0%), 0 s elapsed", "work: 1/4 (25%), 30 s elapsed, about "
+                                              "90 s left", "work: 1/4 (25%), 60 s elapsed, about 180 s left"]
 
 
 def test_quiet_writes_nothing_and_an_unknown_total_shows_the_count():

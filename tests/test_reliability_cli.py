@@ -12,7 +12,7 @@ import pytest
 
 from edgepipe.apps.face.gallery import EncoderId, FaceDB
 from tests.detect_runs import ROOT, YOLO
-from tests.reliability import case
+from tests.reliability import case, only_line
 
 FACE = ROOT / "tests" / "assets"
 
@@ -20,13 +20,6 @@ FACE = ROOT / "tests" / "assets"
 def edgepipe(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "edgepipe.apps", *args], capture_output=True, text=True, cwd=ROOT,
                           timeout=timeout)
-
-
-def only_line(result: subprocess.CompletedProcess, command: str) -> str:
-    """The command's one error line (its INFO/WARNING log lines aside): no traceback, no usage block."""
-    lines = [line for line in result.stderr.splitlines() if not line.startswith(("INFO ", "WARNING "))]
-    assert len(lines) == 1 and lines[0].startswith(f"edgepipe {command}: error: "), result.stderr
-    return lines[0]
 
 
 @case("face", "`edgepipe face list | head -1` (the reader closes the pipe)", "ends quietly, no traceback; exit 141 "

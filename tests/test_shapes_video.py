@@ -72,3 +72,29 @@ def test_make_video_arguments_are_checked(tmp_path, kwargs, message):
     kwargs["path"] = tmp_path / kwargs["path"]
     with pytest.raises(ValueError, match=message):
         make_video(n_frames=kwargs.pop("n_frames", 2), **kwargs)
+
+
+@pytest.mark.parametrize("seed", [0, 1])  # 0: the demo's own
+def test_the_demo_video_has_enough_to_show(tmp_path, seed):
+    from edgepipe.apps.demo import LINE_X, OBJECTS, DemoOptions
+    from edgepipe.apps.detect.truth import truth_crossings
+
+    frames = DemoOptions.frames
+    truth = read_truth(make_video(tmp_path / "demo.mp4", n_frames=frames, seed=seed, n_objects=OBJECTS,
+                                  crossing=True))
+    seen: dict[int, list[tuple[int, list[int]]]] = {}  # object id -> (frame, box) while labeled
+    classes: dict[int, int] = {}
+    for t in truth:
+        for k, box, c in zip(t["ids"], t["boxes"], t["class_ids"], strict=True):
+            seen.setdefault(k, []).append((t["frame"], box))
+            classes[k] = c
+    per_class = [sum(c == k for c in classes.values()) for k in range(len(CLASS_NAMES))]
+    assert min(per_class) >= 2, per_class  # several objects of each class
+    crossings = truth_crossings(truth, LINE_X)
+    assert min(crossings.values()) >= 3, crossings  # several crossings each way
+    assert max(len(t["ids"]) for t in truth) >= 3  # several objects in view at once
+    for k, track in seen.items():  # each enters after the first frame and leaves before the last, at the edges
+        (first, enter), (last, leave) = track[0], track[-1]
+        assert first > 0 and last < frames - 1, k
+        assert (enter[0] == 0) != (enter[2] == 640) and (leave[0] == 0) != (leave[2] == 640), k  # cut by one edge
+        assert (enter[0] == 0) != (leave[0] == 0), k  # in at one side, out at the other

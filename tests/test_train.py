@@ -13,7 +13,6 @@ from edgepipe.export.train.loop import fit, load_checkpoint, model_from_checkpoi
 from edgepipe.export.train.optim import decayed_rate, make_optimizer
 from edgepipe.export.train.pipeline import train
 from edgepipe.export.train.recipes import make_recipe
-from edgepipe.export.train.report import bias_variance_report
 from edgepipe.export.train.transfer import start_model
 from edgepipe.postprocess.errors import UserError
 
@@ -95,16 +94,6 @@ def test_transfer_learning_freezes_exactly_the_backbone(tmp_path):
         assert torch.equal(b, statistics[n]), n  # frozen batch norm kept its running statistics (eval mode)
     with pytest.raises(ValueError, match="not a 'lenet5'"):
         start_model(make_recipe("lenet5", tiny=True), None, tmp_path / "src" / "best.pt", False)
-
-
-@pytest.mark.parametrize(
-    ("train", "dev", "focus"),
-    [(0.15, 0.16, "avoidable bias"), (0.01, 0.11, "variance"), (0.08, 0.10, "avoidable bias")],
-)
-def test_report_picks_the_larger_problem(train, dev, focus):
-    r = bias_variance_report(train, dev, 0.01, "human level")
-    assert r["focus"] == focus
-    assert r["avoidable_bias"] == pytest.approx(train - 0.01) and r["variance"] == pytest.approx(dev - train)
 
 
 def test_train_applies_the_overrides_as_a_hand_made_recipe_does(tmp_path):

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from edgepipe.apps.face.gallery.sqlite import explain
+from edgepipe.apps.face.samples import DETECTOR, ENCODER, SamplesOptions
 from edgepipe.apps.face.service import DEFAULT_GALLERY, FaceModels
 from edgepipe.apps.options import ModelOptions
 from edgepipe.apps.stream.events import PublishOptions
@@ -135,10 +136,14 @@ def refusals(report: VariantReport, command: str, keep_failed: bool) -> int:
     return 1 if report.refused and not keep_failed else 0
 
 
-def add_face_model_args(p: argparse.ArgumentParser) -> None:
-    """--detector, --encoder and how faces are taken (--conf, --margin, --min-face), with both models' options."""
-    p.add_argument("--detector", type=Path, required=True, help="the face detector .onnx (task detect)")
-    p.add_argument("--encoder", type=Path, required=True, help="the face encoder .onnx (task embed)")
+def add_face_model_args(p: argparse.ArgumentParser, shipped: bool = False) -> None:
+    """--detector, --encoder and how faces are taken (--conf, --margin, --min-face), with both models' options.
+    shipped: the models default to the ones edgepipe keeps with its source (else both are required)."""
+    default = " (default: %(default)s, trained by edgepipe)" if shipped else ""
+    p.add_argument("--detector", type=Path, required=not shipped, default=DETECTOR if shipped else None,
+                   help="the face detector .onnx (task detect)" + default)
+    p.add_argument("--encoder", type=Path, required=not shipped, default=ENCODER if shipped else None,
+                   help="the face encoder .onnx (task embed)" + default)
     p.add_argument("--conf", type=finite, default=FaceModels.conf,
                    help="detector score threshold (default %(default)s)")
     p.add_argument("--margin", type=finite, default=FaceModels.margin,
@@ -148,6 +153,18 @@ def add_face_model_args(p: argparse.ArgumentParser) -> None:
                    "at the kiosk (default %(default)s)")
     add_model_args(p, "detector")
     add_model_args(p, "encoder")
+
+
+def add_sample_args(p: argparse.ArgumentParser) -> None:
+    """What `face samples` and `demo kiosk` generate: --people, --photos, --unknown, --fps, --seed."""
+    p.add_argument("--people", type=int, default=SamplesOptions.people, help="people to enroll (default %(default)s)")
+    p.add_argument("--photos", type=int, default=SamplesOptions.photos,
+                   help="enrollment photos of each (default %(default)s)")
+    p.add_argument("--unknown", type=int, default=SamplesOptions.unknown,
+                   help="people never enrolled, who visit once (default %(default)s)")
+    p.add_argument("--fps", type=int, default=SamplesOptions.fps,
+                   help="the kiosk clip's frame rate (default %(default)s)")
+    p.add_argument("--seed", type=int, default=SamplesOptions.seed, help="the photos' and the clip's seed")
 
 
 def face_models(args: argparse.Namespace) -> FaceModels:

@@ -1,12 +1,10 @@
-"""`edgepipe models`: the model zoo with tasks, input shapes and parameter counts (needs the train extra)."""
+"""`edgepipe models`: the model zoo with tasks, input shapes and parameter counts (no torch: nothing is built)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 from dataclasses import asdict
-
-from edgepipe.postprocess.errors import UserError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,17 +16,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print one row per zoo model (name, task, input shape C x H x W or n_x, parameters, description)."""
-    try:
-        from edgepipe.export.models import list_models
-    except ImportError as exc:
-        raise UserError(f"the model zoo needs PyTorch and edgepipe's export package (pip install 'edgepipe[train]'): "
-                        f"{exc}") from None
-    infos = list_models()
+    from edgepipe.export.zoo import ZOO  # no torch: the zoo's table, nothing built
     if args.json:
-        print(json.dumps([asdict(i) for i in infos], indent=2))
+        print(json.dumps([asdict(i) for i in ZOO], indent=2))
         return 0
     print(f"{'name':<12}{'task':<10}{'input':<16}{'parameters':>14}  description")
-    for i in infos:
+    for i in ZOO:
         shape = "x".join(str(d) for d in i.input_shape)
         print(f"{i.name:<12}{i.task:<10}{shape:<16}{i.params:>14,}  {i.description}")
     return 0

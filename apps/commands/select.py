@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from dataclasses import asdict
 from pathlib import Path
 
@@ -17,7 +18,9 @@ from edgepipe.postprocess.errors import UserError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("select", help="pick the most accurate model meeting a latency bound on this device")
+    p = sub.add_parser("select", help="pick the most accurate model meeting a latency bound on this device",
+                       epilog="exit codes: 0 a model was chosen (its path on the last line), 1 no model meets the "
+                       "bound, 2 bad input (a missing file, a bad option, no accuracy measured on any model)")
     p.add_argument("models", type=Path, nargs="+", help=".onnx files (variants of one model: fp32, fp16, int8, sizes)")
     p.add_argument("--latency-ms", type=finite, required=True, help="satisficing bound on p50 latency, batch 1")
     p.add_argument("--runs", type=int, default=SelectOptions.runs,
@@ -51,9 +54,13 @@ def run(args: argparse.Namespace) -> int:
                           "chosen": selection.chosen or None}, indent=2))
     else:
         print_table(selection)
+    if not selection.metric:
+        raise UserError(f"no model carries a metric {ACCURACY_KEYS} measured on it (written by `edgepipe export`): "
+                        "select among files that `edgepipe export` wrote")
     if not selection.chosen:
-        raise UserError(f"no model meets p50 <= {args.latency_ms} ms with a metric {ACCURACY_KEYS} measured on it "
-                        "(written by `edgepipe export`): relax the bound, or export a smaller or quantized variant")
+        print(f"edgepipe select: no model meets p50 <= {args.latency_ms} ms and carries a measured {selection.metric}: "
+              "relax the bound, or export a smaller or quantized variant", file=sys.stderr)
+        return 1
     if not args.json:
         chosen = next(c for c in selection.candidates if c.model == selection.chosen)
         print(f"chosen: {chosen.model} ({selection.metric} {chosen.accuracy:.4f}, p50 {chosen.p50_ms} ms)")

@@ -24,6 +24,7 @@ from edgepipe.postprocess.detections import Detections
 from edgepipe.postprocess.embeddings import UNKNOWN, identify
 from edgepipe.postprocess.errors import UserError
 from edgepipe.runtime.files import Output, check_outputs
+from edgepipe.runtime.progress import Progress
 
 log = logging.getLogger("edgepipe.kiosk")
 
@@ -154,9 +155,11 @@ def run(
     stop: threading.Event,
     source: str = "kiosk",
     max_frames: int = 0,
+    progress: Progress | None = None,
 ) -> KioskSummary:
     """The kiosk loop until the source ends, stop is set or max_frames. Each decision goes to the audit log. db: the
-    gallery as store.follow() gives it (its matrix() and log() never wait on a network)."""
+    gallery as store.follow() gives it (its matrix() and log() never wait on a network). progress: counts the
+    frames."""
     detector, metric = analyzer.detector, analyzer.encoder.distance
     events: list[Decision] = []
     det_ms, rec_ms, frame_ms = [], [], []
@@ -180,6 +183,8 @@ def run(
         rec_ms.append((t3 - t2) * 1e3)
         frame_ms.append((time.perf_counter() - t1) * 1e3)
         fps = meter.tick()
+        if progress is not None:
+            progress.update()
         kind = decider.verdict if decider.verdict != "closer" else "info"
         gallery = db.status()
         return Item(frame, _labeled(faces, obs), f"{decider.text}  {fps:.1f} FPS".strip(), fps, frame_ms[-1],
@@ -227,8 +232,11 @@ class KioskOptions:
     publish: PublishOptions | None = None
 
 
-def kiosk(options: KioskOptions, stop: threading.Event | None = None) -> KioskSummary:
-    """Build the kiosk and run it until the source ends or stop is set (SIGTERM and q in the window set it too)."""
+def kiosk(
+    options: KioskOptions, stop: threading.Event | None = None, progress: Progress | None = None
+) -> KioskSummary:
+    """Build the kiosk and run it until the source ends or stop is set (SIGTERM and q in the window set it too).
+    progress: counts the frames (a video's, in the demo)."""
     spec = options.stream.spec()
     if spec.kind == "images":
         raise UserError(f"the kiosk reads a camera, stream or video, but got {spec.describe()}: use "
@@ -263,7 +271,7 @@ def kiosk(options: KioskOptions, stop: threading.Event | None = None) -> KioskSu
             raise
         with stop_on_sigterm(stop):
             summary = run(capture, analyzer, live, threshold, decider, SinkWorker(sinks), stop, stream.sources[0],
-                          stream.max_frames)
+                          stream.max_frames, progress)
         published = [s.stats for s in sinks if isinstance(s, EventSink)]
         return replace(summary, published=published[0]) if published else summary
     finally:

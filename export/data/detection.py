@@ -35,6 +35,8 @@ PLACEMENT_TRIES = 20  # attempts to place one object before giving up on it
 VIDEO_SIDES = (64.0, 240.0)  # video objects' side range in px (log-uniform): 16..60 px in a 160x160 input
 VIDEO_GAP = 16  # px kept free between the lanes of video objects in view at the same time
 VIDEO_MIN_VISIBLE = 0.5  # a video object is labeled while at least this fraction of its pixels is in view
+CROSSING_SPEED = (4.0, 8.0)  # px per frame of the objects of a crossing video
+CROSSING_SIDES = (64.0, 128.0)  # their side range in px: smaller than VIDEO_SIDES, so more lanes fit
 
 
 @dataclass(frozen=True)
@@ -304,6 +306,7 @@ def make_video(
     seed: int = 0,
     n_objects: int = 6,
     background: np.ndarray | None = None,
+    crossing: bool = False,
 ) -> Path:
     """Write a test video of shapes crossing a still background, and its ground truth beside it.
 
@@ -311,7 +314,10 @@ def make_video(
     uint8 of that size, or None for a random_background. Up to n_objects shapes (sides in VIDEO_SIDES px, aspect
     ratios as in training, each in a lane of its own so they never hide each other: a shape that finds no free
     lane is left out), each crossing left to right or right to left at 2..6 px per frame, entering at its own
-    time (some before the first frame, some never inside the clip). The ground truth goes to
+    time (some before the first frame, some never inside the clip). crossing: every object instead enters inside
+    the clip and crosses the whole frame before its end (when the clip is long enough), the classes and the two
+    directions taken in turn (6 objects: each class each way), at CROSSING_SPEED px per frame; an object that finds
+    no free lane waits for one. The ground truth goes to
     path.with_suffix(".jsonl"), one line per frame: {"frame": i, "boxes": [[x1, y1, x2, y2], ...], "class_ids":
     [...], "ids": [...]}: xyxy pixel edges of the objects with at least VIDEO_MIN_VISIBLE of their pixels in view,
     their classes, and each object's own number (the same in every frame: the truth for tracking). Deterministic per
@@ -329,8 +335,11 @@ def make_video(
     if still.shape != (h_img, w_img, 3) or still.dtype != np.uint8:
         raise UserError(f"background must be ({h_img}, {w_img}, 3) uint8, but got {still.shape} {still.dtype}")
     objects: list[dict] = []
-    for _ in range(n_objects):
-        _place(rng, objects, _video_object(rng, n_frames, h_img), w_img, h_img)
+    for k in range(n_objects):
+        if crossing:
+            _place_crossing(rng, objects, _crossing_object(rng, k, n_frames, h_img, w_img), n_frames, w_img, h_img)
+        else:
+            _place(rng, objects, _video_object(rng, n_frames, h_img), w_img, h_img)
     writer = open_video_writer(path, fps, (h_img, w_img))
     truth_path = path.with_suffix(".jsonl")
     try:
@@ -344,22 +353,44 @@ def make_video(
     return truth_path
 
 
-def _video_object(rng: np.random.Generator, n_frames: int, h_img: int) -> dict:
+def _video_object(rng: np.random.Generator, n_frames: int, h_img: int, c: int | None = None,
+                  sides: tuple[float, float] = VIDEO_SIDES) -> dict:
     """One moving shape: class c, mask (h, w) bool, row y, entry frame start, signed speed (px/frame), patch
     (h, w, 3) uint8 BGR texture.
 
-    Its side is log-uniform in VIDEO_SIDES px (width and height at least the smallest) and its aspect ratio in
-    ASPECT_RANGE, like the training shapes."""
-    side = float(np.exp(rng.uniform(*np.log(VIDEO_SIDES))))
+    Its side is log-uniform in sides px (width and height at least the smallest) and its aspect ratio in
+    ASPECT_RANGE, like the training shapes; its class is c, or drawn when None."""
+    side = float(np.exp(rng.uniform(*np.log(sides))))
     aspect = float(np.exp(rng.uniform(*np.log(ASPECT_RANGE))))
-    w = max(round(VIDEO_SIDES[0]), round(side * np.sqrt(aspect)))
-    h = min(h_img, max(round(VIDEO_SIDES[0]), round(side / np.sqrt(aspect))))
-    c = int(rng.integers(len(CLASS_NAMES)))
+    w = max(round(sides[0]), round(side * np.sqrt(aspect)))
+    h = min(h_img, max(round(sides[0]), round(side / np.sqrt(aspect))))
+    c = int(rng.integers(len(CLASS_NAMES))) if c is None else c
     mask = shape_mask(c, h, w)
     patch = np.zeros((h, w, 3), np.uint8)
     _paint(rng, patch, 0, 0, mask)  # textured like the training shapes
     return {"c": c, "mask": mask, "y": 0, "start": int(rng.integers(-n_frames // 2, n_frames // 2)),
             "speed": float(rng.uniform(2, 6)) * (1 if rng.random() < 0.5 else -1), "patch": patch}
+
+
+def _crossing_object(rng: np.random.Generator, k: int, n_frames: int, h_img: int, w_img: int) -> dict:
+    """The k-th object of a crossing video: class k mod 3, left to right for k mod 6 < 3, else right to left, at
+    CROSSING_SPEED px per frame, entering early enough to leave before the clip ends (when the clip allows)."""
+    o = _video_object(rng, n_frames, h_img, c=k % len(CLASS_NAMES), sides=CROSSING_SIDES)
+    direction = 1 if k % (2 * len(CLASS_NAMES)) < len(CLASS_NAMES) else -1
+    speed = float(rng.uniform(*CROSSING_SPEED))
+    crossing = int(np.ceil((w_img + o["mask"].shape[1]) / speed))  # frames from entering to leaving
+    return {**o, "speed": speed * direction, "start": int(rng.integers(0, max(1, n_frames - crossing)))}
+
+
+def _place_crossing(rng: np.random.Generator, objects: list[dict], new: dict, n_frames: int, w_img: int,
+                    h_img: int) -> None:
+    """_place new, entering later by its own crossing time's tenth each time no lane is free, as long as it still
+    leaves before the clip's end; left out when it cannot."""
+    crossing = int(np.ceil((w_img + new["mask"].shape[1]) / abs(new["speed"])))
+    placed = len(objects)
+    while not (len(objects) > placed or new["start"] + crossing > max(n_frames, crossing)):
+        _place(rng, objects, new, w_img, h_img)
+        new = {**new, "start": new["start"] + max(1, crossing // 10)}
 
 
 def _place(rng: np.random.Generator, objects: list[dict], new: dict, w_img: int, h_img: int) -> None:

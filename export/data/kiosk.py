@@ -27,7 +27,8 @@ STAY_S = (1.0, 2.0)  # seconds near the center
 GAP_S = (2.5, 4.0)  # seconds of empty frames before each visit and after the last: visitors come apart
 MIN_VIDEO = (240, 320)  # (height, width): the largest face fits with room to move
 ENROLL_SIZE = (480, 640)  # (height, width) of an enrollment photo: a kiosk camera frame
-ENROLL_FACE_PX = (140, 200)  # face side in an enrollment photo: a visitor standing at the kiosk
+ENROLL_FACE_PX = (120, 150)  # face side in an enrollment photo: a visitor standing at the kiosk
+ENROLL_BLUR = 12.0  # Gaussian sigma (px) of an enrollment photo's room: out of focus behind the person, as a portrait
 
 
 @dataclass(frozen=True)
@@ -199,14 +200,14 @@ def _kiosk_frame(
 
 
 def enrollment_images(
-    faces: np.ndarray, n: int, seed: int = 0, background: np.ndarray | None = None
+    faces: np.ndarray, n: int, seed: int | list[int] = 0, background: np.ndarray | None = None
 ) -> list[np.ndarray]:
     """n enrollment photos per identity: one face view (as the kiosk video draws faces) in a room.
 
-    faces: (K, h, w) uint8 gray. Each photo: ENROLL_SIZE (height, width), a random_background (or a copy of
-    background, (*ENROLL_SIZE, 3) uint8), one face of ENROLL_FACE_PX near the center. Returns K * n
-    (*ENROLL_SIZE, 3) BGR uint8 images, identity-major (photos k * n .. k * n + n - 1 show faces[k]).
-    Deterministic per seed.
+    faces: (K, h, w) uint8 gray. Each photo: ENROLL_SIZE (height, width), a random_background blurred by
+    ENROLL_BLUR (or a copy of background, (*ENROLL_SIZE, 3) uint8), one face of ENROLL_FACE_PX near the center.
+    Returns K * n (*ENROLL_SIZE, 3) BGR uint8 images, identity-major (photos k * n .. k * n + n - 1 show faces[k]).
+    Deterministic per seed (an int, or a list of ints as numpy's default_rng takes).
     """
     arr = _check_faces(faces, "faces", 0)
     if int(n) != n or n < 1:
@@ -217,11 +218,15 @@ def enrollment_images(
     photos = []
     for face in arr:
         for _ in range(int(n)):
-            # a camera frame: some room behind the person
-            photo = random_background(rng, ENROLL_SIZE) if background is None else background.copy()
+            photo = _room(rng) if background is None else background.copy()
             s = int(rng.integers(ENROLL_FACE_PX[0], ENROLL_FACE_PX[1] + 1))
             view, mask = _oval_face(rng, face, s)
             y, x = (int((side - s) / 2 + rng.integers(-10, 11)) for side in ENROLL_SIZE)
             photo[y : y + s, x : x + s][mask] = view[mask]
             photos.append(photo)
     return photos
+
+
+def _room(rng: np.random.Generator) -> np.ndarray:
+    """The room behind a person in an enrollment photo: a random_background out of focus, (*ENROLL_SIZE, 3) BGR."""
+    return cv2.GaussianBlur(random_background(rng, ENROLL_SIZE), (0, 0), ENROLL_BLUR)

@@ -19,13 +19,14 @@ from edgepipe.export.models.resnet import ResNet
 from edgepipe.export.models.vgg import VGG16
 from edgepipe.export.models.windows import ConvWindows, WindowClassifier
 from edgepipe.export.models.yolo import YOLO, yolo_large, yolo_pose, yolo_small
+from edgepipe.export.zoo import RESNET_PARAMS, ZOO, ModelInfo
 from edgepipe.postprocess.errors import UserError
 
 
 @dataclass(frozen=True)
 class ModelEntry:
     """A zoo model: name, family, task, the input shape it expects ((C, H, W) or (n_x,)) at its defaults,
-    its builder (keyword arguments: num_classes, anchors, ...) and a one-line description."""
+    its builder (keyword arguments: num_classes, anchors, ...) and a one-line description (from export/zoo.py)."""
 
     name: str
     family: str
@@ -35,47 +36,15 @@ class ModelEntry:
     description: str
 
 
-@dataclass(frozen=True)
-class ModelInfo:
-    """What `edgepipe models` lists: input_shape (C, H, W) or (n_x,), parameter count at the defaults."""
-
-    name: str
-    family: str
-    input_shape: tuple[int, ...]
-    params: int
-    task: str
-    description: str
-
-
+BUILDERS: dict[str, Callable[..., nn.Module]] = {
+    "logistic": LogisticRegression, "shallow": shallow_net, "deep": DeepNet, "softmax": softmax_classifier,
+    "lenet5": LeNet5, "alexnet": AlexNet, "vgg16": VGG16, **{f"resnet{d}": partial(ResNet, d) for d in RESNET_PARAMS},
+    "googlenet": GoogLeNet, "window": WindowClassifier, "window-conv": ConvWindows, "yolo-small": yolo_small,
+    "yolo-large": yolo_large, "yolo-pose": yolo_pose, "facenet": FaceEncoder, "siamese": Siamese,
+    "siamese-head": SiameseHead,
+}
 REGISTRY: dict[str, ModelEntry] = {
-    e.name: e
-    for e in [
-        ModelEntry("logistic", "basic", "classify", (64,), LogisticRegression, "logistic regression, sigmoid(w.x + b)"),
-        ModelEntry("shallow", "basic", "classify", (64,), shallow_net, "one hidden layer (tanh), softmax output"),
-        ModelEntry("deep", "basic", "classify", (64,), DeepNet, "L-layer network (ReLU), softmax output"),
-        ModelEntry("softmax", "basic", "classify", (64,), softmax_classifier, "softmax regression"),
-        ModelEntry("lenet5", "lenet", "classify", (1, 32, 32), LeNet5, "LeNet-5 (tanh), about 60K parameters"),
-        ModelEntry("alexnet", "alexnet", "classify", (3, 227, 227), AlexNet, "AlexNet, about 60M parameters"),
-        ModelEntry("vgg16", "vgg", "classify", (3, 224, 224), VGG16, "VGG-16, about 138M parameters"),
-        *[
-            ModelEntry(f"resnet{d}", "resnet", "classify", (3, 224, 224), partial(ResNet, d),
-                       f"ResNet-{d}, residual blocks with projection shortcuts")
-            for d in (18, 34, 50, 101, 152)
-        ],
-        ModelEntry("googlenet", "inception", "classify", (3, 224, 224), GoogLeNet, "Inception v1, no aux heads, no BN"),
-        ModelEntry("window", "windows", "classify", (3, 14, 14), WindowClassifier,
-                   "the lecture's sliding-window classifier: 14x14 window, 3 shapes + background"),
-        ModelEntry("window-conv", "windows", "detect", (3, 96, 96), ConvWindows,
-                   "its convolutional form: every 14x14 window at stride 2, one pass"),
-        ModelEntry("yolo-small", "yolo", "detect", (3, 160, 160), yolo_small, "course YOLO, 10x10 grid, 3 anchors"),
-        ModelEntry("yolo-large", "yolo", "detect", (3, 416, 416), yolo_large, "course YOLO, 13x13 grid, 5 anchors"),
-        ModelEntry("yolo-pose", "yolo", "detect", (3, 160, 160), yolo_pose,
-                   "course YOLO + 4 landmarks per box (2 outputs each)"),
-        ModelEntry("facenet", "facenet", "embed", (3, 96, 96), FaceEncoder, "FaceNet-style encoder, 128-d"),
-        ModelEntry("siamese", "facenet", "verify", (3, 96, 96), Siamese, "encoder + logistic unit on |f1 - f2|"),
-        ModelEntry("siamese-head", "facenet", "verify", (128,), SiameseHead,
-                   "the logistic unit alone: two embeddings -> same-person probability"),
-    ]
+    i.name: ModelEntry(i.name, i.family, i.task, i.input_shape, BUILDERS[i.name], i.description) for i in ZOO
 }
 
 
@@ -101,15 +70,8 @@ def count_params(model: nn.Module) -> int:
 
 
 def list_models() -> list[ModelInfo]:
-    """Every zoo model with its parameter count, each built once on the meta device (no memory, no time)."""
-    import torch
-
-    infos = []
-    for e in REGISTRY.values():
-        with torch.device("meta"):
-            params = count_params(e.builder())
-        infos.append(ModelInfo(e.name, e.family, e.input_shape, params, e.task, e.description))
-    return infos
+    """Every zoo model with its parameter count (export/zoo.py: nothing is built)."""
+    return list(ZOO)
 
 
 __all__ = [

@@ -25,7 +25,7 @@ from edgepipe.export.data.keypoints import CLASS_KEYPOINTS, KEYPOINT_SIGMA, NUM_
 from edgepipe.export.data.windows import WINDOW_NAMES, window_detection_split, window_meta, window_split
 from edgepipe.export.metrics import classification_metrics, detection_metrics, embedding_metrics, keypoint_metrics
 from edgepipe.export.models.windows import ConvWindows
-from edgepipe.export.options import DATA_DIR, RECIPES
+from edgepipe.export.options import DATA_DIR, RECIPE_EPOCHS, RECIPES
 from edgepipe.export.predict import TorchPredictor, classify, detect, embed, meta_from_flat
 from edgepipe.export.train.datasets import (
     Detection,
@@ -60,16 +60,19 @@ def make_recipe(name: str, data_dir: str | Path = DATA_DIR, tiny: bool = False, 
     if name not in RECIPES:
         raise UserError(f"recipe must be one of {RECIPES}, but got {name!r}")
     if name == "siamese":
-        return siamese_recipe(encoder, tiny)
-    if name == "lenet5":
-        return lenet5_recipe(tiny)
-    if name in ("softmax", "shallow", "deep", "logistic"):
-        return dense_recipe(name, tiny)
-    if name == "facenet":
-        return facenet_recipe(tiny)
-    if name == "window":
-        return window_recipe(tiny)
-    return detector_recipe(name, Path(data_dir), tiny, workers)
+        recipe = siamese_recipe(encoder, tiny)
+    elif name == "lenet5":
+        recipe = lenet5_recipe(tiny)
+    elif name in ("softmax", "shallow", "deep", "logistic"):
+        recipe = dense_recipe(name, tiny)
+    elif name == "facenet":
+        recipe = facenet_recipe(tiny)
+    elif name == "window":
+        recipe = window_recipe(tiny)
+    else:
+        recipe = detector_recipe(name, Path(data_dir), tiny, workers)
+    recipe.tiny = tiny
+    return recipe
 
 
 def set_keep_prob(recipe: Recipe, keep_prob: float) -> None:
@@ -106,7 +109,8 @@ def lenet5_recipe(tiny: bool) -> Recipe:
 
     return Recipe("lenet5", "lenet5", {"num_classes": 10, "activation": "relu"}, meta,
                   lambda: DataLoader(train, batch_size=64, shuffle=True), _cross_entropy, evaluate, "accuracy",
-                  *DIGITS_BASELINE, epochs=1 if tiny else 40, learning_rate=2e-3, weight_decay=1e-4)
+                  *DIGITS_BASELINE, epochs=1 if tiny else RECIPE_EPOCHS["lenet5"], learning_rate=2e-3,
+                  weight_decay=1e-4)
 
 
 def _cross_entropy(model, batch):
@@ -144,7 +148,7 @@ def dense_recipe(name: str, tiny: bool) -> Recipe:
         return out
 
     return Recipe(name, name, kwargs, meta, lambda: DataLoader(train, batch_size=64, shuffle=True), loss, evaluate,
-                  "accuracy", *DIGITS_BASELINE, epochs=1 if tiny else 60, learning_rate=3e-3)
+                  "accuracy", *DIGITS_BASELINE, epochs=1 if tiny else RECIPE_EPOCHS[name], learning_rate=3e-3)
 
 
 def window_recipe(tiny: bool) -> Recipe:
@@ -168,8 +172,8 @@ def window_recipe(tiny: bool) -> Recipe:
 
     return Recipe("window", "window", {"num_classes": len(WINDOW_NAMES)}, meta,
                   lambda: DataLoader(train, batch_size=128, shuffle=True), _cross_entropy, evaluate, "accuracy",
-                  0.01, "a person labels these windows almost always right", epochs=1 if tiny else 20,
-                  learning_rate=1e-3, weight_decay=1e-4, eval_every=5)
+                  0.01, "a person labels these windows almost always right",
+                  epochs=1 if tiny else RECIPE_EPOCHS["window"], learning_rate=1e-3, weight_decay=1e-4, eval_every=5)
 
 
 def detector_recipe(name: str, data_dir: Path, tiny: bool, workers: int) -> Recipe:
@@ -231,8 +235,8 @@ def detector_recipe(name: str, data_dir: Path, tiny: bool, workers: int) -> Reci
                         persistent_workers=workers > 0)
     kwargs = {"num_classes": len(names), "anchors": anchors, "input_size": list(size)}
     return Recipe(name, "yolo-pose" if pose else "yolo-small", kwargs, meta, lambda: loader, loss, evaluate, "map50",
-                  0.01, "a person finds about 99% of these objects", epochs=1 if tiny else 40, learning_rate=3e-3,
-                  weight_decay=5e-4, eval_every=10)
+                  0.01, "a person finds about 99% of these objects", epochs=1 if tiny else RECIPE_EPOCHS[name],
+                  learning_rate=3e-3, weight_decay=5e-4, eval_every=10)
 
 
 def _subset_coco(coco: dict, k: int) -> dict:
@@ -322,7 +326,7 @@ def facenet_recipe(tiny: bool) -> Recipe:
 
     return Recipe("facenet", "facenet", {"embedding_size": 128}, meta, batches, loss, evaluate, "auc",
                   0.0, "a person tells these faces apart almost always (AUC about 1.0)",
-                  epochs=1 if tiny else 15, learning_rate=2e-3, eval_every=5)
+                  epochs=1 if tiny else RECIPE_EPOCHS["facenet"], learning_rate=2e-3, eval_every=5)
 
 
 def _eval_views(faces: np.ndarray, n: int, size: int, kiosk_p: float) -> tuple[list[np.ndarray], np.ndarray]:

@@ -13,6 +13,7 @@ from torch.nn import functional as F
 
 from edgepipe.export.data.faces import identity_splits, kiosk_face_views
 from edgepipe.export.metrics import pair_metrics
+from edgepipe.export.options import RECIPE_EPOCHS
 from edgepipe.export.predict import embed
 from edgepipe.export.train.datasets import worker_rng
 from edgepipe.export.train.loop import Recipe
@@ -112,7 +113,8 @@ def siamese_recipe(encoder: Path | None, tiny: bool) -> Recipe:
                 "distance_tar_at_far_1e-2": dev["distance_tar_at_far_1e-2"]}
 
     return Recipe("siamese", "siamese-head", {"embedding_size": size}, meta, batches, loss, evaluate, "auc", 0.0,
-                  "a person tells these faces apart almost always (AUC about 1.0)", epochs=1 if tiny else 20,
+                  "a person tells these faces apart almost always (AUC about 1.0)",
+                  epochs=1 if tiny else RECIPE_EPOCHS["siamese"],
                   learning_rate=3e-2, eval_every=5, extra=extra)
 
 
