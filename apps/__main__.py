@@ -1,5 +1,5 @@
 """`python -m edgepipe.apps` runs the edgepipe command line."""
 
-from edgepipe.apps.cli import main
+from edgepipe.apps.cli import run
 
-raise SystemExit(main())
+run()

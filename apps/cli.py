@@ -18,8 +18,9 @@ import onnxruntime as ort
 
 from edgepipe.apps.servers import Unreachable
 from edgepipe.postprocess.errors import UserError
-from edgepipe.runtime.files import OutputError
+from edgepipe.runtime.files import BAD_PATH, OutputError
 from edgepipe.runtime.metadata import project_version
+from edgepipe.runtime.progress import INTERRUPTED
 
 # Subcommand modules. Each defines `register(subparsers)`, which adds its parser and sets `func(args) -> int`.
 # None of them imports torch at module level: `export` is imported inside the commands' functions; their parsers read
@@ -79,9 +80,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     name = f"edgepipe {args.command}"
     try:
-        with sigterm_interrupts():
+        with interrupts():
             return int(args.func(args) or 0)
-    except (UserError, FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError) as exc:
+    except (UserError, *BAD_PATH) as exc:
         if args.verbose:
             raise
         print(f"{name}: error: {exc}", file=sys.stderr)
@@ -99,6 +100,20 @@ def main(argv: list[str] | None = None) -> int:
         return 141
 
 
+def run(argv: list[str] | None = None) -> NoReturn:
+    """The `edgepipe` program: main(argv), then exit with its code. An interrupted command (130) ends at once once
+    the streams are flushed and the logging handlers closed: its own cleanup already ran as the interrupt unwound,
+    and tearing down PyTorch's and onnxruntime's native libraries at interpreter exit can take seconds, while Ctrl-C
+    and SIGTERM must stop a command within one."""
+    code = main(argv)
+    if code == 130:
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 def native_logs(verbose: bool) -> None:
     """Only edgepipe's own words on the terminal: onnxruntime's and OpenCV's (with FFmpeg's) log lines appear with
     --verbose only; what they report reaches the user as edgepipe's one-line errors."""
@@ -108,17 +123,22 @@ def native_logs(verbose: bool) -> None:
 
 
 @contextmanager
-def sigterm_interrupts() -> Iterator[None]:
-    """SIGTERM stops a command as Ctrl-C does (the camera apps set their own stop handler inside)."""
+def interrupts() -> Iterator[None]:
+    """Ctrl-C and SIGTERM stop a command by KeyboardInterrupt (the camera apps set their own SIGTERM handler inside),
+    and mark it interrupted (runtime.progress.INTERRUPTED) so that an interrupt swallowed inside a native call is
+    raised again at the next step of the work."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def interrupt(*_: object) -> None:
+        INTERRUPTED.set()
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        INTERRUPTED.clear()

@@ -16,9 +16,10 @@ import onnx
 
 from edgepipe.apps.detect.pipeline import Detector
 from edgepipe.apps.options import ModelOptions
-from edgepipe.apps.stream.specs import parse_source, read_image
+from edgepipe.apps.stream.specs import SourceSpec, parse_source, read_image
 from edgepipe.postprocess.agreement import Agreement, agreement
 from edgepipe.postprocess.errors import UserError
+from edgepipe.runtime.files import Output, check_outputs
 from edgepipe.runtime.preprocessing import PreprocessSpec, preprocess
 from edgepipe.runtime.session import Model, load
 from edgepipe.runtime.variant_report import Variant, VariantReport, latencies
@@ -66,17 +67,17 @@ class QuantizeOptions:
 
 def quantize(options: QuantizeOptions) -> VariantReport:
     """Calibrate and check the variants of options.model; write those that agree with it (their agreement in their
-    metadata), and the report. The model itself is never rewritten."""
-    kinds = ["int8", *(["fp16"] if options.fp16 else []), *(["uint8"] if options.uint8_input else [])]
-    for kind in kinds:
-        if Path(f"{options.stem}.{kind}.onnx").resolve() == options.model.resolve():
-            raise UserError(f"{options.model} would be written over by its {kind} variant: give --out elsewhere")
-    model = ModelOptions(options.model, "cpu", meta=options.meta).load(warmup=0)
+    metadata), and the report. Every output is checked before any work: the model and the calibration images are
+    never written over."""
+    described = ModelOptions(options.model, "cpu", meta=options.meta)
+    calib = parse_source(options.calib)
+    check_outputs(planned_outputs(options), [*described.inputs("model"), *calib.inputs("--calib")])
+    model = described.load(warmup=0)
     reference = Detector(model, options.conf, options.iou)  # refuses models detect cannot run
     if model.spec.dtype != "float32" or len(model.inputs) != 1:
         raise UserError(f"quantize takes a float32 model with one image input, but {options.model.name} takes "
                          f"{model.inputs[0].describe()}")
-    calibration, held = _images(options, model.spec)
+    calibration, held = _images(options, calib, model.spec)
     expected = [reference(image)[0] for image in held]
     if not sum(len(d) for d in expected):
         raise UserError(f"{options.model.name} detects nothing on the {len(held)} held-back images at conf "
@@ -102,9 +103,19 @@ def quantize(options: QuantizeOptions) -> VariantReport:
     return report.save(Path(f"{stem}.quantize"))
 
 
-def _images(options: QuantizeOptions, spec: PreprocessSpec) -> tuple[np.ndarray, list[np.ndarray]]:
+def planned_outputs(options: QuantizeOptions) -> list[Output]:
+    """Every file quantize may write: each variant asked for and the report (checked before any work: writable,
+    none over the model or a calibration image, none twice)."""
+    kinds = ["int8", *(["fp16"] if options.fp16 else []), *(["uint8"] if options.uint8_input else [])]
+    stem = options.stem
+    return [*(Output(f"the {kind} variant", Path(f"{stem}.{kind}.onnx")) for kind in kinds),
+            Output("the report", Path(f"{stem}.quantize.report.json")),
+            Output("the report", Path(f"{stem}.quantize.report.md"))]
+
+
+def _images(options: QuantizeOptions, source: SourceSpec, spec: PreprocessSpec) -> tuple[np.ndarray,
+                                                                                          list[np.ndarray]]:
     """The calibration batch (N, C, H, W) float32 by the model's preprocessing, and the held-back frames."""
-    source = parse_source(options.calib)
     if source.kind != "images":
         raise UserError(f"--calib takes a folder or glob of images, but {options.calib!r} is a {source.kind}")
     if len(source.paths) <= options.holdout:

@@ -26,6 +26,7 @@ from edgepipe.export.predict import (
     meta_from_flat,
 )
 from edgepipe.postprocess.errors import UserError
+from edgepipe.runtime.files import Input, Output, check_outputs, write_atomic
 
 log = logging.getLogger("edgepipe.eval")
 
@@ -49,8 +50,11 @@ def predictor_for(path: str | Path, provider: str = "cpu"):
 def evaluate(options: EvalOptions) -> dict:
     """Metrics of a model on a split of its data: {"model", "backend", "task", "split", "data" (what was measured),
     **the task's metrics} (metrics.py; detectors also give the conf, iou and max_det used); writes metrics.json and a
-    PR or ROC curve PNG to options.out when given."""
+    PR or ROC curve PNG to options.out when given, a folder checked before any work (writable, not the model)."""
     path, split, progress = options.model, options.split, options.progress
+    if options.out is not None:
+        check_outputs([Output("--out", Path(options.out), folder=True, files=eval_files(Path(options.out)))],
+                      [Input("model", path)])
     predictor = predictor_for(path, options.provider)
     meta = predictor.meta
     name = meta.model_name
@@ -70,8 +74,14 @@ def evaluate(options: EvalOptions) -> dict:
         out = Path(options.out)
         out.mkdir(parents=True, exist_ok=True)
         _plot(result, out)
-        (out / "metrics.json").write_text(json.dumps(result, indent=2))
+        write_atomic(out / "metrics.json", json.dumps(result, indent=2).encode())
     return result
+
+
+def eval_files(out: Path) -> tuple[Path, ...]:
+    """What evaluate may write in its --out folder (checked before any work)."""
+    return (out / "metrics.json", out / "pr_curve.png", out / "roc.png",
+            *(out / f"annotated_{i:02d}.png" for i in range(ANNOTATED)))
 
 
 def _classifier(predictor, name: str, split: str, progress: bool) -> dict:

@@ -13,6 +13,7 @@ from pathlib import Path
 from edgepipe.postprocess.errors import UserError
 
 SPECIAL = (Path("/proc"), Path("/sys"))  # kernel files: writes fail or change the system
+BAD_PATH = (PermissionError, FileNotFoundError, IsADirectoryError, NotADirectoryError)  # the path, not the disk
 
 
 class OutputError(Exception):
@@ -102,20 +103,26 @@ def room_left(path: Path) -> int:
 
 def write_atomic(path: str | os.PathLike, data: bytes) -> Path:
     """Write data to path through a temporary file in the same folder, fsynced, then renamed over path: a reader
-    sees the old file or the new one, never half of one, and a failure leaves the old one. The file gets the usual
-    permissions (0666 less the umask, as open() gives); mkstemp's 0600 would hide it from another user's service."""
+    sees the old file or the new one, never half of one, and a failure (an interrupt too) leaves the old one and no
+    temporary file. The file gets the usual permissions (0666 less the umask, as open() gives); mkstemp's 0600 would
+    hide it from another user's service. Raises OutputError when the write fails (a full disk, an I/O error)."""
     path = Path(path)
     if not path.parent.is_dir():
         raise UserError(f"cannot write {path}: folder {path.parent} does not exist")
     tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        if isinstance(exc, BAD_PATH):  # a path the user must change: bad input (exit code 2)
+            raise
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}; what was written before is kept") from None
     return path

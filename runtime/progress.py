@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from typing import TextIO, TypeVar
@@ -11,6 +12,10 @@ from tqdm import tqdm
 
 T = TypeVar("T")
 PLAIN_INTERVAL_S = 10.0  # seconds between two plain lines when stderr is not a terminal
+# Set by the command line on Ctrl-C or SIGTERM (apps/cli.py) until the command ends. A KeyboardInterrupt raised while
+# a native library runs can be swallowed there (seen while timing onnxruntime sessions on a loaded machine): the
+# work would go on, so the next step counted in the main thread raises it again.
+INTERRUPTED = threading.Event()
 
 
 class Progress:
@@ -38,7 +43,10 @@ class Progress:
             self._line()
 
     def update(self, n: int = 1, **shown: object) -> None:
-        """Count n more items done; shown: values to show beside the count (floats with 4 decimals)."""
+        """Count n more items done; shown: values to show beside the count (floats with 4 decimals). Raises
+        KeyboardInterrupt in the main thread once the command was interrupted (INTERRUPTED)."""
+        if INTERRUPTED.is_set() and threading.current_thread() is threading.main_thread():
+            raise KeyboardInterrupt
         self.done += n
         self.shown.update(shown)
         if self._closed:

@@ -32,11 +32,17 @@ def check(proto: onnx.ModelProto) -> None:
     onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=True)
 
 
-def save_model(proto: onnx.ModelProto, out: str | Path) -> Path:
-    """Write proto to out (.onnx) whole or not at all, creating its folder; returns out."""
+def onnx_path(out: str | Path) -> Path:
+    """out as a Path when it names an .onnx file; UserError otherwise (checked before any work)."""
     out = Path(out)
     if out.suffix != ".onnx":
         raise UserError(f"output must be an .onnx path, but got {out}")
+    return out
+
+
+def save_model(proto: onnx.ModelProto, out: str | Path) -> Path:
+    """Write proto to out (.onnx) whole or not at all, creating its folder; returns out."""
+    out = onnx_path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     return write_atomic(out, proto.SerializeToString())
 
@@ -118,8 +124,9 @@ def int8_model(
         root.setLevel(logging.ERROR)
     try:
         with tempfile.TemporaryDirectory() as tmp, Progress(len(calibration), "int8 calibration", progress) as bar:
-            staged = Path(tmp) / "int8.onnx"
-            quantize_static(str(src), str(staged), _Frames(name, calibration, bar), quant_format=QuantFormat.QDQ,
+            source, staged = Path(tmp) / "source.onnx", Path(tmp) / "int8.onnx"
+            onnx.save(model, str(source))  # the quantizer writes SOURCE-inferred.onnx beside it: here, not the user's
+            quantize_static(str(source), str(staged), _Frames(name, calibration, bar), quant_format=QuantFormat.QDQ,
                             per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                             nodes_to_exclude=excluded)
             quantized = onnx.load(str(staged))

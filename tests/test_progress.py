@@ -4,12 +4,15 @@
 from __future__ import annotations
 
 import io
+import os
 import re
 import shutil
+import signal
+import time
 
 import pytest
 
-from edgepipe.apps.cli import main
+from edgepipe.apps.cli import interrupts, main
 from edgepipe.runtime.progress import Progress, track
 from tests.face_commands import NAMES, face, models
 
@@ -105,3 +108,20 @@ def test_face_calibrate_shows_progress_unless_quiet(tmp_path, capsys, photos):
     code, _, err = face(capsys, "calibrate", "--dataset", dataset, "--far", "0.1", "--quiet",
                         *models(tmp_path / "g2.db"))
     assert code == 0 and "embedding faces" not in err
+
+
+def test_an_interrupt_swallowed_inside_the_work_is_raised_at_its_next_step():
+    """A native call that swallows the KeyboardInterrupt (as one did while timing onnxruntime sessions) does not keep
+    the command going: the next step counted raises it again; after the command, counting works again."""
+    with interrupts():
+        bar = Progress(3, "steps", enabled=False)
+        bar.update()
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)  # the handler runs here
+        except KeyboardInterrupt:
+            pass  # swallowed, as inside a library
+        with pytest.raises(KeyboardInterrupt):
+            bar.update()
+    bar.update()
+    assert bar.done == 2

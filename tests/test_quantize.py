@@ -13,10 +13,10 @@ import pytest
 
 from edgepipe.apps.cli import main
 from edgepipe.apps.detect.pipeline import Detector
-from edgepipe.export.data.detection import render_scene
 from edgepipe.postprocess.agreement import agreement
 from edgepipe.postprocess.detections import Detections
 from edgepipe.runtime import load
+from tests.detect_runs import scene_folder
 from tests.onnx_graphs import conv_model, course_as_yolov8, save
 
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -33,11 +33,7 @@ def yolov8(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def calib(tmp_path_factory) -> Path:
     """40 generated scenes: 24 calibrate, the last 16 are held back."""
-    folder = tmp_path_factory.mktemp("calib")
-    rng = np.random.default_rng(11)
-    for i in range(40):
-        cv2.imwrite(str(folder / f"{i:03d}.png"), render_scene(rng).image)
-    return folder
+    return scene_folder(tmp_path_factory.mktemp("calib"), 40, seed=11)
 
 
 def brute_agreement(variant: list[Detections], reference: list[Detections], thr: float = 0.5) -> tuple[float, ...]:

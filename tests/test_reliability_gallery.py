@@ -15,6 +15,7 @@ import pytest
 
 from edgepipe.apps.face.gallery import EncoderId, FaceDB
 from tests.detect_runs import ROOT
+from tests.disks import small_disk
 from tests.reliability import case
 
 ENCODER = EncoderId("0" * 64, 4, "enc.onnx")
@@ -99,11 +100,7 @@ def test_a_locked_gallery(tmp_path):
 @case("face", "the disk fills while importing into a gallery (a small tmpfs)", "one line: the disk is full; exit "
       "1; the gallery as it was (one transaction)")
 def test_a_full_disk_during_import(tmp_path):
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(disk)], capture_output=True).returncode:
-        pytest.skip("no file system of a set size here (mounting a tmpfs needs root)")
-    try:
+    with small_disk(tmp_path / "disk", "256k") as disk:
         path = gallery(disk, people=1)
         (tmp_path / "big").mkdir()
         export = tmp_path / "big.json"
@@ -113,8 +110,6 @@ def test_a_full_disk_during_import(tmp_path):
         assert r.returncode == 1 and "is full" in error_line(r), r.stderr
         with FaceDB.open(path, create=False) as db:
             assert [p.name for p in db.people()] == ["person 0"]
-    finally:
-        subprocess.run(["umount", "--lazy", str(disk)], capture_output=True)
 
 
 @case("face", "a gallery file damaged in the middle", "one line: damaged, restore it from a copy or an export; "

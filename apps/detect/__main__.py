@@ -2,6 +2,6 @@
 
 import sys
 
-from edgepipe.apps.cli import main
+from edgepipe.apps.cli import run
 
-sys.exit(main(["detect", *sys.argv[1:]]))
+run(["detect", *sys.argv[1:]])

@@ -9,15 +9,16 @@ from pathlib import Path
 
 import numpy as np
 
-from edgepipe.apps.face.gallery.location import Location
+from edgepipe.apps.face.gallery.location import Location, file_inputs
 from edgepipe.apps.face.pipeline import FaceAnalyzer
 from edgepipe.apps.face.results import CalibrationReport, Pair
-from edgepipe.apps.face.roc import save_roc
+from edgepipe.apps.face.roc import png_path, save_roc
 from edgepipe.apps.face.service import DEFAULT_GALLERY, FaceModels, face_in_file, open_for_encoder
 from edgepipe.apps.stream.specs import IMAGE_SUFFIXES
 from edgepipe.postprocess.calibration import calibrate, roc_curve
 from edgepipe.postprocess.embeddings import distance
 from edgepipe.postprocess.errors import UserError
+from edgepipe.runtime.files import Input, Output, check_outputs
 from edgepipe.runtime.progress import track
 
 log = logging.getLogger("edgepipe.face")
@@ -32,12 +33,20 @@ def calibrate_gallery(
 ) -> CalibrationReport:
     """Embed labeled images (a pairs file, or a dataset folder with one sub-folder per person), then ROC, EER and
     the threshold for the target false-accept rate far, saved as the gallery's threshold; the ROC curve drawn to
-    roc (a .png) when given. progress: a bar on stderr over the images embedded."""
+    roc (a .png) when given, checked before any work (writable, none of the images, models or gallery). progress:
+    a bar on stderr over the images embedded."""
     if not 0 < far < 1:
         raise UserError(f"--far must be a rate in (0, 1), e.g. 1e-2, but got {far}")
     if (pairs is None) == (dataset is None):
         raise UserError("calibration takes labeled images from one of --pairs FILE and --dataset DIR")
     labeled = read_pairs(pairs) if pairs is not None else dataset_pairs(dataset)
+    if roc is not None:
+        images = dict.fromkeys(p for pair in labeled for p in (pair.a, pair.b))
+        given = [Input("--pairs", pairs)] if pairs is not None else [Input("--dataset", dataset)]
+        check_outputs([Output("--roc", png_path(roc))],
+                      [*given, *(Input("--pairs image" if pairs else "--dataset image", p) for p in images),
+                       *models.detector.inputs("--detector"), *models.encoder.inputs("--encoder"),
+                       *file_inputs(gallery)])
     analyzer = models.analyzer()
     with open_for_encoder(gallery, analyzer.encoder, models.encoder.path, True, reencode) as db:
         genuine, impostor, skipped = pair_distances(analyzer, labeled, progress)

@@ -82,11 +82,17 @@ class RocPlot:
         cv2.putText(image, label, (tx, ty), FONT, 0.45, color, 1, cv2.LINE_AA)
 
 
-def save_roc(path: str | Path, roc: Roc, calibration: Calibration, plot: RocPlot | None = None) -> Path:
-    """Draw roc with RocPlot (default settings unless plot is given) and write it as a PNG at path. Returns path."""
+def png_path(path: str | Path) -> Path:
+    """path as a Path when it names a .png file; UserError otherwise (checked before any work)."""
     path = Path(path)
     if path.suffix.lower() != ".png":
         raise UserError(f"the ROC image must be a .png file, but got {path.name!r}: pass e.g. roc.png")
+    return path
+
+
+def save_roc(path: str | Path, roc: Roc, calibration: Calibration, plot: RocPlot | None = None) -> Path:
+    """Draw roc with RocPlot (default settings unless plot is given) and write it as a PNG at path. Returns path."""
+    path = png_path(path)
     if not path.parent.is_dir():
         raise UserError(f"cannot write {path}: folder {path.parent} does not exist")
     image = (plot or RocPlot()).draw(roc, calibration)

@@ -22,7 +22,7 @@ from edgepipe.apps.face.gallery import (
     gallery_exists,
     open_gallery,
 )
-from edgepipe.apps.face.gallery.location import Location, writable
+from edgepipe.apps.face.gallery.location import Location, file_inputs, writable
 from edgepipe.apps.face.pipeline import MIN_FACE_PX, Encoder, FaceAnalyzer
 from edgepipe.apps.face.results import Change, Enrollment, Identity, Listing, Shot, Verdict
 from edgepipe.apps.face.siamese import MIN_PROBABILITY, PairHead
@@ -31,6 +31,7 @@ from edgepipe.apps.stream.sources import Capture
 from edgepipe.apps.stream.specs import parse_source, read_image
 from edgepipe.postprocess.embeddings import UNKNOWN, identify, verify
 from edgepipe.postprocess.errors import UserError
+from edgepipe.runtime.files import Output, check_outputs
 
 log = logging.getLogger("edgepipe.face")
 
@@ -293,7 +294,8 @@ def remove_person(name: str, gallery: Location = DEFAULT_GALLERY) -> Change:
 
 
 def export_gallery(file: Path, gallery: Location = DEFAULT_GALLERY) -> Change:
-    """Write the gallery to a JSON export file (no audit log)."""
+    """Write the gallery to a JSON export file (no audit log); refused before any work when file is the gallery."""
+    check_outputs([Output("FILE", file)], file_inputs(gallery))
     with existing_gallery(gallery, readonly=True) as db:
         db.export_json(file)
         people = db.people()

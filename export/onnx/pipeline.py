@@ -23,6 +23,7 @@ from edgepipe.runtime.variant_report import Variant, VariantReport, latencies
 from edgepipe.runtime.variants import (
     fp16_model,
     int8_model,
+    onnx_path,
     output_difference,
     save_model,
     uint8_input_model,
@@ -54,9 +55,9 @@ def export_model(options: ExportOptions) -> VariantReport:
     beside the model (OUT.report.json, OUT.report.md). Raises UserError before writing anything for a bad source, a
     bad opset, --nms for a model other than a course YOLO detector, --conv for one other than a window classifier,
     fp16, int8 or uint8 input for a two-input model (the Siamese network and its head), or a failed fp32 parity
-    check."""
-    stem = options.out.with_suffix("")
-    check_outputs(planned_outputs(options, stem), [Input("the source", Path(options.source))])
+    check; every output is checked first (runtime/files.py: writable, an .onnx path, none over the source)."""
+    stem = onnx_path(options.out).with_suffix("")
+    check_outputs(planned_outputs(options, stem), [Input("source", Path(options.source))])
     source = load_source(options.source, options.imgsz)
     if options.nms:
         check_nms(source)

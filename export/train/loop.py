@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import random
@@ -18,6 +19,7 @@ from torch import nn
 from edgepipe.export.train.optim import decayed_rate, make_optimizer, set_rate
 from edgepipe.export.train.report import bias_variance_report
 from edgepipe.postprocess.errors import UserError
+from edgepipe.runtime.files import write_atomic
 from edgepipe.runtime.progress import Progress, duration
 
 log = logging.getLogger("edgepipe.train")
@@ -72,14 +74,14 @@ def save_checkpoint(path: Path, recipe: Recipe, model: nn.Module, epoch: int, me
     epochs (and whether the recipe was tiny), metrics, the L2 lambda it trained with and the recipe's extra (e.g. a
     Siamese head's encoder and sample inputs), and state: what resuming needs (last.pt: the optimizer's state, the
     history, the best evaluation, the seconds trained). Plain types only, so torch.load(weights_only=True) reads
-    it."""
+    it. Written whole or not at all (write_atomic)."""
     payload = {"model": recipe.model_name, "recipe": recipe.name, "build_kwargs": recipe.build_kwargs,
                "meta": recipe.meta, "state_dict": model.state_dict(), "epoch": epoch, "epochs": recipe.epochs,
                "tiny": recipe.tiny, "metrics": metrics, "weight_decay": recipe.weight_decay, "extra": recipe.extra,
                **(state or {})}
-    tmp = path.with_suffix(".tmp")
-    torch.save(payload, tmp)
-    tmp.replace(path)
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    write_atomic(path, buffer.getvalue())  # a full disk or Ctrl-C keeps the previous checkpoint whole
 
 
 def load_checkpoint(path: str | Path) -> dict:
@@ -186,8 +188,8 @@ def fit(recipe: Recipe, out_dir: str | Path, seed: int = 0, model: nn.Module | N
     report = bias_variance_report(best["train_error"], best["dev_error"], recipe.baseline_error, recipe.baseline_note)
     summary = {"recipe": recipe.name, "model": recipe.model_name, "seconds": round(seconds, 1), "best": best,
                "history": history, "report": report}
-    (out / "report.json").write_text(json.dumps(summary, indent=2))
-    (out / "report.md").write_text(report["text"] + "\n")
+    write_atomic(out / "report.json", json.dumps(summary, indent=2).encode())
+    write_atomic(out / "report.md", (report["text"] + "\n").encode())
     return TrainResult(out, best, seconds)
 
 
@@ -214,5 +216,7 @@ def _write_curves(path: Path, history: list[dict], key: str) -> None:
     b.plot([h["epoch"] for h in evaluated], [h[key] for h in evaluated], marker="o", color="tab:green")
     b.set(xlabel="epoch", ylabel=key, title=f"dev {key}")
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=80)
     plt.close(fig)
+    write_atomic(path, buffer.getvalue())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import torch
 
@@ -26,12 +27,12 @@ def train(options: TrainOptions) -> TrainResult:
     return that folder, the best evaluation's metrics and the training time. Sets torch's CPU threads when
     options.threads is not 0 (for the whole process). A --resume checkpoint that is the last.pt of an interrupted
     run goes on after its epoch, to its own number of epochs unless options.epochs is given; any other checkpoint
-    gives its weights to a new run. Refuses, before any work, an --out whose files would replace
-    the --resume or --finetune checkpoint."""
+    gives its weights to a new run. Refuses, before any work, an --out that is a file, cannot be written, is the
+    --data folder, or whose files would replace the --resume or --finetune checkpoint."""
     out = options.out_dir
-    written = [Output(f"--out {out}", out / name) for name in TRAINING_FILES]
-    check_outputs(written, [Input(what, path) for what, path in (("--resume", options.resume),
-                                                                 ("--finetune", options.finetune)) if path])
+    written = Output("--out", out, folder=True, files=tuple(out / name for name in TRAINING_FILES))
+    check_outputs([written], [Input(what, Path(path)) for what, path in (
+        ("--resume", options.resume), ("--finetune", options.finetune), ("--data", options.data)) if path])
     if options.threads:
         torch.set_num_threads(options.threads)
     workers = 0 if options.tiny else options.workers
