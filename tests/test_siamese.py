@@ -80,7 +80,7 @@ def test_face_verify_decides_by_the_heads_probability(tmp_path, capsys, photos, 
     face_json(capsys, "enroll", "--name", "Alice", "--images", *photos["Alice"][1:], *models(gallery))
     for probe, claimed in ((photos["Alice"][0], True), (photos["Bob"][0], False)):
         verdict = face_json(capsys, "verify", "--name", "Alice", "--image", probe, "--siamese", HEAD,
-                            *models(gallery))
+                            *models(gallery), code=0 if claimed else 1)  # exit code 1: no match
         with FaceDB.open(gallery, create=False) as db:
             stored = db.embeddings_of("Alice")
         p = head_by_hand(HEAD, np.repeat(embed(analyzer, probe)[None], len(stored), axis=0), stored)
@@ -91,7 +91,7 @@ def test_face_verify_decides_by_the_heads_probability(tmp_path, capsys, photos, 
         assert db.events(1)[0].decision.startswith("no match (siamese 0.")
     code, out, _ = face(capsys, "verify", "--name", "Alice", "--image", photos["Alice"][0], "--siamese", HEAD,
                         "--min-probability", "0.999999", *models(gallery))
-    assert code == 0 and out.startswith("no match:") and "< 1.00 (--siamese siamese-head.onnx" in out
+    assert code == 1 and out.startswith("no match:") and "< 1.00 (--siamese siamese-head.onnx" in out
 
 
 @pytest.mark.parametrize(
