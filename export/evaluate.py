@@ -151,7 +151,7 @@ def _save_annotated(images: list[np.ndarray], detections: list, out: Path, min_s
             cv2.rectangle(canvas, (x1, y1), (x2, y2), color, 1)
             cv2.putText(canvas, f"{d['class_name']} {d['score']:.2f}", (x1, max(8, y1 - 2)),
                         cv2.FONT_HERSHEY_SIMPLEX, 0.3, color, 1, cv2.LINE_AA)
-        cv2.imwrite(str(out / f"annotated_{i:02d}.png"), canvas)
+        write_atomic(out / f"annotated_{i:02d}.png", cv2.imencode(".png", canvas)[1].tobytes())
 
 
 def _encoder(predictor, split: str, progress: bool) -> dict:
@@ -200,6 +200,9 @@ def _verifier(head, path: Path, encoder: Path | None, split: str, progress: bool
 
 
 def _plot(result: dict, out: Path) -> None:
+    """The PR curve (detectors) or the ROC (encoders) as out/pr_curve.png or out/roc.png, written whole."""
+    import io
+
     import matplotlib
 
     matplotlib.use("Agg")
@@ -210,10 +213,16 @@ def _plot(result: dict, out: Path) -> None:
         r, p = zip(*result["pr_curve"], strict=True) if result["pr_curve"] else ((), ())
         ax.plot(r, p)
         ax.set(xlabel="recall", ylabel="precision", title=f"PR at IoU 0.5, mAP@0.5 {result['map50']:.3f}")
-        fig.savefig(out / "pr_curve.png", dpi=80)
+        name = "pr_curve.png"
     elif "roc" in result:
         ax.plot(result["roc"]["far"], result["roc"]["tar"])
         ax.set(xscale="symlog", xlabel="false accept rate", ylabel="true accept rate",
                title=f"ROC, AUC {result['auc']:.3f}")
-        fig.savefig(out / "roc.png", dpi=80)
+        name = "roc.png"
+    else:
+        plt.close(fig)
+        return
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=80)
     plt.close(fig)
+    write_atomic(out / name, png.getvalue())

@@ -1,7 +1,9 @@
 """Evaluation against scikit-learn and pycocotools, and `edgepipe eval` on a checkpoint."""
 
 import json
+from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
@@ -115,3 +117,16 @@ def test_cli_eval_checkpoint(tmp_path, capsys):
     assert len(out["confusion"]) == 10 and (tmp_path / "ev" / "metrics.json").is_file()
     assert main(["eval", str(tmp_path / "missing.pt")]) == 2
     assert "checkpoint not found" in capsys.readouterr().err
+
+
+def test_cli_eval_of_a_detector_writes_its_pictures_whole(tmp_path, capsys):
+    out = tmp_path / "ev"
+    model = Path(__file__).resolve().parent / "assets" / "yolo-small.onnx"
+    assert main(["eval", str(model), "--split", "dev", "--json", "--quiet", "--out", str(out)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["annotated_00.png", "annotated_01.png", "annotated_02.png", "annotated_03.png",
+                     "metrics.json", "pr_curve.png"]  # no temporary file left beside them
+    for name in [*names[:4], "pr_curve.png"]:
+        assert cv2.imread(str(out / name)) is not None, name
+    assert json.loads((out / "metrics.json").read_text())["map50"] == result["map50"]
