@@ -19,7 +19,8 @@ class ModelOptions:
     provider: "auto" (CUDA when present, else CPU), "cuda" or "cpu". allow_fallback: run on the CPU when CUDA
     cannot (logged as a warning). threads: CPU intra-op threads (0: onnxruntime's default). imgsz: (H, W) for a
     model with a dynamic input size (None: its metadata's). meta: flat metadata keys (runtime.metadata.FLAT_KEYS)
-    over the file's own.
+    over the file's own. rect: a fixed-size YOLOv8 detector runs at the frames' aspect, padded only to its stride
+    (apps.detect.pipeline.Detector); False: at its own size.
     """
 
     path: Path
@@ -28,6 +29,7 @@ class ModelOptions:
     threads: int = 0
     imgsz: tuple[int, int] | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    rect: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "path", Path(self.path))

@@ -18,7 +18,9 @@ from edgepipe.apps.stream.loop import StreamOptions
 from edgepipe.apps.stream.sources import Capture
 from edgepipe.apps.stream.specs import parse_source
 from edgepipe.postprocess.errors import UserError
+from edgepipe.runtime.preprocessing import preprocess
 from edgepipe.runtime.progress import Progress
+from edgepipe.runtime.session import Model
 
 STAGES = ("read", "preprocess", "model", "postprocess")  # a frame's steps, each timed alone on every frame
 
@@ -43,16 +45,20 @@ class PipelineOptions:
 
 @dataclass(frozen=True)
 class PipelineReport:
-    """FPS medians over the rounds: bare (session.run on frames read and preprocessed beforehand: the ceiling) and
-    pipeline (`edgepipe detect --jsonl` on the source: capture, preprocessing, model, decoding and the sink in
-    their threads); stages: median ms per frame of each step of STAGES done alone, one frame at a time."""
+    """FPS medians over the rounds: bare (session.run on frames read and preprocessed beforehand, at the size the
+    pipeline runs: the ceiling), exported (the same at the file's own size: differs from bare when a fixed-size
+    YOLOv8 runs re-targeted to the frames' aspect) and pipeline (`edgepipe detect --jsonl` on the source: capture,
+    preprocessing, model, decoding and the sink in their threads); sizes: (H, W) the pipeline runs and the file's
+    own; stages: median ms per frame of each step of STAGES done alone, one frame at a time."""
 
     provider: str
     frames: int
     rounds: int
     bare_fps: float
+    exported_fps: float
     pipeline_fps: float
     stages: dict[str, float]
+    sizes: tuple[tuple[int, int], tuple[int, int]]
 
     @property
     def ratio(self) -> float:
@@ -62,9 +68,15 @@ class PipelineReport:
     def lines(self) -> list[str]:
         serial = sum(self.stages.values())
         parts = ", ".join(f"{name} {ms:.2f} ms" for name, ms in self.stages.items())
+        (h, w), (h0, w0) = self.sizes
+        exported = [] if self.sizes[0] == self.sizes[1] else [
+            f"  bare at {h0}x{w0}   {self.exported_fps:8.1f} FPS  (the file at its own size; the pipeline runs it "
+            f"re-targeted to {h}x{w}, --no-rect to keep it: {self.pipeline_fps / self.exported_fps:.2f}x this)"]
         return [
             f"{self.frames} frames, medians of {self.rounds} interleaved round(s) on {self.provider}:",
-            f"  bare session.run  {self.bare_fps:8.1f} FPS  (frames read and preprocessed beforehand: the ceiling)",
+            f"  bare session.run  {self.bare_fps:8.1f} FPS  (at {h}x{w}, frames read and preprocessed beforehand: "
+            "the ceiling)",
+            *exported,
             f"  edgepipe detect   {self.pipeline_fps:8.1f} FPS  ({self.ratio:.2f}x bare)",
             f"  one frame's steps alone: {parts}; {serial:.2f} ms in all, {1e3 / serial:.1f} FPS done one after "
             "another",
@@ -74,7 +86,9 @@ class PipelineReport:
 
     def as_dict(self) -> dict:
         return {"provider": self.provider, "frames": self.frames, "rounds": self.rounds,
-                "bare_fps": round(self.bare_fps, 2), "pipeline_fps": round(self.pipeline_fps, 2),
+                "input_size": list(self.sizes[0]), "exported_size": list(self.sizes[1]),
+                "bare_fps": round(self.bare_fps, 2), "exported_fps": round(self.exported_fps, 2),
+                "pipeline_fps": round(self.pipeline_fps, 2),
                 "pipeline_over_bare": round(self.ratio, 4), "stages_ms": {k: round(v, 4) for k, v in
                                                                           self.stages.items()}}
 
@@ -88,17 +102,21 @@ def bench_pipeline(options: PipelineOptions, progress: bool = True) -> PipelineR
                         f"sees the same frames, but got {options.source!r}")
     images, read_ms = _read(spec, options.frames)
     model = options.model.load()
-    detector = Detector(model, options.conf, options.iou)
+    detector = Detector(model, options.conf, options.iou, rect=options.model.rect)
     stages = {"read": read_ms, **_stage_times(detector, images)}
-    bare, piped = [], []
+    ready = [detector.prepare(image).batch for image in images]
+    own = [preprocess(image, model.spec).batch for image in images] if detector.rect else ready
+    sizes = ((ready[0].shape[2], ready[0].shape[3]), (own[0].shape[2], own[0].shape[3]))
+    bare, exported, piped = [], [], []
     with tempfile.TemporaryDirectory(prefix="edgepipe-bench-") as tmp, \
             Progress(options.rounds, "pipeline rounds", progress) as bar:
         for _ in range(options.rounds):
-            bare.append(_bare_fps(detector, images))
+            bare.append(_bare_fps(detector.model_for(ready[0]), ready))
+            exported.append(_bare_fps(model, own) if detector.rect else bare[-1])
             piped.append(_pipeline_fps(options, Path(tmp) / "detections.jsonl", len(images)))
             bar.update()
     return PipelineReport(model.providers[0], len(images), options.rounds, statistics.median(bare),
-                          statistics.median(piped), stages)
+                          statistics.median(exported), statistics.median(piped), stages, sizes)
 
 
 def _read(spec, limit: int) -> tuple[list[np.ndarray], float]:
@@ -135,10 +153,9 @@ def _stage_times(detector: Detector, images: list[np.ndarray]) -> dict[str, floa
     return {name: float(np.median(t)) for name, t in times.items()}
 
 
-def _bare_fps(detector: Detector, images: list[np.ndarray]) -> float:
-    """session.run alone on the frames preprocessed beforehand, in frames per second."""
-    session, name = detector.model.session, detector.model.inputs[0].name
-    ready = [detector.prepare(image).batch for image in images]
+def _bare_fps(model: Model, ready: list[np.ndarray]) -> float:
+    """session.run alone on frames preprocessed beforehand, in frames per second."""
+    session, name = model.session, model.inputs[0].name
     t0 = time.perf_counter()
     for x in ready:
         session.run(None, {name: x})

@@ -73,7 +73,8 @@ def quantize(options: QuantizeOptions) -> VariantReport:
     calib = parse_source(options.calib)
     check_outputs(planned_outputs(options), [*described.inputs("model"), *calib.inputs("--calib")])
     model = described.load(warmup=0)
-    reference = Detector(model, options.conf, options.iou)  # refuses models detect cannot run
+    # Both run the file at its own size, so that the variants are compared on the very same inputs.
+    reference = Detector(model, options.conf, options.iou, rect=False)  # refuses models detect cannot run
     if model.spec.dtype != "float32" or len(model.inputs) != 1:
         raise UserError(f"quantize takes a float32 model with one image input, but {options.model.name} takes "
                          f"{model.inputs[0].describe()}")
@@ -144,7 +145,7 @@ def _variants(options: QuantizeOptions, model: Model, proto: onnx.ModelProto, ca
 
 def _check(path: Path, options: QuantizeOptions, held: list[np.ndarray], expected: list) -> Agreement:
     """The variant's detections on the held-back frames against the original's."""
-    variant = Detector(load(path, providers="cpu", warmup=0), options.conf, options.iou)
+    variant = Detector(load(path, providers="cpu", warmup=0), options.conf, options.iou, rect=False)
     return agreement([variant(image)[0] for image in held], expected, AGREEMENT_IOU)
 
 

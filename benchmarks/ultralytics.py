@@ -1,15 +1,17 @@
-"""Benchmark against Ultralytics on the same YOLOv8n ONNX file: bare session.run, Ultralytics' predictor and
-`edgepipe detect`, interleaved in one run, at 320 (conf 0.25) and 640 (conf 0.001).
+"""Benchmark against Ultralytics on the same YOLOv8n ONNX file: bare session.run (at the file's own size and
+re-targeted), Ultralytics' predictor and `edgepipe detect` (default and --no-rect), interleaved in one run, at 320
+(conf 0.25) and 640 (conf 0.001).
 
 Run from the project root: python -m benchmarks.ultralytics [--quick] [--rounds 3] [--weights yolov8n.pt]
 Ultralytics is never a dependency of edgepipe: the benchmark builds its own virtual environment in runs/ultralytics-
-venv the first time (`pip install torch==2.14.1 torchvision==0.29.1 ultralytics onnx onnxruntime`, from this
+venv the first time (`pip install torch==2.14.1 torchvision==0.29.1 ultralytics onnx onnxruntime onnxslim`, from this
 machine's disk and PyPI, a few minutes) and runs Ultralytics there, in a process of its own. YOLOv8n is built from
 Ultralytics' own yolov8n.yaml with fresh weights, its batch norm recalibrated on the video's frames so that its
 activations have realistic scales and its class layers spread so that a frame has about CANDIDATES boxes over conf
 0.25 and thousands over 0.001, as a trained model (or loaded from --weights), and exported by Ultralytics to ONNX at
 each size. On a generated 640x480 video it prints, per case, FPS after warm-up and CPU milliseconds per frame (all
-threads) of each contender, and the ratios edgepipe / bare and edgepipe / Ultralytics (medians over the rounds).
+threads) of each contender, the boxes NMS is handed, and the ratios edgepipe / bare and edgepipe / Ultralytics
+(medians over the rounds).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edgepipe.apps.detect.pipeline import Detector
 from edgepipe.apps.detect.service import DetectOptions, detect
 from edgepipe.apps.options import ModelOptions
 from edgepipe.apps.stream.loop import StreamOptions
@@ -35,8 +38,11 @@ from edgepipe.runtime import load, preprocess
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV = ROOT / "runs" / "ultralytics-venv"
-PACKAGES = ("torch==2.14.1", "torchvision==0.29.1", "ultralytics", "onnx", "onnxruntime")
-CASES = ((320, 0.25), (640, 0.001))
+PACKAGES = ("torch==2.14.1", "torchvision==0.29.1", "ultralytics", "onnx", "onnxruntime", "onnxslim")
+# (input size, conf, boxes per 640x640 frame over 0.001 that the fresh weights are tuned to give)
+CASES = ((320, 0.25, 2000), (640, 0.001, 2000), (640, 0.001, 8400))
+# bare: session.run at the file's own size (the ceiling as exported); bare rect: at the size edgepipe re-targets it to
+CONTENDERS = ("bare", "bare rect", "ultralytics", "edgepipe", "edgepipe --no-rect")
 WARMUP = 10  # frames each contender runs before its clock starts
 CANDIDATES = 30  # (box, class) pairs over conf 0.25 per 640x640 frame that fresh weights are tuned to give
 
@@ -53,14 +59,18 @@ HELPER = textwrap.dedent('''
             net = model.model.train()
             cap, frames = cv2.VideoCapture(job["video"]), []
             while len(frames) < 64 and (got := cap.read())[0]:
-                frames.append(torch.from_numpy(cv2.resize(got[1], (640, 640))[:, :, ::-1].copy()))
+                pad = (640 - got[1].shape[0]) // 2  # letterboxed as the predictors see them
+                framed = cv2.copyMakeBorder(got[1], pad, pad, 0, 0, cv2.BORDER_CONSTANT, value=(114, 114, 114))
+                frames.append(torch.from_numpy(framed[:, :, ::-1].copy()))
             batch = lambda k: torch.stack(frames[k:k + 8]).permute(0, 3, 1, 2).float() / 255
             with torch.no_grad():
                 for k in range(0, len(frames), 8):
                     net(batch(k))
             net.eval()
-            # Fresh class layers score every box alike (about 1e-5): widen their logits to a spread of 4 and shift
-            # them so that about CANDIDATES (box, class) pairs per frame score over 0.25, as a trained model's do.
+            # Fresh class layers score every box alike (about 1e-5). Center each class's logits, scale each level's
+            # to a spread chosen so that about job["boxes"] boxes per frame score over 0.001 (8400: all of them, a
+            # model whose every box passes; what NMS gets at conf 0.001), and shift them so that about
+            # CANDIDATES (box, class) pairs score over 0.25, as a trained model's do.
             finals = [branch[-1] for branch in net.model[-1].cv3]
             seen = []
             hooks = [f.register_forward_hook(lambda m, i, o: seen.append(o.detach())) for f in finals]
@@ -68,16 +78,23 @@ HELPER = textwrap.dedent('''
                 net(batch(0))
             for h in hooks:
                 h.remove()
-            logits = torch.cat([o.flatten() for o in seen])
-            scale = 4.0 / float(logits.std())
-            top = torch.quantile(logits[torch.randperm(len(logits))[:2_000_000]] * scale,
-                                 1 - job["candidates"] / (8400 * 80))
+            centered = [o - o.mean(dim=(0, 2, 3), keepdim=True) for o in seen]  # per class: no class always on
+            unit = torch.cat([(c / c.std()).flatten(2) for c in centered], 2)  # (frames, 80, 8400)
+
+            def shift_and_boxes(spread):
+                top = torch.quantile(unit.flatten()[:2_000_000] * spread, 1 - job["candidates"] / unit[0].numel())
+                shift = -1.0986 - float(top)  # logit(0.25)
+                return shift, float(((unit * spread + shift).amax(1) > -6.9068).sum(1).float().mean())  # logit(0.001)
+
+            spread = min((0.5 * k for k in range(1, 25)), key=lambda s: abs(shift_and_boxes(s)[1] - job["boxes"]))
+            shift = shift_and_boxes(spread)[0]
             with torch.no_grad():
-                for f in finals:
-                    f.weight.mul_(scale)
-                    f.bias.mul_(scale).add_(-1.0986 - float(top))
+                for f, o, c in zip(finals, seen, centered):
+                    s = spread / float(c.std())
+                    f.weight.mul_(s)
+                    f.bias.sub_(o.mean(dim=(0, 2, 3))).mul_(s).add_(shift)
         for size in job["sizes"]:
-            path = model.export(format="onnx", imgsz=size, simplify=False, dynamic=False, opset=17)
+            path = model.export(format="onnx", imgsz=size, dynamic=False, opset=17)  # simplified: the default
             os.replace(path, job["out"].format(size=size))
     else:
         model = YOLO(job["model"], task="detect")
@@ -121,10 +138,13 @@ def process_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def bare(model_path: Path, frames: list[np.ndarray]) -> dict:
-    """session.run on frames decoded and preprocessed beforehand: the ceiling."""
+def bare(model_path: Path, frames: list[np.ndarray], rect: bool) -> dict:
+    """session.run on frames decoded and preprocessed beforehand: the ceiling, at the file's own size, or with rect
+    re-targeted to the frames' aspect as edgepipe detect runs it."""
     model = load(model_path, providers="cpu", warmup=0)
-    ready = [preprocess(f, model.spec).batch for f in frames]
+    spec = Detector(model, rect=rect).spec
+    ready = [preprocess(f, spec).batch for f in frames]
+    model = model.at_size(ready[0].shape[2:])
     name = model.inputs[0].name
     for x in ready[:WARMUP]:
         model.session.run(None, {name: x})
@@ -135,10 +155,17 @@ def bare(model_path: Path, frames: list[np.ndarray]) -> dict:
     return {"fps": n / (time.perf_counter() - t0), "cpu_ms": cpu_ms_per_frame(cpu, n)}
 
 
-def edgepipe(model_path: Path, video: Path, conf: float, out: Path) -> dict:
-    """`edgepipe detect --model M --source VIDEO --jsonl OUT --conf C` in this process (its FPS over the run)."""
+def candidates(model_path: Path, frames: list[np.ndarray], conf: float) -> float:
+    """The median count of boxes per frame whose best class scores over conf (what NMS is handed)."""
+    model = load(model_path, providers="cpu", warmup=0)
+    return float(np.median([(model(f)[0][0][0, 4:].max(0) > conf).sum() for f in frames[:20]]))
+
+
+def edgepipe(model_path: Path, video: Path, conf: float, out: Path, rect: bool = True) -> dict:
+    """`edgepipe detect --model M --source VIDEO --jsonl OUT --conf C [--no-rect]` in this process (its FPS over
+    the run)."""
     cpu = process_cpu()
-    summary = detect(DetectOptions(ModelOptions(model_path, "cpu"), StreamOptions(str(video), show=False),
+    summary = detect(DetectOptions(ModelOptions(model_path, "cpu", rect=rect), StreamOptions(str(video), show=False),
                                    conf=conf, jsonl=out)).one()
     return {"fps": summary.fps, "cpu_ms": cpu_ms_per_frame(cpu, summary.frames)}
 
@@ -164,22 +191,33 @@ def main() -> None:
         cap, frames = cv2.VideoCapture(str(video)), []
         while (got := cap.read())[0]:
             frames.append(got[1])
-        pattern = str(out / "yolov8n-{size}.onnx")
-        helper({"do": "export", "weights": args.weights or "", "video": str(video), "sizes": [s for s, _ in CASES],
-                "out": pattern, "candidates": CANDIDATES})
+        pattern = str(out / "yolov8n-{size}-{boxes}.onnx")
+        for boxes in sorted({b for _, _, b in CASES}):
+            sizes = sorted({s for s, _, b in CASES if b == boxes})
+            helper({"do": "export", "weights": args.weights or "", "video": str(video), "sizes": sizes,
+                    "out": pattern.replace("{boxes}", str(boxes)), "candidates": CANDIDATES, "boxes": boxes})
         print(f"YOLOv8n ({'fresh weights, batch norm recalibrated' if not args.weights else args.weights}), "
               f"{frames_n}-frame 640x480 video, CPU, medians of {rounds} interleaved round(s):", flush=True)
-        for size, conf in CASES:
-            model = Path(pattern.format(size=size))
-            runs: dict[str, list[dict]] = {"bare": [], "ultralytics": [], "edgepipe": []}
+        for size, conf, boxes in CASES:
+            model = Path(pattern.format(size=size, boxes=boxes))
+            print(f"  {size}, conf {conf} (weights tuned for {boxes} boxes over 0.001): "
+                  f"{candidates(model, frames, conf):.0f} boxes per frame over conf (median)", flush=True)
+            runs: dict[str, list[dict]] = {k: [] for k in CONTENDERS}
             for _ in range(rounds):
-                runs["bare"].append(bare(model, frames))
+                runs["bare"].append(bare(model, frames, rect=False))
+                runs["bare rect"].append(bare(model, frames, rect=True))
                 runs["ultralytics"].append(ultralytics(model, video, conf, size))
                 runs["edgepipe"].append(edgepipe(model, video, conf, out / "bench.jsonl"))
+                runs["edgepipe --no-rect"].append(edgepipe(model, video, conf, out / "bench.jsonl", rect=False))
             med = {k: {m: float(np.median([r[m] for r in v])) for m in ("fps", "cpu_ms")} for k, v in runs.items()}
-            cells = ", ".join(f"{k} {v['fps']:.1f} FPS ({v['cpu_ms']:.1f} CPU ms)" for k, v in med.items())
-            print(f"  {size}, conf {conf}: {cells}; edgepipe / bare {med['edgepipe']['fps'] / med['bare']['fps']:.2f}, "
-                  f"edgepipe / Ultralytics {med['edgepipe']['fps'] / med['ultralytics']['fps']:.2f}", flush=True)
+            for k, v in med.items():
+                print(f"    {k:<20}{v['fps']:7.1f} FPS {v['cpu_ms']:7.1f} CPU ms", flush=True)
+            fps = {k: v["fps"] for k, v in med.items()}
+            print(f"    edgepipe / bare {fps['edgepipe'] / fps['bare']:.2f}, edgepipe / bare rect "
+                  f"{fps['edgepipe'] / fps['bare rect']:.2f}, edgepipe / Ultralytics "
+                  f"{fps['edgepipe'] / fps['ultralytics']:.2f}; --no-rect: / bare "
+                  f"{fps['edgepipe --no-rect'] / fps['bare']:.2f}, / Ultralytics "
+                  f"{fps['edgepipe --no-rect'] / fps['ultralytics']:.2f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from edgepipe.postprocess.errors import UserError
 from edgepipe.runtime.binding import Binding
 from edgepipe.runtime.metadata import ModelMeta, read_metadata
 from edgepipe.runtime.preprocessing import PreprocessSpec, preprocess
+from edgepipe.runtime.retarget import NotRetargetable, retarget, retargetable
 from edgepipe.runtime.tensors import check_input, tensor_spec
 
 log = logging.getLogger("edgepipe.runtime")
@@ -34,6 +35,11 @@ GRAPH_OPT = {
     "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
 }
 CUDNN_SEARCH = ("EXHAUSTIVE", "HEURISTIC", "DEFAULT")
+# onnxruntime's CPU thread pool splits each operator's work into blocks that shrink as they are taken (its
+# session.dynamic_block_base), instead of one fixed share per thread: when a pipeline's capture or sink thread
+# takes a core for a moment, the other worker takes over the rest rather than waiting for it. Chosen by
+# measurement (docs/benchmarks.md, "Against Ultralytics").
+DYNAMIC_BLOCK_BASE = 4
 
 
 def cuda_device_present() -> bool:
@@ -74,7 +80,8 @@ class Model:
     batches, one per input.
     """
 
-    def __init__(self, session: ort.InferenceSession, meta: ModelMeta | None, meta_error: str, name: str) -> None:
+    def __init__(self, session: ort.InferenceSession, meta: ModelMeta | None, meta_error: str, name: str,
+                 data: bytes = b"", make_session: Callable[[bytes], ort.InferenceSession] | None = None) -> None:
         self.session = session
         self.name = name
         self._meta = meta
@@ -85,6 +92,8 @@ class Model:
         self.on_cuda = self.providers[0] == CUDA
         self.device_id = int(session.get_provider_options().get(CUDA, {}).get("device_id", 0))
         self._names = [i.name for i in self.inputs]
+        self._data, self._make_session = data, make_session
+        self._sizes: dict[tuple[int, int], Model] = {}
 
     @property
     def meta(self) -> ModelMeta:
@@ -166,6 +175,46 @@ class Model:
             shapes.append(tuple(shape))
         return shapes
 
+    @property
+    def fixed_size(self) -> tuple[int, int] | None:
+        """(H, W) of a one-input (B, C, H, W) model whose height and width are fixed, else None."""
+        shape = self.inputs[0].shape if len(self.inputs) == 1 else ()
+        hw = tuple(shape[2:]) if len(shape) == 4 else ()
+        return hw if len(hw) == 2 and all(isinstance(d, int) for d in hw) else None  # type: ignore[return-value]
+
+    def anchor_stride(self) -> tuple[int, str]:
+        """(the largest anchor stride, "") when at_size can run this model at other sizes (multiples of that
+        stride), else (0, why not): see runtime.retarget."""
+        if self.fixed_size is None:
+            return 0, "its input size is not fixed"
+        if self._make_session is None:
+            return 0, "it was not built by runtime.load"
+        try:
+            return retargetable(self._data)[-1], ""
+        except NotRetargetable as exc:
+            return 0, str(exc)
+
+    def at_size(self, size: tuple[int, int]) -> Model:
+        """This model for inputs of size (H, W): itself when that is its fixed size, else the same network with its
+        anchor grid re-targeted (a fixed-size YOLOv8 export; runtime.retarget), its session made once per size with
+        this model's providers and options. Raises UserError saying why a model cannot be re-targeted."""
+        size = (int(size[0]), int(size[1]))
+        if size == self.fixed_size:
+            return self
+        if size not in self._sizes:
+            (_, reason), make = self.anchor_stride(), self._make_session
+            if reason or make is None:
+                raise UserError(f"{Path(self.name).name} cannot run at {size[0]}x{size[1]}: {reason}")
+            try:
+                data = retarget(self._data, size)
+            except NotRetargetable as exc:
+                raise UserError(f"{Path(self.name).name} cannot run at {size[0]}x{size[1]}: {exc}") from None
+            model = Model(make(data), self._meta, self._meta_error, self.name)
+            log.info("model %s runs at %dx%d, re-targeted from its fixed %dx%d, on %s", Path(self.name).name, *size,
+                     *(self.fixed_size or size), model.providers[0])
+            self._sizes[size] = model
+        return self._sizes[size]
+
     def warmup(self, runs: int = 1) -> None:
         """Run zeros (batch 1) so the first real frame does not pay for allocation and kernel choice."""
         zeros = [np.zeros(shape, spec.dtype) for shape, spec in zip(self.input_shapes(1), self.inputs, strict=True)]
@@ -226,6 +275,7 @@ def _session_options(graph_opt: str, intra_op_threads: int, inter_op_threads: in
     options = ort.SessionOptions()
     if not spin:  # idle worker threads sleep instead of spinning: leaves the cores to a pipeline's other threads
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.dynamic_block_base", str(DYNAMIC_BLOCK_BASE))
     options.graph_optimization_level = GRAPH_OPT[graph_opt]
     options.intra_op_num_threads = intra_op_threads
     options.inter_op_num_threads = inter_op_threads
@@ -286,7 +336,8 @@ def load(
         raise _session_error(name, exc) from None
     _check_provider(session, wanted, allow_fallback or providers == "auto", name)
     meta, meta_error = _describe(session, path_or_bytes, overrides, name)
-    model = Model(session, meta, meta_error, name)
+    model = Model(session, meta, meta_error, name, data,
+                  lambda d: ort.InferenceSession(d, options, providers=wanted, provider_options=provider_options))
     log.info("model %s runs on %s", Path(name).name, model.providers[0])
     if warmup:
         _warm(model, warmup)

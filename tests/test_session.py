@@ -214,3 +214,13 @@ def test_graph_optimization_levels_give_the_same_outputs(conv_path, tmp_path, gr
     np.testing.assert_allclose(reloaded.run(x)[0], conv_reference(x, w, b), atol=1e-4)
 
 
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_dynamic_blocks_on_and_outputs_unchanged(conv_path, threads):
+    path, w, b = conv_path
+    model = runtime.load(path, providers="cpu", intra_op_threads=threads)
+    options = model.session.get_session_options()
+    assert options.get_session_config_entry("session.dynamic_block_base") == str(runtime.session.DYNAMIC_BLOCK_BASE)
+    x = np.random.default_rng(1).normal(size=(4, 3, 32, 32)).astype(np.float32)
+    np.testing.assert_allclose(model.run(x)[0], conv_reference(x, w, b), atol=1e-4)

@@ -43,6 +43,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="with --pipeline: frames of SOURCE used (0: all; default %(default)s)")
     p.add_argument("--rounds", type=int, default=PipelineOptions.rounds,
                    help="with --pipeline: interleaved rounds of bare and pipeline (default %(default)s)")
+    p.add_argument("--no-rect", dest="rect", action="store_false",
+                   help="with --pipeline: run a fixed-size YOLOv8 export at its own size, as detect --no-rect")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run)
 
@@ -60,6 +62,10 @@ def print_table(times: BatchTimes, provider: str, runs: int, warmup: int) -> Non
 def run(args: argparse.Namespace) -> int:
     if args.pipeline:
         return run_pipeline(args)
+    alone = [flag for flag, given in (("--frames", args.frames != PipelineOptions.frames), ("--rounds", args.rounds !=
+             PipelineOptions.rounds), ("--no-rect", not args.rect)) if given]
+    if alone:
+        raise UserError(f"{', '.join(alone)} only apply with --pipeline SOURCE: add it, or drop them")
     options = BenchOptions(args.model, args.provider, args.allow_fallback, args.threads,
                            tuple(args.imgsz) if args.imgsz else None, tuple(args.batch), args.runs, args.warmup,
                            args.compare, args.torch or "", args.preprocess, args.io_binding)
@@ -82,12 +88,13 @@ def run(args: argparse.Namespace) -> int:
 def run_pipeline(args: argparse.Namespace) -> int:
     """bench --pipeline SOURCE: the detect pipeline against bare session.run."""
     others = [flag for flag, given in (("--compare", args.compare), ("--torch", args.torch), ("--preprocess",
-              args.preprocess), ("--io-binding", args.io_binding), ("--batch", args.batch != [1])) if given]
+              args.preprocess), ("--io-binding", args.io_binding), ("--batch", args.batch != [1]),
+              ("--runs", args.runs != BenchOptions.runs), ("--warmup", args.warmup != BenchOptions.warmup)) if given]
     if others:
         raise UserError(f"--pipeline times the detect pipeline alone: drop {', '.join(others)} (or run them "
-                        "without --pipeline)")
+                        "without --pipeline; --frames and --rounds set its length)")
     model = ModelOptions(args.model, args.provider, args.allow_fallback, args.threads,
-                         tuple(args.imgsz) if args.imgsz else None)
+                         tuple(args.imgsz) if args.imgsz else None, rect=args.rect)
     report = bench_pipeline(PipelineOptions(model, args.pipeline, args.frames, args.rounds), progress=not args.json)
     print(json.dumps(report.as_dict(), indent=2) if args.json else "\n".join(report.lines()))
     return 0

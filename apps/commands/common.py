@@ -43,8 +43,9 @@ def options_from_args(cls: type[T], args: argparse.Namespace) -> T:
     return cls(**{f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)})
 
 
-def add_model_args(p: argparse.ArgumentParser, prefix: str = "") -> None:
-    """--provider, --allow-fallback, --threads, --imgsz and --meta KEY=VALUE (with an optional option prefix)."""
+def add_model_args(p: argparse.ArgumentParser, prefix: str = "", detector: bool = True) -> None:
+    """--provider, --allow-fallback, --threads, --imgsz, --meta KEY=VALUE and for a detector --no-rect (with an
+    optional option prefix)."""
     dash = f"--{prefix}-" if prefix else "--"
     dest = f"{prefix}_" if prefix else ""
     p.add_argument(f"{dash}provider", dest=f"{dest}provider", default=ModelOptions.provider,
@@ -58,6 +59,10 @@ def add_model_args(p: argparse.ArgumentParser, prefix: str = "") -> None:
     p.add_argument(f"{dash}meta", dest=f"{dest}meta", action="append", default=[], metavar="KEY=VALUE",
                    help=f"describe or correct the model's metadata; keys: {', '.join(FLAT_KEYS)}; values in JSON "
                    "where not plain text (e.g. names='[\"cat\",\"dog\"]')")
+    if detector:
+        p.add_argument(f"{dash}no-rect", dest=f"{dest}rect", action="store_false",
+                       help="run a fixed-size YOLOv8 export at its own square size (default: re-targeted to the "
+                       "frames' aspect, padded only to its stride: fewer pixels, the same weights)")
 
 
 def model_options(path: Path, args: argparse.Namespace, prefix: str = "") -> ModelOptions:
@@ -66,7 +71,7 @@ def model_options(path: Path, args: argparse.Namespace, prefix: str = "") -> Mod
     imgsz = getattr(args, f"{dest}imgsz")
     return ModelOptions(path, getattr(args, f"{dest}provider"), getattr(args, f"{dest}allow_fallback"),
                         getattr(args, f"{dest}threads"), tuple(imgsz) if imgsz else None,
-                        parse_meta(getattr(args, f"{dest}meta")))
+                        parse_meta(getattr(args, f"{dest}meta")), getattr(args, f"{dest}rect", True))
 
 
 def parse_meta(items: list[str]) -> dict[str, Any]:
@@ -152,7 +157,7 @@ def add_face_model_args(p: argparse.ArgumentParser, shipped: bool = False) -> No
                    help="faces whose shorter side is below this many px are too far away: refused, or 'Step closer' "
                    "at the kiosk (default %(default)s)")
     add_model_args(p, "detector")
-    add_model_args(p, "encoder")
+    add_model_args(p, "encoder", detector=False)
 
 
 def add_sample_args(p: argparse.ArgumentParser) -> None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +17,10 @@ from edgepipe.postprocess.detections import Detections
 from edgepipe.postprocess.errors import UserError
 from edgepipe.postprocess.nms_output import NMS_HEAD, check_nms_settings
 from edgepipe.runtime.binding import Binding
-from edgepipe.runtime.preprocessing import Preprocessed, preprocess
+from edgepipe.runtime.preprocessing import Preprocessed, PreprocessSpec, preprocess
 from edgepipe.runtime.session import Model
+
+log = logging.getLogger("edgepipe.detect")
 
 
 @dataclass(frozen=True)
@@ -35,11 +38,14 @@ class Detector:
 
     conf, iou: score and NMS thresholds. max_det: detections kept per frame. classes: class ids kept (empty: all).
     agnostic: NMS across classes too (one box per object even when the model scores it high for two classes).
+    rect: run a fixed-size YOLOv8 export at the smallest size that holds the frame (a letterbox padded only to the
+    next multiple of its largest stride, as Ultralytics runs its PyTorch models), re-targeted once per frame size
+    (Model.at_size); off, or for any other model, frames are letterboxed to the model's own size.
     """
 
     def __init__(
         self, model: Model, conf: float = 0.25, iou: float = 0.45, max_det: int = 300, classes: Sequence[int] = (),
-        agnostic: bool = False,
+        agnostic: bool = False, rect: bool = True,
     ) -> None:
         meta = model.meta
         name = Path(model.name).name
@@ -63,7 +69,8 @@ class Detector:
         if max_det < 1:
             raise UserError(f"--max-det must be >= 1, but got {max_det}")
         self.model = model
-        self.spec = model.spec
+        self.spec = _rect_spec(model, rect)
+        self.rect = self.spec.auto_pad and model.fixed_size is not None
         self.meta = meta
         self.settings = {"conf_threshold": check_unit(conf, "--conf"), "iou_threshold": check_unit(iou, "--iou"),
                          "max_det": int(max_det), "class_names": meta.class_names,
@@ -89,9 +96,13 @@ class Detector:
         key = batch.shape
         binding = self._bindings.get(key)
         if binding is None:
-            binding = self._bindings[key] = self.model.bind(batch.shape[0], batch.shape[2:])
+            binding = self._bindings[key] = self.model_for(batch).bind(batch.shape[0], batch.shape[2:])
         (raw,) = binding.run(batch).outputs()
         return raw
+
+    def model_for(self, batch: np.ndarray) -> Model:
+        """The model that runs batch: (B, C, h, w) prepared frames; with rect, the model re-targeted to (h, w)."""
+        return self.model.at_size(batch.shape[2:]) if self.rect else self.model
 
     def decode(self, raw: np.ndarray, transforms: Sequence[Transform]) -> list[Detections]:
         """The raw output of a batch -> one Detections per frame (frame pixels), --classes applied."""
@@ -101,7 +112,7 @@ class Detector:
     def infer(self, prepared: Preprocessed) -> list[Result]:
         """Run one prepared batch and decode it: one Result per frame."""
         t0 = time.perf_counter()
-        (raw,) = self.model.run(prepared.batch)
+        (raw,) = self.model_for(prepared.batch).run(prepared.batch)
         t1 = time.perf_counter()
         dets = self.decode(raw, prepared.transforms)
         t2 = time.perf_counter()
@@ -126,6 +137,21 @@ def parse_classes(items: Sequence[str], names: Sequence[str]) -> list[int]:
         else:
             raise UserError(f"--classes: unknown class {token!r}; the model's classes are {', '.join(names)}")
     return out
+
+
+def _rect_spec(model: Model, rect: bool) -> PreprocessSpec:
+    """The model's spec, or for rect and a fixed-size letterboxed yolov8 model that can be re-targeted, the spec
+    that pads only to the next multiple of its largest anchor stride."""
+    spec = model.spec
+    if not rect or model.meta.head != "yolov8" or spec.resize != "letterbox" or spec.dtype == "uint8" or \
+            model.fixed_size is None:
+        return spec
+    stride, reason = model.anchor_stride()
+    if not stride:
+        log.info("%s runs at its fixed %dx%d whatever the frame size: it cannot be re-targeted (%s)",
+                 Path(model.name).name, *spec.input_size, reason)
+        return spec
+    return replace(spec, stride=stride, auto_pad=True)
 
 
 def _check_input_size(model: Model) -> None:

@@ -96,7 +96,8 @@ def detect(options: DetectOptions, stop: threading.Event | None = None) -> app.R
     sources = [(name, parse_source(text)) for name, text in options.stream.named()]
     model = options.model.load()
     classes = parse_classes(options.classes, model.meta.class_names) if options.classes else []
-    detector = Detector(model, options.conf, options.iou, options.max_det, classes, options.agnostic_nms)
+    detector = Detector(model, options.conf, options.iou, options.max_det, classes, options.agnostic_nms,
+                        options.model.rect)
     check_outputs(options, sources)
     stop = stop or threading.Event()
     captures: list[tuple[str, Capture]] = []

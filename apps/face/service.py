@@ -57,7 +57,7 @@ class FaceModels:
 
     def analyzer(self) -> FaceAnalyzer:
         """Load both models: a FaceAnalyzer."""
-        detector = Detector(self.detector.load(), self.conf)
+        detector = Detector(self.detector.load(), self.conf, rect=self.detector.rect)
         return FaceAnalyzer(detector, Encoder(self.encoder.load()), self.margin, self.min_face)
 
 
