@@ -259,12 +259,17 @@ def _yolov8_candidates(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """One image's YOLOv8 output (4+C+E, N) (E more rows per column: a pose head's keypoints): the columns whose best
     class score passes conf, checked on the class rows as they are (no transpose). Returns their boxes (K', 4) xyxy
-    input pixels, scores (K',), class ids (K',) and the columns (4+C+E, K')."""
-    top = image[4 : 4 + c].max(axis=0)  # (N,) best class score of each anchor point
+    input pixels, scores (K',), class ids (K',) and their extra rows (E, K').
+
+    Only the rows needed are gathered: when most columns pass (a low conf), the class ids are taken from one argmax
+    over all columns rather than from a copy of the passing columns' class rows."""
+    scores = image[4 : 4 + c]
+    top = scores.max(axis=0)  # (N,) best class score of each anchor point
     keep = np.flatnonzero(top >= conf)
-    cand = image[:, keep]  # (4+C+E, K')
-    _check_sizes(cand[2], cand[3], layout)
-    return _xyxy(cand[0], cand[1], cand[2], cand[3]), top[keep], cand[4 : 4 + c].argmax(axis=0), cand
+    ids = scores.argmax(axis=0)[keep] if 2 * keep.size > top.size else scores[:, keep].argmax(axis=0)
+    box = image[:4, keep]
+    _check_sizes(box[2], box[3], layout)
+    return _xyxy(box[0], box[1], box[2], box[3]), top[keep], ids, image[4 + c :, keep]
 
 
 # The heads in modules of their own import this module's checks, so they are imported here, once those exist.

@@ -100,8 +100,8 @@ def decode_yolov8_pose(
     _check_transforms(transforms, len(out))
     results = []
     for image, t in zip(out, transforms, strict=True):
-        boxes, scores, classes, cand = _yolov8_candidates(image, c, selection.conf, layout)
-        points = cand[4 + c :].reshape(k, d, -1).transpose(2, 0, 1)  # (N', K, D)
+        boxes, scores, classes, extra = _yolov8_candidates(image, c, selection.conf, layout)
+        points = extra.reshape(k, d, -1).transpose(2, 0, 1)  # (N', K, D)
         visible = points[:, :, 2] if d == 3 else np.ones(points.shape[:2], np.float32)
         results.append(selection(boxes, scores, classes, t, np.ascontiguousarray(points[:, :, :2]), visible))
     return results
