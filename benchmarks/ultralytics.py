@@ -54,6 +54,7 @@ HELPER = textwrap.dedent('''
     job = json.loads(sys.argv[1])
     if job["do"] == "export":
         import cv2, torch
+        torch.manual_seed(0)  # the same fresh weights in every run
         model = YOLO(job["weights"] or "yolov8n.yaml")
         if not job["weights"]:  # fresh weights: recalibrate batch norm on real frames
             net = model.model.train()

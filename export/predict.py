@@ -49,6 +49,8 @@ class OnnxPredictor:
 
         self.model = load(path, providers=provider)
         self.meta = self.model.meta
+        dim = self.model.inputs[0].shape[0] if self.model.inputs[0].shape else None
+        self.fixed_batch = dim if isinstance(dim, int) else 0  # a file exported for one batch size gets that size
 
     def __call__(self, frames: Sequence[np.ndarray]) -> tuple[list[np.ndarray], list[Transform]]:
         return self.model(list(frames))
@@ -56,7 +58,9 @@ class OnnxPredictor:
 
 def _chunks(predictor, frames: Sequence[np.ndarray], batch: int, progress: bool
             ) -> Iterator[tuple[np.ndarray, list[Transform]]]:
-    """The first output and the transforms of each batch of frames, in order, counted on a progress bar."""
+    """The first output and the transforms of each batch of frames, in order, counted on a progress bar. A predictor
+    with a fixed_batch (an ONNX file exported for one batch size) gets batches of that size."""
+    batch = getattr(predictor, "fixed_batch", 0) or batch
     with Progress(len(frames), "evaluating", progress) as bar:
         for i in range(0, len(frames), batch):
             outputs, transforms = predictor(frames[i : i + batch])

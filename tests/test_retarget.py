@@ -133,3 +133,16 @@ def test_detect_and_bench_pipeline_run_retargeted(wide_video, tmp_path, capsys):
                  "--json", "--no-rect"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["input_size"] == report["exported_size"] == [96, 96]
+
+
+def test_eval_feeds_a_batch_one_export_one_frame_at_a_time():
+    from edgepipe.export.options import EVAL_CONF, EVAL_IOU, EVAL_MAX_DET
+    from edgepipe.export.predict import OnnxPredictor, detect
+
+    frames = [frame(400, 600), frame(300, 300), cv2.flip(frame(400, 600), 1)]
+    got = detect(OnnxPredictor(str(SQUARE)), frames)
+    reference = Detector(load(SQUARE, providers="cpu"), EVAL_CONF, EVAL_IOU, max_det=EVAL_MAX_DET, rect=False)
+    for g, image in zip(got, frames, strict=True):
+        (want,) = reference([image])
+        assert len(g) == len(want) > 0
+        np.testing.assert_allclose(g.xyxy, want.xyxy, atol=1e-4)
