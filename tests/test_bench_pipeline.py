@@ -42,6 +42,10 @@ def test_pipeline_text_and_frame_limit(video, capsys):
         (["--pipeline", "{video}", "--compare", str(YOLO)], "--pipeline times the detect pipeline alone: drop "
                                                              "--compare"),
         (["--pipeline", "{video}", "--rounds", "0"], "--rounds >= 1"),
+        (["--pipeline", "{video}", "--runs", "5"], "--pipeline times the detect pipeline alone: drop --runs"),
+        (["--pipeline", "{video}", "--warmup", "0"], "drop --warmup"),
+        (["--frames", "3"], "--frames applies only with --pipeline SOURCE"),
+        (["--rounds", "2", "--no-rect"], "--rounds, --no-rect apply only with --pipeline SOURCE"),
     ],
 )
 def test_pipeline_bad_input(video, capsys, extra, message):

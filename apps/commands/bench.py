@@ -65,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
     alone = [flag for flag, given in (("--frames", args.frames != PipelineOptions.frames), ("--rounds", args.rounds !=
              PipelineOptions.rounds), ("--no-rect", not args.rect)) if given]
     if alone:
-        raise UserError(f"{', '.join(alone)} only apply with --pipeline SOURCE: add it, or drop them")
+        verb = "applies" if len(alone) == 1 else "apply"
+        raise UserError(f"{', '.join(alone)} {verb} only with --pipeline SOURCE: add it, or drop them")
     options = BenchOptions(args.model, args.provider, args.allow_fallback, args.threads,
                            tuple(args.imgsz) if args.imgsz else None, tuple(args.batch), args.runs, args.warmup,
                            args.compare, args.torch or "", args.preprocess, args.io_binding)
