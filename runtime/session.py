@@ -179,8 +179,9 @@ class Model:
     def fixed_size(self) -> tuple[int, int] | None:
         """(H, W) of a one-input (B, C, H, W) model whose height and width are fixed, else None."""
         shape = self.inputs[0].shape if len(self.inputs) == 1 else ()
-        hw = tuple(shape[2:]) if len(shape) == 4 else ()
-        return hw if len(hw) == 2 and all(isinstance(d, int) for d in hw) else None  # type: ignore[return-value]
+        if len(shape) != 4 or not isinstance(shape[2], int) or not isinstance(shape[3], int):
+            return None
+        return shape[2], shape[3]
 
     def anchor_stride(self) -> tuple[int, str]:
         """(the largest anchor stride, "") when at_size can run this model at other sizes (multiples of that
@@ -202,10 +203,10 @@ class Model:
         if size == self.fixed_size:
             return self
         if size not in self._sizes:
-            (_, reason), make = self.anchor_stride(), self._make_session
-            if reason or make is None:
-                raise UserError(f"{Path(self.name).name} cannot run at {size[0]}x{size[1]}: {reason}")
+            make = self._make_session
             try:
+                if self.fixed_size is None or make is None:
+                    raise NotRetargetable(self.anchor_stride()[1])
                 data = retarget(self._data, size)
             except NotRetargetable as exc:
                 raise UserError(f"{Path(self.name).name} cannot run at {size[0]}x{size[1]}: {exc}") from None

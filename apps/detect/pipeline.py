@@ -69,8 +69,7 @@ class Detector:
         if max_det < 1:
             raise UserError(f"--max-det must be >= 1, but got {max_det}")
         self.model = model
-        self.spec = _rect_spec(model, rect)
-        self.rect = self.spec.auto_pad and model.fixed_size is not None
+        self.spec, self.rect = _rect_spec(model, rect)
         self.meta = meta
         self.settings = {"conf_threshold": check_unit(conf, "--conf"), "iou_threshold": check_unit(iou, "--iou"),
                          "max_det": int(max_det), "class_names": meta.class_names,
@@ -139,19 +138,19 @@ def parse_classes(items: Sequence[str], names: Sequence[str]) -> list[int]:
     return out
 
 
-def _rect_spec(model: Model, rect: bool) -> PreprocessSpec:
-    """The model's spec, or for rect and a fixed-size letterboxed yolov8 model that can be re-targeted, the spec
-    that pads only to the next multiple of its largest anchor stride."""
+def _rect_spec(model: Model, rect: bool) -> tuple[PreprocessSpec, bool]:
+    """(the model's spec, False), or for rect and a fixed-size letterboxed yolov8 model that can be re-targeted,
+    (the spec that pads only to the next multiple of its largest anchor stride, True)."""
     spec = model.spec
     if not rect or model.meta.head != "yolov8" or spec.resize != "letterbox" or spec.dtype == "uint8" or \
             model.fixed_size is None:
-        return spec
+        return spec, False
     stride, reason = model.anchor_stride()
     if not stride:
         log.info("%s runs at its fixed %dx%d whatever the frame size: it cannot be re-targeted (%s)",
                  Path(model.name).name, *spec.input_size, reason)
-        return spec
-    return replace(spec, stride=stride, auto_pad=True)
+        return spec, False
+    return replace(spec, stride=stride, auto_pad=True), True
 
 
 def _check_input_size(model: Model) -> None:
