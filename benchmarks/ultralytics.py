@@ -48,7 +48,7 @@ CANDIDATES = 30  # (box, class) pairs over conf 0.25 per 640x640 frame that fres
 
 # Runs in the Ultralytics venv: `export` writes the ONNX files, `predict` times the predictor on the video.
 HELPER = textwrap.dedent('''
-    import json, os, resource, sys, time
+    import itertools, json, os, resource, sys, time
     os.environ["YOLO_OFFLINE"] = "1"
     from ultralytics import YOLO
     job = json.loads(sys.argv[1])
@@ -69,9 +69,11 @@ HELPER = textwrap.dedent('''
                     net(batch(k))
             net.eval()
             # Fresh class layers score every box alike (about 1e-5). Center each class's logits, scale each level's
-            # to a spread chosen so that about job["boxes"] boxes per frame score over 0.001 (8400: all of them, a
-            # model whose every box passes; what NMS gets at conf 0.001), and shift them so that about
-            # CANDIDATES (box, class) pairs score over 0.25, as a trained model's do.
+            # by a spread of its own so that about job["boxes"] boxes per frame score over 0.001 (8400: all of them,
+            # a model whose every box passes; what NMS gets at conf 0.001), and shift each level's so that about
+            # CANDIDATES (box, class) pairs per frame score over 0.25, as a trained model's do. The centered logits
+            # have heavy tails, so a level's count falls off a cliff as its spread grows (every box, then a few
+            # hundred): one spread for all levels cannot reach the counts between, the levels' own spreads can.
             finals = [branch[-1] for branch in net.model[-1].cv3]
             seen = []
             hooks = [f.register_forward_hook(lambda m, i, o: seen.append(o.detach())) for f in finals]
@@ -80,18 +82,21 @@ HELPER = textwrap.dedent('''
             for h in hooks:
                 h.remove()
             centered = [o - o.mean(dim=(0, 2, 3), keepdim=True) for o in seen]  # per class: no class always on
-            unit = torch.cat([(c / c.std()).flatten(2) for c in centered], 2)  # (frames, 80, 8400)
+            units = [(c / c.std()).flatten(2) for c in centered]  # per level (frames, 80, cells)
+            pairs = sum(u[0].numel() for u in units)  # (box, class) pairs per frame
 
-            def shift_and_boxes(spread):
-                top = torch.quantile(unit.flatten()[:2_000_000] * spread, 1 - job["candidates"] / unit[0].numel())
+            def shift_and_boxes(unit, spread):  # one level's unit (frames, 80, cells)
+                top = torch.quantile(unit.flatten()[:2_000_000] * spread, 1 - job["candidates"] / pairs)
                 shift = -1.0986 - float(top)  # logit(0.25)
                 return shift, float(((unit * spread + shift).amax(1) > -6.9068).sum(1).float().mean())  # logit(0.001)
 
-            spread = min((0.5 * k for k in range(1, 25)), key=lambda s: abs(shift_and_boxes(s)[1] - job["boxes"]))
-            shift = shift_and_boxes(spread)[0]
+            grid = (3.0, 1.0, 0.3, 0.1, 0.03)  # on a tie the wider spread: most boxes score low, as trained
+            table = [{s: shift_and_boxes(u, s) for s in grid} for u in units]
+            spreads = min(itertools.product(grid, repeat=len(units)),
+                          key=lambda ss: abs(sum(t[s][1] for t, s in zip(table, ss)) - job["boxes"]))
             with torch.no_grad():
-                for f, o, c in zip(finals, seen, centered):
-                    s = spread / float(c.std())
+                for f, o, c, spread, t in zip(finals, seen, centered, spreads, table):
+                    s, shift = spread / float(c.std()), t[spread][0]
                     f.weight.mul_(s)
                     f.bias.sub_(o.mean(dim=(0, 2, 3))).mul_(s).add_(shift)
         for size in job["sizes"]:
