@@ -125,23 +125,28 @@ class Detections:
 
     def to_dicts(self, decimals: int = 2) -> list[dict]:
         """Plain dicts, JSON-ready: [{"xyxy": [...], "score": s, "class_id": c, "class_name": n}, ...], with
-        "keypoints" ([[x, y], ...]), "keypoint_scores" and "track_id" when the detections have them."""
-        out = []
-        for i in range(len(self)):
-            d = {
-                "xyxy": [round(float(v), decimals) for v in self.xyxy[i]],
-                "score": round(float(self.scores[i]), 4),
-                "class_id": int(self.class_ids[i]),
-                "class_name": self.class_name(int(self.class_ids[i])),
-            }
-            if self.keypoints is not None:
-                d["keypoints"] = [[round(float(v), decimals) for v in p] for p in self.keypoints[i]]
-            if self.keypoint_scores is not None:
-                d["keypoint_scores"] = [round(float(v), 4) for v in self.keypoint_scores[i]]
-            if self.track_ids is not None:
-                d["track_id"] = int(self.track_ids[i])
-            out.append(d)
-        return out
+        "keypoints" ([[x, y], ...]), "keypoint_scores" and "track_id" when the detections have them. Coordinates are
+        rounded to `decimals`, scores to 4, half to even (numpy's rounding, whole columns at a time: a camera app
+        writes a line of up to max_det of these every frame)."""
+        ids = self.class_ids.tolist()
+        columns = {
+            "xyxy": _rounded(self.xyxy, decimals),
+            "score": _rounded(self.scores, 4),
+            "class_id": ids,
+            "class_name": [self.class_name(c) for c in ids],
+        }
+        if self.keypoints is not None:
+            columns["keypoints"] = _rounded(self.keypoints, decimals)
+        if self.keypoint_scores is not None:
+            columns["keypoint_scores"] = _rounded(self.keypoint_scores, 4)
+        if self.track_ids is not None:
+            columns["track_id"] = self.track_ids.tolist()
+        return [dict(zip(columns, row, strict=True)) for row in zip(*columns.values(), strict=True)]
+
+
+def _rounded(values: np.ndarray, decimals: int) -> list:
+    """values: any shape of float32, rounded in float64 to decimals, as nested lists of Python floats."""
+    return np.round(values.astype(np.float64), decimals).tolist()
 
 
 def _joined(parts: Sequence[Detections], name: str) -> np.ndarray | None:
