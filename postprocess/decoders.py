@@ -261,15 +261,24 @@ def _yolov8_candidates(
     class score passes conf, checked on the class rows as they are (no transpose). Returns their boxes (K', 4) xyxy
     input pixels, scores (K',), class ids (K',) and their extra rows (E, K').
 
-    Only the rows needed are gathered: when most columns pass (a low conf), the class ids are taken from one argmax
-    over all columns rather than from a copy of the passing columns' class rows."""
+    Only the rows needed are gathered: when most columns pass (a low conf), the class ids are found over all columns
+    rather than in a copy of the passing columns' class rows."""
     scores = image[4 : 4 + c]
     top = scores.max(axis=0)  # (N,) best class score of each anchor point
     keep = np.flatnonzero(top >= conf)
-    ids = scores.argmax(axis=0)[keep] if 2 * keep.size > top.size else scores[:, keep].argmax(axis=0)
+    ids = _first_rows(scores, top)[keep] if 2 * keep.size > top.size else scores[:, keep].argmax(axis=0)
     box = image[:4, keep]
     _check_sizes(box[2], box[3], layout)
     return _xyxy(box[0], box[1], box[2], box[3]), top[keep], ids, image[4 + c :, keep]
+
+
+def _first_rows(rows: np.ndarray, top: np.ndarray) -> np.ndarray:
+    """rows: (C, N) float32, top: (N,) their maximum over C. Returns (N,) int64, the first row that reaches top in
+    each column: argmax over axis 0, found a row at a time (contiguous) rather than by numpy's strided argmax."""
+    first = np.zeros(rows.shape[1], dtype=np.int64)
+    for k in range(len(rows) - 1, -1, -1):
+        first[rows[k] == top] = k
+    return first
 
 
 # The heads in modules of their own import this module's checks, so they are imported here, once those exist.

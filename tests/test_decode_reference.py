@@ -48,6 +48,18 @@ def test_yolov5_matches_loop_reference(seed):
         assert_matches(det, ref_select(ref_yolov5(image), conf, iou, agnostic=bool(seed % 2)), t)
 
 
+@pytest.mark.parametrize("conf", [0.001, 0.5])
+def test_yolov8_tied_class_scores_take_the_first_class(conf):
+    """Class scores on a coarse grid tie often: the class is the first best one, as the loop reference picks it,
+    both when most columns pass (ids found over all of them) and when few do (ids of the passing ones only)."""
+    rng = np.random.default_rng(3)
+    out = random_v5(rng, 400, 6)[:, [0, 1, 2, 3, *range(5, 11)]].T.copy()  # (4+C, K)
+    out[4:] = np.round(out[4:] * 3) / 3  # scores 0, 1/3, 2/3 or 1: many ties
+    t = letterbox((480, 640), (320, 320))
+    got = decode_yolov8(out[None], [t], conf, 0.5, max_det=1000)[0]
+    assert_matches(got, ref_select(ref_yolov8(out), conf, 0.5, 1000), t)
+
+
 @pytest.mark.parametrize("seed", range(15))
 def test_yolov8_matches_loop_reference(seed):
     rng = np.random.default_rng(seed)
