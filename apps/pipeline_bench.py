@@ -15,14 +15,15 @@ from edgepipe.apps.detect.pipeline import Detector
 from edgepipe.apps.detect.service import DetectOptions, detect
 from edgepipe.apps.options import ModelOptions
 from edgepipe.apps.stream.loop import StreamOptions
-from edgepipe.apps.stream.sources import Capture
+from edgepipe.apps.stream.sinks import Item, JsonlSink
+from edgepipe.apps.stream.sources import Capture, Frame
 from edgepipe.apps.stream.specs import parse_source
 from edgepipe.postprocess.errors import UserError
 from edgepipe.runtime.preprocessing import preprocess
 from edgepipe.runtime.progress import Progress
 from edgepipe.runtime.session import Model
 
-STAGES = ("read", "preprocess", "model", "postprocess")  # a frame's steps, each timed alone on every frame
+STAGES = ("read", "preprocess", "model", "postprocess", "write")  # a frame's steps, each timed alone on every frame
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,8 @@ class PipelineReport:
     pipeline runs: the ceiling), exported (the same at the file's own size: differs from bare when a fixed-size
     YOLOv8 runs re-targeted to the frames' aspect) and pipeline (`edgepipe detect --jsonl` on the source: capture,
     preprocessing, model, decoding and the sink in their threads); sizes: (H, W) the pipeline runs and the file's
-    own; stages: median ms per frame of each step of STAGES done alone, one frame at a time."""
+    own; stages: median ms per frame of each step of STAGES done alone, one frame at a time (write: the frame's
+    --jsonl line); detections: their median count per frame; conf, iou: the thresholds used."""
 
     provider: str
     frames: int
@@ -59,6 +61,9 @@ class PipelineReport:
     pipeline_fps: float
     stages: dict[str, float]
     sizes: tuple[tuple[int, int], tuple[int, int]]
+    detections: float
+    conf: float
+    iou: float
 
     @property
     def ratio(self) -> float:
@@ -73,7 +78,8 @@ class PipelineReport:
             f"  bare at {h0}x{w0}   {self.exported_fps:8.1f} FPS  (the file at its own size; the pipeline runs it "
             f"re-targeted to {h}x{w}, --no-rect to keep it: {self.pipeline_fps / self.exported_fps:.2f}x this)"]
         return [
-            f"{self.frames} frames, medians of {self.rounds} interleaved round(s) on {self.provider}:",
+            f"{self.frames} frames, medians of {self.rounds} interleaved round(s) on {self.provider}, conf "
+            f"{self.conf:g}, iou {self.iou:g}, {self.detections:.0f} detections per frame:",
             f"  bare session.run  {self.bare_fps:8.1f} FPS  (at {h}x{w}, frames read and preprocessed beforehand: "
             "the ceiling)",
             *exported,
@@ -85,7 +91,8 @@ class PipelineReport:
         ]
 
     def as_dict(self) -> dict:
-        return {"provider": self.provider, "frames": self.frames, "rounds": self.rounds,
+        return {"provider": self.provider, "frames": self.frames, "rounds": self.rounds, "conf": self.conf,
+                "iou": self.iou, "detections": self.detections,
                 "input_size": list(self.sizes[0]), "exported_size": list(self.sizes[1]),
                 "bare_fps": round(self.bare_fps, 2), "exported_fps": round(self.exported_fps, 2),
                 "pipeline_fps": round(self.pipeline_fps, 2),
@@ -103,7 +110,7 @@ def bench_pipeline(options: PipelineOptions, progress: bool = True) -> PipelineR
     images, read_ms = _read(spec, options.frames)
     model = options.model.load()
     detector = Detector(model, options.conf, options.iou, rect=options.model.rect)
-    stages = {"read": read_ms, **_stage_times(detector, images)}
+    stages, detections = _stage_times(detector, images)
     ready = [detector.prepare(image).batch for image in images]
     own = [preprocess(image, model.spec).batch for image in images] if detector.rect else ready
     sizes = ((ready[0].shape[2], ready[0].shape[3]), (own[0].shape[2], own[0].shape[3]))
@@ -116,7 +123,8 @@ def bench_pipeline(options: PipelineOptions, progress: bool = True) -> PipelineR
             piped.append(_pipeline_fps(options, Path(tmp) / "detections.jsonl", len(images)))
             bar.update()
     return PipelineReport(model.providers[0], len(images), options.rounds, statistics.median(bare),
-                          statistics.median(exported), statistics.median(piped), stages, sizes)
+                          statistics.median(exported), statistics.median(piped), {"read": read_ms, **stages}, sizes,
+                          detections, options.conf, options.iou)
 
 
 def _read(spec, limit: int) -> tuple[list[np.ndarray], float]:
@@ -137,20 +145,28 @@ def _read(spec, limit: int) -> tuple[list[np.ndarray], float]:
     return images, float(np.median(gaps))
 
 
-def _stage_times(detector: Detector, images: list[np.ndarray]) -> dict[str, float]:
-    """Median ms per frame of preprocessing, the model (bare session.run) and decoding, each frame alone."""
-    times: dict[str, list[float]] = {"preprocess": [], "model": [], "postprocess": []}
-    for image in images:
-        t0 = time.perf_counter()
-        prepared = detector.prepare(image)
-        t1 = time.perf_counter()
-        raw = detector.forward(prepared.batch)
-        t2 = time.perf_counter()
-        detector.decode(raw, prepared.transforms)
-        t3 = time.perf_counter()
-        for name, seconds in zip(times, (t1 - t0, t2 - t1, t3 - t2), strict=True):
-            times[name].append(seconds * 1e3)
-    return {name: float(np.median(t)) for name, t in times.items()}
+def _stage_times(detector: Detector, images: list[np.ndarray]) -> tuple[dict[str, float], float]:
+    """Median ms per frame of preprocessing, the model (bare session.run), decoding and the frame's --jsonl line,
+    each frame alone; and the median count of detections per frame."""
+    times: dict[str, list[float]] = {name: [] for name in STAGES[1:]}
+    counts = []
+    with tempfile.TemporaryDirectory(prefix="edgepipe-bench-") as tmp:
+        sink = JsonlSink(Path(tmp) / "stages.jsonl")
+        for index, image in enumerate(images):
+            t0 = time.perf_counter()
+            prepared = detector.prepare(image)
+            t1 = time.perf_counter()
+            raw = detector.forward(prepared.batch)
+            t2 = time.perf_counter()
+            det = detector.decode(raw, prepared.transforms)[0]
+            t3 = time.perf_counter()
+            sink.write(Item(Frame(index, 0.0, image), det, "", 0.0, 0.0, {}), None)
+            t4 = time.perf_counter()
+            for name, seconds in zip(times, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+                times[name].append(seconds * 1e3)
+            counts.append(len(det))
+        sink.close()
+    return {name: float(np.median(t)) for name, t in times.items()}, float(np.median(counts))
 
 
 def _bare_fps(model: Model, ready: list[np.ndarray]) -> float:

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from edgepipe.apps.bench import BARE, FULL, BatchTimes, BenchOptions, bench
+from edgepipe.apps.commands.common import finite
 from edgepipe.apps.options import ModelOptions
 from edgepipe.apps.pipeline_bench import PipelineOptions, bench_pipeline
 from edgepipe.postprocess.errors import UserError
@@ -43,6 +44,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="with --pipeline: frames of SOURCE used (0: all; default %(default)s)")
     p.add_argument("--rounds", type=int, default=PipelineOptions.rounds,
                    help="with --pipeline: interleaved rounds of bare and pipeline (default %(default)s)")
+    p.add_argument("--conf", type=finite, default=PipelineOptions.conf,
+                   help="with --pipeline: score threshold, as detect's (default %(default)s)")
+    p.add_argument("--iou", type=finite, default=PipelineOptions.iou,
+                   help="with --pipeline: NMS IoU threshold, as detect's (default %(default)s)")
     p.add_argument("--no-rect", dest="rect", action="store_false",
                    help="with --pipeline: run a fixed-size YOLOv8 export at its own size, as detect --no-rect")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -62,8 +67,10 @@ def print_table(times: BatchTimes, provider: str, runs: int, warmup: int) -> Non
 def run(args: argparse.Namespace) -> int:
     if args.pipeline:
         return run_pipeline(args)
-    alone = [flag for flag, given in (("--frames", args.frames != PipelineOptions.frames), ("--rounds", args.rounds !=
-             PipelineOptions.rounds), ("--no-rect", not args.rect)) if given]
+    defaults = PipelineOptions
+    alone = [flag for flag, given in (("--frames", args.frames != defaults.frames), ("--rounds", args.rounds !=
+             defaults.rounds), ("--conf", args.conf != defaults.conf), ("--iou", args.iou != defaults.iou),
+             ("--no-rect", not args.rect)) if given]
     if alone:
         verb = "applies" if len(alone) == 1 else "apply"
         raise UserError(f"{', '.join(alone)} {verb} only with --pipeline SOURCE: add it, or drop them")
@@ -96,6 +103,7 @@ def run_pipeline(args: argparse.Namespace) -> int:
                         "without --pipeline; --frames and --rounds set its length)")
     model = ModelOptions(args.model, args.provider, args.allow_fallback, args.threads,
                          tuple(args.imgsz) if args.imgsz else None, rect=args.rect)
-    report = bench_pipeline(PipelineOptions(model, args.pipeline, args.frames, args.rounds), progress=not args.json)
+    options = PipelineOptions(model, args.pipeline, args.frames, args.rounds, args.conf, args.iou)
+    report = bench_pipeline(options, progress=not args.json)
     print(json.dumps(report.as_dict(), indent=2) if args.json else "\n".join(report.lines()))
     return 0
