@@ -285,12 +285,14 @@ def select_indices(
     if len(idx) <= PREFIX_MIN * max_det:
         return idx[_kept(boxes[idx], scores[idx], class_ids[idx], iou, class_agnostic)][:max_det]
     # Suppression flows only from higher scores to lower ones, so NMS over the best n candidates keeps exactly what
-    # NMS over all of them keeps among those n: once that is max_det boxes, the others cannot enter the result.
+    # NMS over all of them keeps among those n: once that is max_det boxes, the others cannot enter the result. A
+    # box suppressed among the best n suppresses nothing after them either, so each next part is NMS over the boxes
+    # kept so far and the new candidates (in that order: the kept ones rank first, ties included).
     ranked = idx[np.argsort(-scores[idx], kind="stable")]  # ties by lower index, as _ranks orders them
-    n = PREFIX_MIN * max_det
+    kept, start, n = ranked[:0], 0, PREFIX_MIN * max_det
     while True:
-        part = ranked[:n]
+        part = np.concatenate([kept, ranked[start:n]])
         kept = part[_kept(boxes[part], scores[part], class_ids[part], iou, class_agnostic)]
         if len(kept) >= max_det or n >= len(ranked):
             return kept[:max_det]
-        n *= PREFIX_GROWTH
+        start, n = n, n * PREFIX_GROWTH
