@@ -28,10 +28,12 @@ def meta_from_flat(flat: dict, metrics: dict | None = None) -> ModelMeta:
 
 
 class TorchPredictor:
-    """A PyTorch model behind the runtime Model's call: frames -> (outputs, transforms)."""
+    """A PyTorch model behind the runtime Model's call: frames -> (outputs, transforms). fixed_batch: 0, any batch
+    size runs."""
 
     def __init__(self, model: nn.Module, meta: ModelMeta, flatten: bool = False) -> None:
         self.model, self.meta, self.flatten = model.eval(), meta, flatten
+        self.fixed_batch = 0
 
     def __call__(self, frames: Sequence[np.ndarray]) -> tuple[list[np.ndarray], list[Transform]]:
         pre = preprocess(list(frames), self.meta.preprocess)
@@ -60,7 +62,7 @@ def _chunks(predictor, frames: Sequence[np.ndarray], batch: int, progress: bool
             ) -> Iterator[tuple[np.ndarray, list[Transform]]]:
     """The first output and the transforms of each batch of frames, in order, counted on a progress bar. A predictor
     with a fixed_batch (an ONNX file exported for one batch size) gets batches of that size."""
-    batch = getattr(predictor, "fixed_batch", 0) or batch
+    batch = predictor.fixed_batch or batch
     with Progress(len(frames), "evaluating", progress) as bar:
         for i in range(0, len(frames), batch):
             outputs, transforms = predictor(frames[i : i + batch])

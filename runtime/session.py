@@ -92,7 +92,9 @@ class Model:
         self.on_cuda = self.providers[0] == CUDA
         self.device_id = int(session.get_provider_options().get(CUDA, {}).get("device_id", 0))
         self._names = [i.name for i in self.inputs]
-        self._data, self._make_session = data, make_session
+        # The file's bytes stay only where at_size can use them: a big classifier does not hold its weights twice.
+        self._data = data if meta is not None and meta.head == "yolov8" else b""
+        self._make_session = make_session
         self._sizes: dict[tuple[int, int], Model] = {}
 
     @property
@@ -190,6 +192,8 @@ class Model:
             return 0, "its input size is not fixed"
         if self._make_session is None:
             return 0, "it was not built by runtime.load"
+        if not self._data:
+            return 0, "only a YOLOv8 detector's anchor grid can be re-targeted"
         try:
             return retargetable(self._data)[-1], ""
         except NotRetargetable as exc:
@@ -331,14 +335,19 @@ def load(
     provider_options = [_provider_options(p, device_id, cudnn_search, gpu_mem_limit) for p in wanted]
     if CUDA in wanted and hasattr(ort, "preload_dlls"):
         ort.preload_dlls()  # CUDA and cuDNN from the nvidia-* wheels, when installed that way
-    try:
-        session = ort.InferenceSession(data, options, providers=wanted, provider_options=provider_options)
-    except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... types: report them in one line
-        raise _session_error(name, exc) from None
-    _check_provider(session, wanted, allow_fallback or providers == "auto", name)
+
+    def open_session(model_bytes: bytes) -> ort.InferenceSession:
+        """A session of these options and providers (this file's, or at_size's re-targeted copy of it), checked."""
+        try:
+            made = ort.InferenceSession(model_bytes, options, providers=wanted, provider_options=provider_options)
+        except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... types: report them in one line
+            raise _session_error(name, exc) from None
+        _check_provider(made, wanted, allow_fallback or providers == "auto", name)
+        return made
+
+    session = open_session(data)
     meta, meta_error = _describe(session, path_or_bytes, overrides, name)
-    model = Model(session, meta, meta_error, name, data,
-                  lambda d: ort.InferenceSession(d, options, providers=wanted, provider_options=provider_options))
+    model = Model(session, meta, meta_error, name, data, open_session)
     log.info("model %s runs on %s", Path(name).name, model.providers[0])
     if warmup:
         _warm(model, warmup)

@@ -19,6 +19,7 @@ from edgepipe.postprocess.errors import UserError
 from edgepipe.runtime import load
 from edgepipe.runtime.retarget import NotRetargetable, anchor_grid, retarget
 from tests.detect_runs import YOLO
+from tests.runtime_models import NO_GPU
 
 ASSETS = Path(__file__).parent / "assets" / "ultralytics"
 SQUARE = ASSETS / "yolov8t-96x96.onnx"  # Ultralytics' default export (simplified)
@@ -69,8 +70,21 @@ def test_model_at_size():
     assert model.at_size((96, 96)) is model and model.anchor_stride() == (32, "")
     wide = model.at_size((64, 96))
     assert wide is model.at_size((64, 96)) and wide.fixed_size == (64, 96) and wide.meta is model.meta
-    with pytest.raises(UserError, match=r"yolo-small.onnx cannot run at 64x96: its input .* is not a fixed \(1, 3, H"):
+    with pytest.raises(UserError, match=r"yolo-small.onnx cannot run at 64x96: only a YOLOv8 detector.s anchor grid"):
         load(YOLO, providers="cpu").at_size((64, 96))
+
+
+@NO_GPU
+def test_a_retargeted_session_is_checked_like_the_first(caplog):
+    """Each size's session goes through load's provider check: CUDA asked for and not running is said again (a
+    warning with the fallback allowed), never a silent CPU run."""
+    with caplog.at_level(logging.WARNING, logger="edgepipe.runtime"):
+        model = load(SQUARE, providers="cuda", allow_fallback=True)
+        wide = model.at_size((64, 96))
+    assert wide.providers[0] == "CPUExecutionProvider"
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == ["yolov8t-96x96.onnx: CUDAExecutionProvider was requested but could not run here; "
+                        "CPUExecutionProvider runs the model"] * 2
 
 
 def frame(height: int, width: int) -> np.ndarray:
