@@ -209,7 +209,7 @@ class Model:
         if size not in self._sizes:
             make = self._make_session
             try:
-                if self.fixed_size is None or make is None:
+                if self.fixed_size is None or make is None or not self._data:
                     raise NotRetargetable(self.anchor_stride()[1])
                 data = retarget(self._data, size)
             except NotRetargetable as exc:
