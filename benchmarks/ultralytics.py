@@ -2,7 +2,7 @@
 re-targeted), Ultralytics' predictor and `edgepipe detect` (default and --no-rect), interleaved in one run, at 320
 (conf 0.25) and 640 (conf 0.001).
 
-Run from the project root: python -m benchmarks.ultralytics [--quick] [--rounds 3] [--weights yolov8n.pt]
+Run from the project root: python -m benchmarks.ultralytics [--quick] [--rounds 3] [--weights yolov8n.pt] [--feed]
 Ultralytics is never a dependency of edgepipe: the benchmark builds its own virtual environment in runs/ultralytics-
 venv the first time (`pip install torch==2.14.1 torchvision==0.29.1 ultralytics onnx onnxruntime onnxslim`, from this
 machine's disk and PyPI, a few minutes) and runs Ultralytics there, in a process of its own. YOLOv8n is built from
@@ -11,7 +11,9 @@ activations have realistic scales and its class layers spread so that a frame ha
 0.25 and thousands over 0.001, as a trained model (or loaded from --weights), and exported by Ultralytics to ONNX at
 each size. On a generated 640x480 video it prints, per case, FPS after warm-up and CPU milliseconds per frame (all
 threads) of each contender, the boxes NMS is handed, and the ratios edgepipe / bare and edgepipe / Ultralytics
-(medians over the rounds).
+(medians over the rounds). --feed times only how the re-targeted file is fed, interleaved: float input (preprocess
+writes the normalized planes) against the same network behind a uint8-input prefix (export --uint8-input: preprocess
+only letterboxes, the graph casts and normalizes), with the letterbox's share of a frame.
 """
 
 from __future__ import annotations
@@ -24,10 +26,12 @@ import sys
 import tempfile
 import textwrap
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
 import numpy as np
+import onnx
 
 from edgepipe.apps.detect.pipeline import Detector
 from edgepipe.apps.detect.service import DetectOptions, detect
@@ -35,6 +39,10 @@ from edgepipe.apps.options import ModelOptions
 from edgepipe.apps.stream.loop import StreamOptions
 from edgepipe.export.data.detection import make_video
 from edgepipe.runtime import load, preprocess
+from edgepipe.runtime.preprocessing import PreprocessSpec, letterbox
+from edgepipe.runtime.retarget import retarget
+from edgepipe.runtime.session import Model
+from edgepipe.runtime.variants import uint8_input_model
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV = ROOT / "runs" / "ultralytics-venv"
@@ -161,6 +169,66 @@ def bare(model_path: Path, frames: list[np.ndarray], rect: bool) -> dict:
     return {"fps": n / (time.perf_counter() - t0), "cpu_ms": cpu_ms_per_frame(cpu, n)}
 
 
+def feeds(model_path: Path, frames: list[np.ndarray]) -> dict[str, tuple[Model, PreprocessSpec]]:
+    """The file re-targeted to the frames' letterbox as edgepipe detect runs it, fed float32 ("float") and behind
+    a uint8-input prefix ("uint8"), each with the spec its preprocess follows. Raises SystemExit if they differ."""
+    model = load(model_path, providers="cpu", warmup=0)
+    spec = Detector(model).spec
+    size = preprocess(frames[0], spec).batch.shape[2:]
+    rect = model.at_size(size)
+    meta = replace(model.meta, preprocess=replace(model.meta.preprocess, input_size=size))
+    proto = uint8_input_model(onnx.load_from_string(retarget(model_path.read_bytes(), size)), meta)
+    u8 = load(proto.SerializeToString(), providers="cpu", warmup=0)
+    u8_spec = replace(spec, dtype="uint8")
+    a, b = rect.run(preprocess(frames[0], spec).batch)[0], u8.run(preprocess(frames[0], u8_spec).batch)[0]
+    if np.abs(a - b).max() > 1e-3 * np.abs(a).max():
+        raise SystemExit(f"the uint8-input file differs from the float one by {np.abs(a - b).max()}")
+    return {"float": (rect, spec), "uint8": (u8, u8_spec)}
+
+
+def fed(model: Model, spec: PreprocessSpec, frames: list[np.ndarray]) -> dict:
+    """Preprocess then session.run, frame by frame: FPS after warm-up and the median preprocess ms."""
+    name, pre = model.inputs[0].name, []
+    for f in frames[:WARMUP]:
+        model.session.run(None, {name: preprocess(f, spec).batch})
+    t0 = time.perf_counter()
+    for f in frames[WARMUP:]:
+        t = time.perf_counter()
+        x = preprocess(f, spec).batch
+        pre.append((time.perf_counter() - t) * 1e3)
+        model.session.run(None, {name: x})
+    return {"fps": (len(frames) - WARMUP) / (time.perf_counter() - t0), "pre_ms": float(np.median(pre))}
+
+
+def letterbox_ms(frames: list[np.ndarray], spec: PreprocessSpec) -> float:
+    """Median ms of the letterbox alone (resize and pad): all a preallocated output buffer could save from."""
+    times = []
+    for f in frames:
+        t = time.perf_counter()
+        letterbox(f, spec.input_size, spec.pad_value, spec.stride, spec.auto_pad)
+        times.append((time.perf_counter() - t) * 1e3)
+    return float(np.median(times))
+
+
+def feed_report(pattern: str, frames: list[np.ndarray], rounds: int) -> None:
+    """Print, per input size, float against uint8 feeding of the re-targeted file (medians of interleaved rounds)."""
+    for size in sorted({s for s, _, _ in CASES}):
+        made = feeds(Path(pattern.format(size=size, boxes=CASES[0][2])), frames)
+        runs: dict[str, list[dict]] = {k: [] for k in made}
+        for _ in range(rounds):
+            for kind, (model, spec) in made.items():
+                runs[kind].append(fed(model, spec, frames))
+        med = {k: {m: float(np.median([r[m] for r in v])) for m in ("fps", "pre_ms")} for k, v in runs.items()}
+        shape = "x".join(map(str, preprocess(frames[0], made["float"][1]).batch.shape[2:]))
+        print(f"  {size}, re-targeted to {shape}:", flush=True)
+        for kind, v in med.items():
+            print(f"    {kind:<8}{v['fps']:7.1f} FPS, preprocess {v['pre_ms']:.2f} ms "
+                  f"({v['pre_ms'] * v['fps'] / 10:.1f}% of a frame)", flush=True)
+        lb = letterbox_ms(frames, made["float"][1])
+        print(f"    uint8 / float {med['uint8']['fps'] / med['float']['fps']:.2f}; the letterbox alone {lb:.2f} ms "
+              f"({lb * med['float']['fps'] / 10:.1f}% of a frame)", flush=True)
+
+
 def candidates(model_path: Path, frames: list[np.ndarray], conf: float) -> float:
     """The median count of boxes per frame whose best class scores over conf (what NMS is handed)."""
     model = load(model_path, providers="cpu", warmup=0)
@@ -188,6 +256,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--frames", type=int, default=300)
     parser.add_argument("--weights", help="a YOLOv8n checkpoint of your own (default: fresh weights)")
+    parser.add_argument("--feed", action="store_true", help="time only float against uint8 feeding")
     args = parser.parse_args()
     frames_n, rounds = (100, 1) if args.quick else (args.frames, args.rounds)
     with tempfile.TemporaryDirectory() as tmp:
@@ -202,6 +271,11 @@ def main() -> None:
             sizes = sorted({s for s, _, b in CASES if b == boxes})
             helper({"do": "export", "weights": args.weights or "", "video": str(video), "sizes": sizes,
                     "out": pattern.replace("{boxes}", str(boxes)), "candidates": CANDIDATES, "boxes": boxes})
+        if args.feed:
+            print(f"Feeding the re-targeted YOLOv8n, {frames_n} frames 640x480, CPU, medians of {rounds} interleaved "
+                  f"round(s):", flush=True)
+            feed_report(pattern, frames, rounds)
+            return
         print(f"YOLOv8n ({'fresh weights, batch norm recalibrated' if not args.weights else args.weights}), "
               f"{frames_n}-frame 640x480 video, CPU, medians of {rounds} interleaved round(s):", flush=True)
         for size, conf, boxes in CASES:

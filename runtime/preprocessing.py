@@ -225,10 +225,13 @@ def preprocess(images: np.ndarray | Sequence[np.ndarray], spec: PreprocessSpec) 
     """
     if spec.dtype == "uint8":
         shaped = _shape(images, spec, "GRAY" if spec.channel_order == "GRAY" else "BGR")
-        h, w = shaped[0][0].shape[:2]
-        batch = np.empty((len(shaped), h, w, spec.channels), dtype=np.uint8)
-        for dst, (img, planes, _) in zip(batch, shaped, strict=True):
-            dst[:] = img[:, :, None] if img.ndim == 2 else img[:, :, list(planes)]
+        views = [img[:, :, None] if img.ndim == 2 else img[:, :, :3] for img, _, _ in shaped]  # BGRA: drop alpha
+        if len(views) == 1 and views[0].shape[2] == spec.channels:  # the resized frame is new: no copy to make
+            return Preprocessed(np.ascontiguousarray(views[0][None]), [shaped[0][2]])
+        h, w = views[0].shape[:2]
+        batch = np.empty((len(views), h, w, spec.channels), dtype=np.uint8)
+        for dst, view in zip(batch, views, strict=True):
+            dst[:] = view  # a gray frame for a color model: its plane in every channel
         return Preprocessed(batch, [t for _, _, t in shaped])
     shaped = _shape(images, spec, spec.channel_order)
     h, w = shaped[0][0].shape[:2]

@@ -46,6 +46,18 @@ def test_uint8_preprocessing_only_resizes_and_pads(order):
     np.testing.assert_array_equal(np.rint(floats.batch * 255), as_model)
 
 
+@pytest.mark.parametrize("order", ["RGB", "GRAY"])
+@pytest.mark.parametrize("resize", ["letterbox", "resize", "center_crop"])
+def test_one_uint8_frame_is_its_row_of_a_batch_and_never_the_callers_memory(order, resize):
+    spec = PreprocessSpec((40, 52), resize=resize, channel_order=order, dtype="uint8")  # the first frame's own size
+    batch = preprocess(frames(), spec).batch
+    for i, frame in enumerate(frames()):
+        one = preprocess(frame, spec).batch
+        assert one.shape == (1, 40, 52, spec.channels) and one.flags.c_contiguous
+        np.testing.assert_array_equal(one[0], batch[i])
+        assert not np.shares_memory(one, frame)
+
+
 GRAY = {"mean": (0.5,), "std": (0.25,)}
 
 
