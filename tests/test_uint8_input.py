@@ -48,13 +48,14 @@ def test_uint8_preprocessing_only_resizes_and_pads(order):
 
 @pytest.mark.parametrize("order", ["RGB", "GRAY"])
 @pytest.mark.parametrize("resize", ["letterbox", "resize", "center_crop"])
-def test_one_uint8_frame_is_its_row_of_a_batch_and_never_the_callers_memory(order, resize):
-    spec = PreprocessSpec((40, 52), resize=resize, channel_order=order, dtype="uint8")  # the first frame's own size
-    batch = preprocess(frames(), spec).batch
-    for i, frame in enumerate(frames()):
-        one = preprocess(frame, spec).batch
+def test_one_uint8_frame_matches_the_float_path_and_never_the_callers_memory(order, resize):
+    spec = PreprocessSpec((40, 52), resize=resize, channel_order=order)  # the first frame's own size: no resize
+    bgr_to_model = {"RGB": [2, 1, 0], "GRAY": [0]}[order]
+    for frame in frames():
+        one = preprocess(frame, replace(spec, dtype="uint8")).batch
         assert one.shape == (1, 40, 52, spec.channels) and one.flags.c_contiguous
-        np.testing.assert_array_equal(one[0], batch[i])
+        floats = preprocess(frame, spec).batch  # the float path writes x / 255 plane by plane (cv2.addWeighted)
+        np.testing.assert_array_equal(one.transpose(0, 3, 1, 2)[:, bgr_to_model], np.rint(floats * 255))
         assert not np.shares_memory(one, frame)
 
 
